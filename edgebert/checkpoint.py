@@ -1,0 +1,40 @@
+"""The training checkpoint directory: a Hugging Face model plus what edgebert needs to export it. Torch-free."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError
+
+CHECKPOINT_META = "edgebert_checkpoint.json"
+
+
+@dataclass
+class CheckpointMeta:
+    labels: list[str]
+    max_length: int
+    base_model: str
+    train_config: dict[str, Any]
+    best_epoch: int
+    dev_metrics: dict[str, Any] | None
+
+
+def read_checkpoint_meta(path: Path) -> CheckpointMeta:
+    path = Path(path)
+    meta = path / CHECKPOINT_META
+    if not path.is_dir():
+        raise ArtifactError(f"Checkpoint not found: {path}. Create one with `edgebert train`.")
+    if not meta.is_file():
+        raise ArtifactError(
+            f"{path} is not an edgebert checkpoint ({CHECKPOINT_META} is missing). Train it with `edgebert train`."
+        )
+    for required in ("config.json", "tokenizer.json"):
+        if not (path / required).is_file():
+            raise ArtifactError(f"Checkpoint {path} is incomplete: {required} is missing. Re-run `edgebert train`.")
+    try:
+        return CheckpointMeta(**json.loads(meta.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ArtifactError(f"{meta} is corrupt ({exc}). Re-run `edgebert train`.") from exc

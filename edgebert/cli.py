@@ -1,0 +1,229 @@
+"""The `edgebert` command. The only place that turns exceptions into messages and exit codes.
+
+Stage modules are imported inside each command, so `edgebert predict` never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import EdgebertError, InputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except EdgebertError as exc:
+        print(f"edgebert: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgebert: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgebert", description="Fine-tune, export and run BERT text classifiers on CPUs."
+    )
+    parser.add_argument("--version", action="version", version=f"edgebert {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands)
+    _add_export(commands)
+    _add_predict(commands)
+    return parser
+
+
+def _columns(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-column", default="text", help="column holding the text (JSONL/CSV/TSV)")
+    parser.add_argument("--label-column", default="label", help="column holding the label")
+
+
+# ---------------------------------------------------------------- train
+def _add_train(commands) -> None:
+    p = commands.add_parser(
+        "train", help="fine-tune a classifier", description="Fine-tune a BERT-family encoder for text classification."
+    )
+    p.add_argument(
+        "--data", required=True, help="training data: JSONL/CSV/TSV file, or a bundled dataset (bbc_news, zh_reviews)"
+    )
+    p.add_argument("--eval", help="dev data for model selection (default for a bundled dataset: its dev split)")
+    p.add_argument(
+        "--model", default="minilm-l6", help="bundled encoder short name or local checkpoint dir (default: minilm-l6)"
+    )
+    p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
+    p.add_argument("--max-length", type=int, default=128, help="truncate texts to this many tokens (default: 128)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default: 5e-5)")
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _columns(p)
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    from .config import TrainConfig
+    from .data import BUNDLED, load_dataset
+    from .train import train
+
+    config = TrainConfig(
+        model=args.model,
+        max_length=args.max_length,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        warmup_ratio=args.warmup_ratio,
+        seed=args.seed,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    columns = {"text_column": args.text_column, "label_column": args.label_column}
+    train_data = load_dataset(args.data, split="train", **columns)
+    eval_source = args.eval
+    if eval_source is None:
+        if args.data.partition(":")[0] not in BUNDLED:
+            raise InputError("--eval is required with your own data: pass a dev file for model selection.")
+        eval_source = f"{args.data.partition(':')[0]}:dev"
+    eval_data = load_dataset(eval_source, split="dev", **columns)
+    best = train(train_data, eval_data, config, args.out, force=args.force, progress=not args.quiet)
+    print(
+        f"saved {args.out} (best epoch {best['epoch']}: dev accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f})"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- export
+def _add_export(commands) -> None:
+    p = commands.add_parser(
+        "export",
+        help="export a checkpoint to a verified artifact",
+        description="Export a trained checkpoint to an ONNX artifact bundle, checked against torch.",
+    )
+    p.add_argument("checkpoint", type=Path, help="checkpoint directory from `edgebert train`")
+    p.add_argument("--out", required=True, type=Path, help="artifact directory to write")
+    p.add_argument(
+        "--int8", action="store_true", help="dynamic INT8 quantization with the recipe for this CPU (or --target)"
+    )
+    p.add_argument("--recipe", help="named export recipe from export/ (e.g. avx2, avx512-vnni, arm64) or a .toml path")
+    p.add_argument(
+        "--target",
+        help="CPU family to export for, instead of this machine's (avx512-vnni, avx-vnni, avx512, avx2, arm64)",
+    )
+    p.add_argument("--eval", help="labelled data to measure accuracy and INT8 drift at export")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
+    p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--quiet", action="store_true")
+    _columns(p)
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from .config import ExportConfig, QuantizationConfig
+    from .data import load_dataset
+    from .export import export_artifact
+
+    if args.recipe and args.target:
+        raise InputError("--recipe and --target both choose the quantization recipe; pass one.")
+    quantization = None
+    if args.recipe:
+        quantization = QuantizationConfig.from_recipe(args.recipe)
+    elif args.int8 or args.target:
+        quantization = QuantizationConfig.for_cpu(args.target)
+    config = ExportConfig(
+        opset=args.opset,
+        optimize=not args.no_optimize,
+        require_attention_fusion=not args.allow_unfused,
+        quantization=quantization,
+    )
+    eval_data = None
+    if args.eval:
+        eval_data = load_dataset(args.eval, split="dev", text_column=args.text_column, label_column=args.label_column)
+    report = export_artifact(
+        args.checkpoint, args.out, config, eval_data=eval_data, force=args.force, progress=not args.quiet
+    )
+    print(format_export_summary(report))
+    return 0
+
+
+def format_export_summary(report) -> str:
+    m = report.manifest
+    rows = [
+        ("artifact", str(report.out)),
+        ("precision", m.precision + (f" (recipe {m.quantization['recipe']})" if m.quantization else "")),
+        ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
+        ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.get("fusions", {}).items()) or "none"),
+        ("parity vs torch", f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} texts"),
+    ]
+    if m.evaluation:
+        e = m.evaluation
+        if m.precision == "int8":
+            rows += [
+                ("fp32 accuracy / F1", f"{e['reference_accuracy']:.4f} / {e['reference_macro_f1']:.4f}"),
+                ("int8 accuracy / F1", f"{e['candidate_accuracy']:.4f} / {e['candidate_macro_f1']:.4f}"),
+                (
+                    "int8 drift",
+                    f"{e['accuracy_drop_points']:+.2f} pts accuracy, agreement {e['agreement']:.2%}, {e['flips']} flips",
+                ),
+            ]
+        else:
+            rows.append(("accuracy / F1", f"{e['candidate_accuracy']:.4f} / {e['candidate_macro_f1']:.4f}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+# ---------------------------------------------------------------- predict
+def _add_predict(commands) -> None:
+    p = commands.add_parser(
+        "predict",
+        help="classify texts with an artifact (no torch needed)",
+        description="Classify texts with an exported artifact. Reads stdin (one text per line) when no TEXT or --file is given.",
+    )
+    p.add_argument("artifact", type=Path)
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--file", help="JSONL/CSV/TSV (uses --text-column) or plain text, one text per line")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--json", action="store_true", help="one JSON object per line, with every label's score")
+    p.add_argument("--threads", type=int, help="inference threads (default: CPUs this process may use)")
+    p.set_defaults(run=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from .data import load_file
+    from .runtime import Classifier
+
+    texts = list(args.texts)
+    if args.file:
+        texts += load_file(Path(args.file), text_column=args.text_column, label_column=None).texts
+    if not texts and not args.file:
+        if sys.stdin.isatty():
+            raise InputError("No texts given: pass TEXT arguments, --file FILE, or pipe lines on stdin.")
+        texts = [line.rstrip("\n") for line in sys.stdin]
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads must be at least 1.")
+    classifier = Classifier.load(args.artifact, threads=args.threads)
+    for text, prediction in zip(texts, classifier.predict(texts), strict=True):
+        if args.json:
+            print(
+                json.dumps(
+                    {"text": text, "label": prediction.label, "score": prediction.score, "scores": prediction.scores},
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            preview = text.replace("\n", " ")
+            print(f"{prediction.label}\t{prediction.score:.4f}\t{preview[:80]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Inference engines behind the Classifier: ONNX Runtime and OpenVINO, each imported only when used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import ArtifactError, require
+
+
+class Backend(Protocol):
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
+        """(B, T) int64 inputs -> (B, num_labels) float32 logits."""
+        ...
+
+
+class OnnxRuntimeBackend:
+    def __init__(self, model_path: Path, threads: int) -> None:
+        ort = require("onnxruntime", "runtime")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+            raise ArtifactError(f"ONNX Runtime cannot load {model_path}: {exc}. Re-export the artifact.") from exc
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.version = ort.__version__
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        feed = {name: value for name, value in feed.items() if name in self.input_names}
+        return self.session.run(None, feed)[0]
+
+
+class OpenVinoBackend:
+    """Runs an OpenVINO IR with the `openvino` package alone (no optimum-intel, no torch)."""
+
+    def __init__(self, model_path: Path, threads: int, precision: str = "f32", mode: str = "latency") -> None:
+        ov = require("openvino", "openvino")
+        core = ov.Core()
+        config = {
+            # This CPU family defaults to bf16 inference, which changes accuracy: pin it explicitly.
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": {"latency": "LATENCY", "throughput": "THROUGHPUT"}[mode],
+            "INFERENCE_NUM_THREADS": threads,
+        }
+        try:
+            self.compiled = core.compile_model(core.read_model(str(model_path)), "CPU", config)
+        except Exception as exc:
+            raise ArtifactError(f"OpenVINO cannot load {model_path}: {exc}. Re-export the artifact.") from exc
+        self.input_names = {port.any_name for port in self.compiled.inputs}
+        self.version = ov.__version__
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        feed = {name: value for name, value in feed.items() if name in self.input_names}
+        # A fresh infer request per call keeps concurrent callers from sharing one request's buffers.
+        request = self.compiled.create_infer_request()
+        result = request.infer(feed)
+        return np.asarray(result[self.compiled.outputs[0]])
+
+
+def open_backend(backend: str, model_path: Path, threads: int, **options) -> Backend:
+    if backend == "onnxruntime":
+        return OnnxRuntimeBackend(model_path, threads)
+    if backend == "openvino":
+        return OpenVinoBackend(model_path, threads, **options)
+    raise ArtifactError(f"Unknown backend '{backend}' in the manifest; this edgebert knows onnxruntime and openvino.")

@@ -1,0 +1,138 @@
+"""`Classifier`: the front door apps embed. Needs numpy, tokenizers and onnxruntime (or openvino) only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..artifact import Manifest, read_manifest, verify_files
+from ..cpu import usable_cpu_count
+from ..errors import ArtifactError
+from .backends import Backend, open_backend
+from .tokenization import TextEncoder
+
+TASK = "text-classification"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float  # probability of `label`
+    scores: dict[str, float]  # probability of every label
+
+
+class Classifier:
+    """A text classifier loaded from an edgebert artifact bundle.
+
+    >>> clf = Classifier.load("artifacts/bbc-int8")
+    >>> clf.predict("Arsenal win the cup").label
+    'sports'
+    """
+
+    def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
+        self.manifest = manifest
+        self.encoder = encoder
+        self.backend = backend
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        threads: int | None = None,
+        *,
+        verify: bool = True,
+        check_golden: bool = True,
+        batch_size: int = 32,
+        openvino_mode: str = "latency",
+    ) -> Classifier:
+        """Load and check an artifact.
+
+        threads: intra-op threads; default is the CPUs this process may use (affinity, cgroup quota).
+        verify: check every file's sha256 against the manifest.
+        check_golden: replay the golden sample stored at export and refuse mismatching outputs.
+        """
+        bundle = Path(path)
+        manifest = read_manifest(bundle)
+        if manifest.task != TASK:
+            raise ArtifactError(f"{bundle} holds a '{manifest.task}' model; Classifier serves '{TASK}'.")
+        if verify:
+            verify_files(bundle, manifest)
+        threads = threads or usable_cpu_count()
+        encoder = TextEncoder.from_file(bundle / "tokenizer.json", manifest.max_length)
+        options = {"mode": openvino_mode} if manifest.backend == "openvino" else {}
+        backend = open_backend(manifest.backend, bundle / manifest.model_files[0], threads, **options)
+        classifier = cls(manifest, encoder, backend, batch_size=batch_size)
+        if check_golden and manifest.golden:
+            classifier._check_golden(bundle)
+        return classifier
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest.labels)
+
+    def predict_logits(self, texts: str | Sequence[str]) -> np.ndarray:
+        """(N, num_labels) float32 logits, rows in input order."""
+        texts = _as_text_list(texts)
+        ids, type_ids = self.encoder.encode(texts)
+        return batched_logits(self.backend, self.encoder, ids, type_ids, self.batch_size, len(self.labels))
+
+    def predict_proba(self, texts: str | Sequence[str]) -> np.ndarray:
+        """(N, num_labels) softmax probabilities, columns in `self.labels` order."""
+        return softmax(self.predict_logits(texts))
+
+    def predict(self, texts: str | Sequence[str]) -> Prediction | list[Prediction]:
+        """One Prediction for a str; a list of Predictions, in input order, for a sequence."""
+        probabilities = self.predict_proba(texts)
+        predictions = [self._prediction(row) for row in probabilities]
+        return predictions[0] if isinstance(texts, str) else predictions
+
+    def _prediction(self, row: np.ndarray) -> Prediction:
+        best = int(row.argmax())
+        return Prediction(self.labels[best], float(row[best]), dict(zip(self.labels, map(float, row), strict=True)))
+
+    def _check_golden(self, bundle: Path) -> None:
+        golden = self.manifest.golden
+        ids = self.encoder.encode_ids(golden.texts)
+        if ids != golden.input_ids:
+            raise ArtifactError(
+                f"{bundle}: the tokenizer gives different token ids than at export; the tokenizers package "
+                "version or tokenizer.json differs. Install the version in the manifest's 'tools' or re-export."
+            )
+        diff = float(np.max(np.abs(self.predict_logits(golden.texts) - np.asarray(golden.logits))))
+        if diff > golden.atol:
+            raise ArtifactError(
+                f"{bundle}: outputs differ from those recorded at export (max |Δlogit| {diff:.4g} > {golden.atol}). "
+                "The runtime version or this CPU's kernels differ from the export machine; re-export for this "
+                "CPU (`edgebert export --target ...`) or load with check_golden=False to accept it."
+            )
+
+
+def batched_logits(
+    backend: Backend, encoder: TextEncoder, ids: list, type_ids: list, batch_size: int, num_labels: int
+) -> np.ndarray:
+    """Run already-tokenized rows through `backend` in length buckets; (N, num_labels) logits in input order."""
+    logits = np.empty((len(ids), num_labels), dtype=np.float32)
+    for batch in encoder.batches(ids, type_ids, batch_size):
+        logits[batch.indices] = backend.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+    return logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _as_text_list(texts: str | Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    if texts is None or not isinstance(texts, Sequence | np.ndarray):
+        raise TypeError(f"texts must be a str or a sequence of str, got {type(texts).__name__}")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
+    return list(texts)

@@ -1,0 +1,82 @@
+"""Tokenization and length bucketing, shared by training and the runtime so their ids can never differ."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from ..errors import ArtifactError
+
+
+@dataclass
+class Batch:
+    indices: np.ndarray  # (B,) positions of these rows in the caller's input list
+    input_ids: np.ndarray  # (B, T) int64, T = longest row in this batch
+    attention_mask: np.ndarray  # (B, T) int64, 1 for real tokens
+    token_type_ids: np.ndarray  # (B, T) int64
+
+
+class TextEncoder:
+    """Wraps a `tokenizers` tokenizer.json with edgebert's own truncation and no fixed padding.
+
+    Some tokenizer.json files carry `padding: Fixed(128)` and a truncation length; both are replaced
+    here, since padding every input to a fixed length wastes most of the compute on short texts.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int) -> None:
+        if max_length < 3:
+            raise ValueError(f"max_length must be at least 3 (room for [CLS] x [SEP]), got {max_length}")
+        self.max_length = max_length
+        padding = tokenizer.padding or {}
+        self.pad_id = int(padding.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length)
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def from_file(cls, path: str | Path, max_length: int) -> TextEncoder:
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception on malformed files
+            raise ArtifactError(f"Cannot read tokenizer {path}: {exc}. Re-export the artifact.") from exc
+        return cls(tokenizer, max_length)
+
+    def encode_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.encode(texts)[0]
+
+    def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> tuple[list, list]:
+        """Token ids and token type ids per text, unpadded."""
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
+        try:
+            encodings = self.tokenizer.encode_batch(inputs)
+        except TypeError:
+            # Lone surrogates (e.g. from JSON "\ud800") are not valid Unicode and tokenizers rejects them.
+            encodings = self.tokenizer.encode_batch([_valid_unicode(x) for x in inputs])
+        return [e.ids for e in encodings], [e.type_ids for e in encodings]
+
+    def batches(self, ids: list[list[int]], type_ids: list[list[int]], batch_size: int) -> Iterator[Batch]:
+        """Group rows of similar length so each batch pads only to its own longest row."""
+        lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            width = max(1, int(lengths[chosen].max()))  # a tokenizer without [CLS]/[SEP] can yield 0 tokens
+            input_ids = np.full((len(chosen), width), self.pad_id, dtype=np.int64)
+            token_types = np.zeros((len(chosen), width), dtype=np.int64)
+            mask = np.zeros((len(chosen), width), dtype=np.int64)
+            for row, i in enumerate(chosen):
+                n = lengths[i]
+                input_ids[row, :n] = ids[i]
+                token_types[row, :n] = type_ids[i]
+                mask[row, :n] = 1
+            yield Batch(chosen, input_ids, mask, token_types)
+
+
+def _valid_unicode(item: str | tuple[str, str]) -> str | tuple[str, str]:
+    if isinstance(item, tuple):
+        return tuple(_valid_unicode(part) for part in item)
+    return item.encode("utf-8", errors="replace").decode("utf-8")

@@ -1,0 +1,1 @@
+"""Named export recipes (TOML). Installed as the package `edgebert.recipes`."""

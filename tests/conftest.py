@@ -1,0 +1,122 @@
+"""Shared fixtures: a tiny BERT built from a config (random weights), its checkpoint and artifacts.
+
+Everything here is built once per session in a temp dir; the stages run for real on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TOPICS = {
+    "sports": ["match", "goal", "team", "coach", "league", "score", "player", "cup"],
+    "business": ["market", "shares", "profit", "bank", "economy", "price", "company", "trade"],
+    "tech": ["software", "phone", "internet", "chip", "computer", "data", "online", "robot"],
+}
+FILLER = ["the", "a", "on", "with", "after", "new", "big", "today", "and", "in", "said", "week"]
+
+
+def make_examples(n: int, seed: int) -> list[dict]:
+    """Texts whose label is signalled by topic words, with varied lengths (3..40 words)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = list(TOPICS)[i % len(TOPICS)]
+        words = [rng.choice(TOPICS[label] if rng.random() < 0.4 else FILLER) for _ in range(rng.randint(3, 40))]
+        rows.append({"text": " ".join(words).capitalize() + ".", "label": label})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("data")
+    write_jsonl(d / "train.jsonl", make_examples(96, seed=1))
+    write_jsonl(d / "dev.jsonl", make_examples(30, seed=2))
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and a WordPiece tokenizer trained on our words."""
+    from tokenizers import BertWordPieceTokenizer
+    from tokenizers.processors import BertProcessing
+    from transformers import BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-base")
+    corpus = [w for words in TOPICS.values() for w in words] + FILLER + list("abcdefghijklmnopqrstuvwxyz0123456789.,!?")
+    tokenizer = BertWordPieceTokenizer(lowercase=True)
+    tokenizer.train_from_iterator([" ".join(corpus)] * 5 + ["中文 混合 🙂"], vocab_size=300, min_frequency=1)
+    # Like every real BERT tokenizer: wrap each text as [CLS] text [SEP].
+    tokenizer.post_processor = BertProcessing(
+        ("[SEP]", tokenizer.token_to_id("[SEP]")), ("[CLS]", tokenizer.token_to_id("[CLS]"))
+    )
+    tokenizer.save(str(out / "tokenizer.json"))
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    BertModel(config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_base, data_dir) -> Path:
+    from edgebert.config import TrainConfig
+    from edgebert.data import load_file
+    from edgebert.train import train
+
+    out = tmp_path_factory.mktemp("ckpt") / "tiny"
+    config = TrainConfig(
+        model=str(tiny_base), max_length=48, epochs=4, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0
+    )
+    train(load_file(data_dir / "train.jsonl"), load_file(data_dir / "dev.jsonl"), config, out, progress=False)
+    return out
+
+
+def _export(tmp_path_factory, checkpoint: Path, data_dir: Path, name: str, int8: bool) -> Path:
+    from edgebert.config import ExportConfig, QuantizationConfig
+    from edgebert.data import load_file
+    from edgebert.export import export_artifact
+
+    out = tmp_path_factory.mktemp("artifacts") / name
+    config = ExportConfig(quantization=QuantizationConfig.from_recipe("avx2") if int8 else None)
+    export_artifact(checkpoint, out, config, eval_data=load_file(data_dir / "dev.jsonl"), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
+    return _export(tmp_path_factory, tiny_checkpoint, data_dir, "fp32", int8=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
+    return _export(tmp_path_factory, tiny_checkpoint, data_dir, "int8", int8=True)
+
+
+@pytest.fixture
+def artifact_copy(tmp_path, tiny_int8_artifact) -> Path:
+    """A private copy a test may damage."""
+    import shutil
+
+    dst = tmp_path / "artifact"
+    shutil.copytree(tiny_int8_artifact, dst)
+    return dst

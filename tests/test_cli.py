@@ -1,0 +1,156 @@
+"""Every command's --help, and user mistakes as one-line errors with exit code 2 (never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgebert.cli import build_parser, main
+
+COMMANDS = [name for name in build_parser()._subparsers._group_actions[0].choices]
+
+
+def test_command_list_is_what_we_document():
+    assert {"train", "export", "predict"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", [[]] + [[c] for c in COMMANDS])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: edgebert")
+
+
+def test_console_script_entry_point():
+    result = subprocess.run([sys.executable, "-m", "edgebert.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("edgebert ")
+
+
+def _error(argv, capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("edgebert: error: ") and "Traceback" not in err
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_train_missing_data_file(tmp_path, capsys):
+    err = _error(
+        ["train", "--data", str(tmp_path / "nope.jsonl"), "--eval", "x.jsonl", "--out", str(tmp_path / "c")], capsys
+    )
+    assert "Data file not found" in err
+
+
+def test_train_bad_column_names_the_fix(tmp_path, data_dir, capsys):
+    err = _error(
+        [
+            "train",
+            "--data",
+            str(data_dir / "train.jsonl"),
+            "--eval",
+            str(data_dir / "dev.jsonl"),
+            "--out",
+            str(tmp_path / "c"),
+            "--text-column",
+            "body",
+        ],
+        capsys,
+    )
+    assert "no column 'body'" in err and "--text-column" in err
+
+
+def test_train_own_data_needs_eval(tmp_path, data_dir, capsys):
+    err = _error(["train", "--data", str(data_dir / "train.jsonl"), "--out", str(tmp_path / "c")], capsys)
+    assert "--eval is required" in err
+
+
+def test_train_refuses_existing_output(tiny_checkpoint, data_dir, capsys):
+    err = _error(
+        [
+            "train",
+            "--data",
+            str(data_dir / "train.jsonl"),
+            "--eval",
+            str(data_dir / "dev.jsonl"),
+            "--out",
+            str(tiny_checkpoint),
+        ],
+        capsys,
+    )
+    assert "already exists" in err and "--force" in err
+
+
+def test_train_rejects_bad_hyperparameter(tmp_path, data_dir, capsys):
+    err = _error(
+        [
+            "train",
+            "--data",
+            str(data_dir / "train.jsonl"),
+            "--eval",
+            str(data_dir / "dev.jsonl"),
+            "--out",
+            str(tmp_path / "c"),
+            "--max-length",
+            "9999",
+        ],
+        capsys,
+    )
+    assert "--max-length" in err
+
+
+def test_export_unknown_label_in_eval(tiny_checkpoint, tmp_path, capsys):
+    bad = tmp_path / "eval.jsonl"
+    bad.write_text(json.dumps({"text": "hello", "label": "weather"}) + "\n")
+    err = _error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--eval", str(bad)], capsys)
+    assert "'weather'" in err and "labels the model does not know" in err
+
+
+def test_export_unknown_recipe(tiny_checkpoint, tmp_path, capsys):
+    err = _error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--recipe", "z80"], capsys)
+    assert "Unknown recipe 'z80'" in err and "avx2" in err
+
+
+def test_export_not_a_checkpoint(tmp_path, capsys):
+    err = _error(["export", str(tmp_path), "--out", str(tmp_path / "a")], capsys)
+    assert "not an edgebert checkpoint" in err
+
+
+def test_export_existing_artifact(tiny_checkpoint, tiny_artifact, capsys):
+    err = _error(["export", str(tiny_checkpoint), "--out", str(tiny_artifact)], capsys)
+    assert "already exists" in err
+
+
+def test_predict_corrupt_artifact(artifact_copy, capsys):
+    (artifact_copy / "model.onnx").write_bytes(b"garbage")
+    err = _error(["predict", str(artifact_copy), "hello"], capsys)
+    assert "model.onnx" in err
+
+
+def test_predict_missing_artifact(tmp_path, capsys):
+    _error(["predict", str(tmp_path / "none"), "hello"], capsys)
+
+
+def test_predict_texts_file_and_stdin(tiny_int8_artifact, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("goal for the team\nbank profit\n")
+    by_file = subprocess.run(
+        [sys.executable, "-m", "edgebert.cli", "predict", str(tiny_int8_artifact), "--file", str(texts), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    by_stdin = subprocess.run(
+        [sys.executable, "-m", "edgebert.cli", "predict", str(tiny_int8_artifact), "--json"],
+        input=texts.read_text(),
+        capture_output=True,
+        text=True,
+    )
+    assert by_file.returncode == 0 and by_stdin.returncode == 0, by_file.stderr + by_stdin.stderr
+    rows = [json.loads(line) for line in by_file.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["goal for the team", "bank profit"]
+    assert by_file.stdout == by_stdin.stdout

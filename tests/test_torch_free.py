@@ -1,0 +1,56 @@
+"""The runtime (library and `edgebert predict`) works with torch and transformers unimportable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+BLOCK = textwrap.dedent(
+    """
+    import sys
+    class _Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "transformers", "optimum"):
+                raise ImportError(f"{name} is blocked in this test")
+    sys.meta_path.insert(0, _Block())
+    """
+)
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_block_really_blocks():
+    result = _run("import torch")
+    assert result.returncode != 0 and "blocked" in result.stderr
+
+
+def test_classifier_loads_and_predicts_without_torch(tiny_int8_artifact):
+    result = _run(
+        f"""
+        import json, sys
+        from edgebert import Classifier
+        clf = Classifier.load({str(tiny_int8_artifact)!r})
+        p = clf.predict(["goal for the team", ""])
+        assert "torch" not in sys.modules and "transformers" not in sys.modules
+        print(json.dumps([x.label for x in p]))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 2
+
+
+def test_predict_cli_without_torch(tiny_int8_artifact):
+    result = _run(
+        f"""
+        from edgebert.cli import main
+        sys.exit(main(["predict", {str(tiny_int8_artifact)!r}, "goal for the team", "--json"]))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["label"] in ("business", "sports", "tech")
