@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_export(commands)
     _add_predict(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -222,6 +223,84 @@ def _run_predict(args) -> int:
         else:
             preview = text.replace("\n", " ")
             print(f"{prediction.label}\t{prediction.score:.4f}\t{preview[:80]}")
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+def _add_bench(commands) -> None:
+    p = commands.add_parser(
+        "bench",
+        help="latency and accuracy drift, side by side",
+        description="Benchmark artifacts on this CPU: interleaved latency per shape, real-text latency, cold start, "
+        "memory, and accuracy drift against a reference. Needs torch only when --reference is a training checkpoint.",
+    )
+    p.add_argument("artifacts", nargs="*", type=Path, metavar="ARTIFACT")
+    p.add_argument("--reference", type=Path, help="checkpoint or fp32 artifact to compare against (drift, speed-up)")
+    p.add_argument("--data", help="labelled data for real-text latency and accuracy drift (file or bundled name)")
+    p.add_argument("--shapes", default="1x16,1x128,32x128", help="BATCHxTOKENS list (default: 1x16,1x128,32x128)")
+    p.add_argument("--threads", type=int, help="threads for every variant (default: CPUs this process may use)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: 5)")
+    p.add_argument("--seconds", type=float, default=1.0, help="time per variant per round (default: 1.0)")
+    p.add_argument("--out", type=Path, help="write report.json, report.md, flips.jsonl and plots here")
+    p.add_argument("--history", type=Path, help="append this run's summary to a JSONL history file")
+    p.add_argument(
+        "--compare",
+        type=Path,
+        metavar="HISTORY",
+        help="compare the latest run in HISTORY to earlier ones; exit 1 on regression",
+    )
+    p.add_argument(
+        "--max-slowdown", type=float, default=0.10, help="with --compare: allowed p50 increase (default: 0.10)"
+    )
+    p.add_argument(
+        "--max-drop", type=float, default=0.5, help="with --compare: allowed accuracy drop in points (default: 0.5)"
+    )
+    p.add_argument("--no-cold-start", action="store_true", help="skip the fresh-process cold-start probe")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.add_argument("--quiet", action="store_true")
+    _columns(p)
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args) -> int:
+    from .bench import BenchConfig, parse_shapes, run_bench
+    from .bench_report import append_history, compare_history, markdown, read_history, write_report
+
+    if args.compare:
+        table, regressions = compare_history(
+            read_history(args.compare), max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_drop
+        )
+        print(table)
+        for line in regressions:
+            print(f"REGRESSION: {line}", file=sys.stderr)
+        return 1 if regressions else 0
+    if not args.artifacts:
+        raise InputError("Name at least one ARTIFACT to benchmark (or pass --compare HISTORY).")
+    if args.out:
+        from .artifact import check_writable
+
+        check_writable(args.out, args.force)
+    if args.rounds < 1 or args.seconds <= 0:
+        raise InputError("--rounds must be at least 1 and --seconds positive.")
+    data = None
+    if args.data:
+        from .data import load_dataset
+
+        data = load_dataset(args.data, split="dev", text_column=args.text_column, label_column=args.label_column)
+    config = BenchConfig(
+        shapes=parse_shapes(args.shapes),
+        threads=args.threads,
+        rounds=args.rounds,
+        seconds_per_round=args.seconds,
+        cold_start=not args.no_cold_start,
+    )
+    report = run_bench(args.artifacts, config, reference=args.reference, data=data, progress=not args.quiet)
+    print(markdown(report))
+    if args.out:
+        write_report(report, args.out, force=args.force)
+        print(f"report written to {args.out}")
+    if args.history:
+        append_history(args.history, report)
     return 0
 
 

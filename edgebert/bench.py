@@ -1,0 +1,353 @@
+"""Latency and accuracy-drift benchmarks on the target CPU. Torch-free unless the reference is a checkpoint.
+
+Fairness rules: every variant runs the same inputs with the same thread count, in one process,
+interleaved in rounds (the order rotates each round) so machine noise hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .cpu import cpu_info, usable_cpu_count
+from .data import LabelSet, TextDataset
+from .errors import InputError
+from .metrics import classification_metrics, drift
+
+
+@dataclass
+class LatencyStats:
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    throughput: float  # sequences per second
+    iterations: int
+    round_medians_ms: list[float] = field(default_factory=list)
+
+
+def summarize(samples_ms: Sequence[float], batch_size: int, rounds: Sequence[Sequence[float]] = ()) -> LatencyStats:
+    """Percentiles of per-call latency; throughput = sequences / total time spent in calls."""
+    samples = np.asarray(samples_ms, dtype=float)
+    if samples.size == 0:
+        raise ValueError("no timing samples")
+    p50, p90, p99 = np.percentile(samples, [50, 90, 99])
+    return LatencyStats(
+        p50_ms=float(p50),
+        p90_ms=float(p90),
+        p99_ms=float(p99),
+        mean_ms=float(samples.mean()),
+        throughput=float(batch_size * samples.size / (samples.sum() / 1000.0)),
+        iterations=int(samples.size),
+        round_medians_ms=[float(np.median(r)) for r in rounds if len(r)],
+    )
+
+
+def measure_interleaved(
+    runners: dict[str, Callable[[], object]],
+    *,
+    rounds: int = 5,
+    seconds_per_round: float = 1.0,
+    warmup: int = 2,
+    on_round: Callable[[int], None] | None = None,
+) -> dict[str, list[list[float]]]:
+    """Per-call times in ms, per runner, per round. Each runner gets `seconds_per_round` of calls per round."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    names = list(runners)
+    samples: dict[str, list[list[float]]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first
+            run, times, deadline = runners[name], [], time.perf_counter() + seconds_per_round
+            while True:
+                start = time.perf_counter()
+                run()
+                end = time.perf_counter()
+                times.append((end - start) * 1000.0)
+                if end >= deadline and len(times) >= 2:
+                    break
+            samples[name].append(times)
+        if on_round:
+            on_round(r)
+    return samples
+
+
+def parse_shapes(text: str) -> list[tuple[int, int]]:
+    """'1x16,32x128' -> [(1, 16), (32, 128)] (batch x tokens)."""
+    shapes = []
+    for part in text.split(","):
+        try:
+            batch, tokens = (int(x) for x in part.lower().split("x"))
+        except ValueError:
+            raise InputError(f"Bad shape '{part}' in --shapes; write BATCHxTOKENS, e.g. 1x128,32x128.") from None
+        if batch < 1 or not 3 <= tokens <= 512:
+            raise InputError(f"Bad shape '{part}': batch must be >= 1 and tokens between 3 and 512.")
+        shapes.append((batch, tokens))
+    return shapes
+
+
+def synthetic_batch(
+    batch: int, tokens: int, vocab_size: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random ids from the upper half of the vocabulary (ordinary word pieces); full attention mask.
+
+    Latency does not depend on which ids they are, only on the shape.
+    """
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(vocab_size // 2, vocab_size, size=(batch, tokens), dtype=np.int64)
+    return ids, np.ones_like(ids), np.zeros_like(ids)
+
+
+def accuracy_drift(
+    reference_logits: np.ndarray,
+    variant_logits: dict[str, np.ndarray],
+    data: TextDataset,
+    labels: Sequence[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per-variant drift against the reference, and the reference's own metrics."""
+    y_true = LabelSet(tuple(labels)).encode(data.labels, data.source) if data.labels is not None else None
+    reference = classification_metrics(y_true, reference_logits.argmax(-1), labels) if y_true is not None else None
+    return {name: drift(reference_logits, logits, y_true, labels) for name, logits in variant_logits.items()}, reference
+
+
+def flipped_examples(
+    data: TextDataset, labels: Sequence[str], reference: np.ndarray, variant: np.ndarray
+) -> list[dict]:
+    rows = []
+    for i in np.nonzero(reference.argmax(-1) != variant.argmax(-1))[0]:
+        rows.append(
+            {
+                "index": int(i),
+                "text": data.texts[i][:500],
+                "true": data.labels[i] if data.labels else None,
+                "reference": labels[int(reference[i].argmax())],
+                "variant": labels[int(variant[i].argmax())],
+            }
+        )
+    return rows
+
+
+COLD_START = """
+import json, sys, time
+t0 = time.perf_counter()
+from edgebert import Classifier
+clf = Classifier.load(sys.argv[1], threads=int(sys.argv[2]))
+clf.predict("cold start probe")
+elapsed = (time.perf_counter() - t0) * 1000
+hwm = next((int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")), 0)
+print(json.dumps({"import_load_predict_ms": elapsed, "peak_rss_mb": hwm / 1024}))
+"""
+
+
+def cold_start(artifact: Path, threads: int) -> dict[str, float]:
+    """A fresh interpreter: time to first prediction, and its peak resident memory (VmHWM)."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", COLD_START, str(artifact), str(threads)], capture_output=True, text=True, timeout=300
+    )
+    wall = (time.perf_counter() - start) * 1000
+    if result.returncode != 0:
+        raise InputError(f"Cold-start probe failed for {artifact}: {result.stderr.strip().splitlines()[-1:]}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report["process_wall_ms"] = wall
+    return report
+
+
+def fingerprint(threads: int) -> dict[str, Any]:
+    info = cpu_info()
+    versions = {"edgebert": __version__, "python": sys.version.split()[0]}
+    for module in ("onnxruntime", "openvino", "numpy", "tokenizers", "torch"):
+        if module == "torch" and module not in sys.modules:
+            continue  # never import torch just to report its version
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            continue
+    return {
+        "cpu": info.model,
+        "arch": info.arch,
+        "isa": info.isa,
+        "flags": info.notable_flags,
+        "usable_cpus": usable_cpu_count(),
+        "host_cpus": os.cpu_count(),
+        "threads": threads,
+        "versions": versions,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def model_size_mb(path: Path) -> float:
+    path = Path(path)
+    files = (
+        [path]
+        if path.is_file()
+        else [p for p in path.iterdir() if p.suffix in (".onnx", ".bin", ".xml", ".safetensors")]
+    )
+    return sum(p.stat().st_size for p in files) / 1e6
+
+
+def as_dict(stats: LatencyStats) -> dict[str, Any]:
+    return asdict(stats)
+
+
+# ---------------------------------------------------------------- orchestration
+@dataclass
+class BenchConfig:
+    shapes: list[tuple[int, int]] = field(default_factory=lambda: [(1, 16), (1, 128), (32, 128)])
+    threads: int | None = None
+    rounds: int = 5
+    seconds_per_round: float = 1.0
+    real_text_batch: int = 32
+    cold_start: bool = True
+
+
+class _Variant:
+    """One thing to benchmark: an artifact, or a torch checkpoint as the reference."""
+
+    def __init__(self, name: str, path: Path, threads: int) -> None:
+        from .checkpoint import CHECKPOINT_META
+
+        self.name, self.path = name, Path(path)
+        self.is_checkpoint = (self.path / CHECKPOINT_META).is_file()
+        if self.is_checkpoint:
+            self._load_checkpoint(threads)
+        else:
+            from .runtime import Classifier
+
+            clf = Classifier.load(self.path, threads=threads)
+            self.labels, self.encoder, self.backend = clf.labels, clf.encoder, clf.backend
+            self.vocab_size = clf.encoder.tokenizer.get_vocab_size()
+            self.description = f"{clf.manifest.backend} {clf.manifest.precision}"
+            self.model_file = self.path / clf.manifest.model_files[0]
+
+    def _load_checkpoint(self, threads: int) -> None:
+        from .checkpoint import read_checkpoint_meta
+        from .errors import require
+        from .export import load_torch_classifier
+        from .runtime.tokenization import TextEncoder
+        from .train import TorchBackend
+
+        torch = require("torch", "train")
+        torch.set_num_threads(threads)
+        meta = read_checkpoint_meta(self.path)
+        model = load_torch_classifier(self.path)
+        self.labels, self.backend = meta.labels, TorchBackend(model)
+        self.encoder = TextEncoder.from_file(self.path / "tokenizer.json", meta.max_length)
+        self.vocab_size = model.config.vocab_size
+        self.description = "torch fp32 (eager)"
+        self.model_file = next(self.path.glob("*.safetensors"), self.path)
+
+    def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        from .runtime.classifier import batched_logits
+
+        ids, types = self.encoder.encode(texts)
+        return batched_logits(self.backend, self.encoder, ids, types, batch_size, len(self.labels))
+
+
+def run_bench(
+    artifacts: Sequence[Path],
+    config: BenchConfig,
+    *,
+    reference: Path | None = None,
+    data: TextDataset | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Measure every variant side by side. Returns the full report (what report.json holds)."""
+    from tqdm.auto import tqdm
+
+    threads = config.threads or usable_cpu_count()
+    names = _unique_names([reference] if reference else [], artifacts)
+    variants = [_Variant(name, path, threads) for name, path in names]
+    label_sets = {tuple(v.labels) for v in variants}
+    if len(label_sets) > 1:
+        raise InputError(
+            f"The artifacts have different label sets {sorted(label_sets)}; benchmark models of one task together."
+        )
+    report: dict[str, Any] = {
+        "machine": fingerprint(threads),
+        "config": {**asdict(config), "threads": threads},
+        "variants": {},
+    }
+    for v in variants:
+        report["variants"][v.name] = {
+            "path": str(v.path),
+            "kind": v.description,
+            "model_size_mb": model_size_mb(v.model_file),
+        }
+
+    jobs = [("shape", shape) for shape in config.shapes] + ([("real", None)] if data is not None else [])
+    bar = tqdm(total=len(jobs) * config.rounds, desc="bench", unit="round", disable=not progress, file=sys.stderr)
+    report["latency"] = {}
+    for kind, shape in jobs:
+        if kind == "shape":
+            batch, tokens = shape
+            key = f"{batch}x{tokens}"
+            runners = {v.name: _shape_runner(v, batch, tokens) for v in variants}
+        else:
+            key, batch = "real-text", config.real_text_batch
+            runners = {v.name: _real_text_runner(v, data.texts, batch) for v in variants}
+        bar.set_postfix(shape=key)
+        samples = measure_interleaved(
+            runners, rounds=config.rounds, seconds_per_round=config.seconds_per_round, on_round=lambda _: bar.update(1)
+        )
+        report["latency"][key] = {
+            name: as_dict(summarize([t for r in rounds for t in r], batch, rounds)) for name, rounds in samples.items()
+        }
+    bar.close()
+
+    if config.cold_start:
+        for v in variants:
+            if not v.is_checkpoint:
+                report["variants"][v.name]["cold_start"] = cold_start(v.path, threads)
+
+    if data is not None:
+        logits = {v.name: v.logits(data.texts) for v in variants}
+        reference_name = variants[0].name
+        others = {name: value for name, value in logits.items() if name != reference_name}
+        drifts, reference_metrics = accuracy_drift(logits[reference_name], others, data, variants[0].labels)
+        report["accuracy"] = {
+            "data": data.source,
+            "reference": reference_name,
+            "reference_metrics": reference_metrics,
+            "drift": drifts,
+        }
+        report["flips"] = {
+            name: flipped_examples(data, variants[0].labels, logits[reference_name], value)
+            for name, value in others.items()
+        }
+    return report
+
+
+def _shape_runner(variant: _Variant, batch: int, tokens: int) -> Callable[[], object]:
+    feed = synthetic_batch(batch, tokens, variant.vocab_size)
+    return lambda: variant.backend.run(*feed)
+
+
+def _real_text_runner(variant: _Variant, texts: list[str], batch: int) -> Callable[[], object]:
+    """Each call tokenizes and classifies the next `batch` texts of the dataset, cycling."""
+    chunks = [texts[i : i + batch] for i in range(0, len(texts), batch)]
+    calls = iter(range(1 << 62))
+    return lambda: variant.logits(chunks[next(calls) % len(chunks)], batch)
+
+
+def _unique_names(reference: list[Path], artifacts: Sequence[Path]) -> list[tuple[str, Path]]:
+    names, seen = [], set()
+    for path in [*reference, *artifacts]:
+        base = Path(path).name or str(path)
+        name, n = base, 2
+        while name in seen:
+            name, n = f"{base}-{n}", n + 1
+        seen.add(name)
+        names.append((name, Path(path)))
+    return names
