@@ -118,7 +118,22 @@ def _add_export(commands) -> None:
         "--target",
         help="CPU family to export for, instead of this machine's (avx512-vnni, avx-vnni, avx512, avx2, arm64)",
     )
+    p.add_argument(
+        "--backend",
+        choices=["onnxruntime", "openvino"],
+        help="runtime engine: ONNX Runtime (default) or OpenVINO IR (default: the recipe's, else onnxruntime)",
+    )
+    p.add_argument("--static", action="store_true", help="static INT8: calibrated activation scales (needs --calib)")
+    p.add_argument("--calib", help="calibration texts for --static / OpenVINO INT8 (JSONL/CSV/TSV or plain lines)")
+    p.add_argument("--calib-size", type=int, help="calibration texts to use (default: the recipe's, 200)")
+    p.add_argument("--calib-method", choices=["minmax", "entropy", "percentile"], help="calibration (default: minmax)")
     p.add_argument("--eval", help="labelled data to measure accuracy and INT8 drift at export")
+    p.add_argument(
+        "--max-drop",
+        type=float,
+        metavar="POINTS",
+        help="accuracy budget in points on --eval: return the most sensitive layers to fp32 until the drop fits",
+    )
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
     p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
@@ -129,7 +144,7 @@ def _add_export(commands) -> None:
 
 
 def _run_export(args) -> int:
-    from .config import ExportConfig, QuantizationConfig
+    from .config import ExportConfig, QuantizationConfig, recipe_backend
     from .data import load_dataset
     from .export import export_artifact
 
@@ -138,19 +153,38 @@ def _run_export(args) -> int:
     quantization = None
     if args.recipe:
         quantization = QuantizationConfig.from_recipe(args.recipe)
-    elif args.int8 or args.target:
+    elif args.int8 or args.target or args.static:
         quantization = QuantizationConfig.for_cpu(args.target)
+    if quantization:
+        quantization = quantization.with_options(
+            mode="static" if args.static else None,
+            calibration_size=args.calib_size,
+            calibration_method=args.calib_method,
+        )
+    elif args.calib_size or args.calib_method:
+        raise InputError("--calib-size/--calib-method apply to INT8 exports: add --int8 --static.")
     config = ExportConfig(
         opset=args.opset,
         optimize=not args.no_optimize,
         require_attention_fusion=not args.allow_unfused,
         quantization=quantization,
+        backend=args.backend or (recipe_backend(args.recipe) if args.recipe else "onnxruntime"),
+        max_drop_points=args.max_drop,
     )
     eval_data = None
     if args.eval:
         eval_data = load_dataset(args.eval, split="dev", text_column=args.text_column, label_column=args.label_column)
+    calibration = None
+    if args.calib:
+        calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
     report = export_artifact(
-        args.checkpoint, args.out, config, eval_data=eval_data, force=args.force, progress=not args.quiet
+        args.checkpoint,
+        args.out,
+        config,
+        eval_data=eval_data,
+        calibration_data=calibration,
+        force=args.force,
+        progress=not args.quiet,
     )
     print(format_export_summary(report))
     return 0
@@ -158,9 +192,11 @@ def _run_export(args) -> int:
 
 def format_export_summary(report) -> str:
     m = report.manifest
+    q = m.quantization
     rows = [
         ("artifact", str(report.out)),
-        ("precision", m.precision + (f" (recipe {m.quantization['recipe']})" if m.quantization else "")),
+        ("backend", m.backend),
+        ("precision", m.precision + (f" ({q['mode']}, recipe {q['recipe'] or 'custom'})" if q else "")),
         ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
         ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.get("fusions", {}).items()) or "none"),
         ("parity vs torch", f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} texts"),
@@ -173,11 +209,18 @@ def format_export_summary(report) -> str:
                 ("int8 accuracy / F1", f"{e['candidate_accuracy']:.4f} / {e['candidate_macro_f1']:.4f}"),
                 (
                     "int8 drift",
-                    f"{e['accuracy_drop_points']:+.2f} pts accuracy, agreement {e['agreement']:.2%}, {e['flips']} flips",
+                    f"accuracy drop {e['accuracy_drop_points']:.2f} pts, agreement {e['agreement']:.2%}, "
+                    f"{e['flips']} flips, max |Δlogit| {e['max_abs_logit_diff']:.3f}",
                 ),
             ]
         else:
             rows.append(("accuracy / F1", f"{e['candidate_accuracy']:.4f} / {e['candidate_macro_f1']:.4f}"))
+    if report.budget is not None:
+        b = report.budget
+        kept = ", ".join(b.fp32_units) or "none"
+        rows.append(
+            ("accuracy budget", f"drop {b.drop_points:.2f} ≤ {b.max_drop_points} pts; layers kept fp32: {kept}")
+        )
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

@@ -18,6 +18,7 @@ from .errors import InputError
 
 WEIGHT_TYPES = ("qint8", "quint8")
 QUANT_MODES = ("dynamic", "static")
+BACKENDS = ("onnxruntime", "openvino")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 ISA_TO_RECIPE = {
     "avx512-vnni": "avx512-vnni",
@@ -61,7 +62,7 @@ class QuantizationConfig:
     weight_type: str = "qint8"
     per_channel: bool = True
     reduce_range: bool = False  # 7-bit weights: avoids U8S8 overflow on AVX2/AVX-512 CPUs without VNNI
-    op_types: list[str] = field(default_factory=lambda: ["MatMul", "Attention"])
+    op_types: list[str] = field(default_factory=lambda: ["MatMul", "Attention", "EmbedLayerNormalization"])
     exclude_nodes: list[str] = field(default_factory=list)
     calibration_method: str = "minmax"
     calibration_size: int = 200
@@ -81,6 +82,10 @@ class QuantizationConfig:
             raise InputError(f"Recipe '{name}' has no [quantization] section.")
         return cls(**_known(cls, section, f"recipe '{name}' [quantization]"), recipe=name)
 
+    def with_options(self, **changes: Any) -> QuantizationConfig:
+        """A copy with CLI overrides applied (None means: keep the recipe's value); re-validated."""
+        return QuantizationConfig(**{**self.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
+
     @classmethod
     def for_cpu(cls, isa: str | None = None) -> QuantizationConfig:
         """The dynamic-INT8 preset behind `--int8`: the recipe for `isa` (default: this machine's CPU)."""
@@ -99,18 +104,36 @@ class ExportConfig:
     optimize: bool = True  # ORT transformer fusions (attention, skip-layer-norm, bias-gelu, embed-layer-norm)
     require_attention_fusion: bool = True
     quantization: QuantizationConfig | None = None
+    backend: str = "onnxruntime"  # "openvino" compiles the ONNX graph to OpenVINO IR
+    max_drop_points: float | None = None  # accuracy budget: return sensitive layers to fp32 until met
     parity_atol: float = 1e-3  # max |Δlogit| allowed between torch and the fp32 ONNX graph
-    golden_size: int = 4
 
     def __post_init__(self) -> None:
         if not 14 <= self.opset <= 21:
             raise InputError(f"--opset must be between 14 and 21, got {self.opset}.")
+        _choice(self, "backend", BACKENDS)
+        if self.max_drop_points is not None:
+            if self.quantization is None:
+                raise InputError("--max-drop limits the INT8 accuracy drop; add --int8 (or --recipe).")
+            if not 0 <= self.max_drop_points < 100:
+                raise InputError(f"--max-drop is in accuracy points, between 0 and 100; got {self.max_drop_points}.")
+        if self.backend == "openvino" and self.quantization and self.quantization.mode != "static":
+            # NNCF's post-training quantization always calibrates activations.
+            self.quantization = self.quantization.with_options(mode="static")
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.quantization is not None and self.quantization.mode == "static"
 
 
 def recipe_names() -> list[str]:
     return sorted(
         p.name.removesuffix(".toml") for p in resources.files("edgebert.recipes").iterdir() if p.name.endswith(".toml")
     )
+
+
+def recipe_backend(name: str) -> str:
+    return load_recipe(name).get("backend", "onnxruntime")
 
 
 def load_recipe(name_or_path: str) -> dict[str, Any]:

@@ -38,6 +38,10 @@ class FusionError(EdgebertError):
     """Graph optimization did not fuse what it must (e.g. attention on every layer)."""
 
 
+class AccuracyBudgetError(EdgebertError):
+    """--max-drop could not be met even with every quantized layer returned to fp32."""
+
+
 class MissingDependencyError(EdgebertError):
     """An optional dependency for this stage is not installed."""
 

@@ -1,5 +1,5 @@
-"""Checkpoint -> verified artifact bundle: load -> validate -> export ONNX -> check parity -> fuse ->
-quantize -> evaluate -> save atomically. The runtime never sees anything but the saved bundle."""
+"""Checkpoint -> verified artifact bundle: load -> validate -> export ONNX -> check parity -> fuse (ORT) or
+compile to IR (OpenVINO) -> quantize (within an accuracy budget) -> evaluate -> save atomically. The runtime never sees anything but the saved bundle."""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ from typing import Any
 
 import numpy as np
 
+from .accuracy_budget import BudgetResult, fit_accuracy_budget
 from .artifact import GoldenSample, Manifest, atomic_directory, check_writable, write_manifest
 from .checkpoint import read_checkpoint_meta
 from .compile import check_fusions, optimize_for_onnxruntime, require_attention_fusion
 from .config import ExportConfig
 from .cpu import cpu_info, usable_cpu_count
 from .data import LabelSet, TextDataset, require_labels
-from .errors import ParityError, require
+from .errors import InputError, ParityError, require
 from .metrics import classification_metrics, drift
-from .quantize import quantize_dynamic_int8
-from .runtime.backends import OnnxRuntimeBackend
+from .openvino_ir import convert_to_ir, openvino_units
+from .quantize import QuantUnit, calibration_feeds, quantizable_units, quantize_dynamic_int8, quantize_static_int8
+from .runtime.backends import open_backend
 from .runtime.classifier import TASK, batched_logits
 from .runtime.tokenization import TextEncoder
 
@@ -42,6 +44,7 @@ class ExportReport:
     manifest: Manifest
     parity: dict[str, Any]
     size_bytes: int
+    budget: BudgetResult | None = None
 
 
 def export_artifact(
@@ -50,6 +53,7 @@ def export_artifact(
     config: ExportConfig,
     *,
     eval_data: TextDataset | None = None,
+    calibration_data: TextDataset | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> ExportReport:
@@ -58,9 +62,11 @@ def export_artifact(
     meta = read_checkpoint_meta(checkpoint)
     labels = LabelSet(tuple(meta.labels))
     y_eval = labels.encode(require_labels(eval_data), eval_data.source) if eval_data else None
+    _check_stage_inputs(config, eval_data, calibration_data)
     encoder = TextEncoder.from_file(checkpoint / "tokenizer.json", meta.max_length)
+    say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
 
-    _say(progress, f"loading {checkpoint}")
+    say(f"loading {checkpoint}")
     model = load_torch_classifier(checkpoint)
     num_labels = len(labels.names)
     parity_texts = (eval_data.texts[:32] if eval_data else []) + PARITY_TEXTS
@@ -68,8 +74,8 @@ def export_artifact(
 
     with tempfile.TemporaryDirectory(prefix="edgebert-export-") as tmp, atomic_directory(out, force) as staging:
         work = Path(tmp)
-        _say(progress, "exporting to ONNX (dynamic batch and sequence axes)")
-        graph = export_onnx(model, work / "onnx", config.opset)
+        say("exporting to ONNX (dynamic batch and sequence axes)")
+        raw = export_onnx(model, work / "onnx", config.opset)
 
         from .train import TorchBackend
 
@@ -78,59 +84,71 @@ def export_artifact(
         def graph_logits(path: Path) -> np.ndarray:
             return onnx_logits(path, encoder, parity_ids, parity_types, num_labels)
 
-        parity = check_parity(torch_logits, graph_logits(graph), config.parity_atol, stage="ONNX export")
-
+        parity = check_parity(torch_logits, graph_logits(raw), config.parity_atol, stage="ONNX export")
+        layers = model.config.num_hidden_layers
         fusions: dict[str, int] = {}
-        if config.optimize:
-            _say(progress, "fusing transformer ops for ONNX Runtime")
-            optimized = work / "optimized.onnx"
+        graph = raw
+        if config.backend == "onnxruntime" and config.optimize:
+            say("fusing transformer ops for ONNX Runtime")
+            graph = work / "optimized.onnx"
             fusions = optimize_for_onnxruntime(
-                graph, optimized, num_heads=model.config.num_attention_heads, hidden_size=model.config.hidden_size
+                raw, graph, num_heads=model.config.num_attention_heads, hidden_size=model.config.hidden_size
             )
             if config.require_attention_fusion:
-                require_attention_fusion(fusions, model.config.num_hidden_layers)
-            parity = check_parity(torch_logits, graph_logits(optimized), config.parity_atol, stage="graph fusion")
-            graph = optimized
-        reference_graph = graph
+                require_attention_fusion(fusions, layers)
+            parity = check_parity(torch_logits, graph_logits(graph), config.parity_atol, stage="graph fusion")
 
+        eval_ids, eval_types = encoder.encode(eval_data.texts) if eval_data else ([], [])
+        calib_ids, calib_types = encoder.encode(calibration_data.texts) if calibration_data else ([], [])
+        builder = ModelBuilder(config, graph, work, calib_ids, calib_types)
+        budget = None
         quantization = config.quantization
         if quantization:
-            _say(progress, f"quantizing to INT8 ({quantization.mode}, recipe {quantization.recipe or 'custom'})")
-            quantized = work / "int8.onnx"
-            quantize_dynamic_int8(graph, quantized, quantization)
-            graph = quantized
+            say(f"quantizing to INT8 ({quantization.mode}, recipe {quantization.recipe or 'custom'}, {config.backend})")
+        if quantization and config.max_drop_points is not None:
+            reference = onnx_logits(graph, encoder, eval_ids, eval_types, num_labels)
 
-        shutil.copyfile(graph, staging / "model.onnx")
+            def logits_of(path: Path, rows: np.ndarray | None) -> np.ndarray:
+                ids = eval_ids if rows is None else [eval_ids[i] for i in rows]
+                types = eval_types if rows is None else [eval_types[i] for i in rows]
+                return model_logits(config.backend, path, encoder, ids, types, num_labels)
+
+            say(f"fitting the accuracy budget: drop at most {config.max_drop_points} pts on {eval_data.source}")
+            built, budget = fit_accuracy_budget(
+                builder.units(), builder.build, logits_of, reference, y_eval, config.max_drop_points, say=say
+            )
+        else:
+            built = builder.build([])
+        model_files = builder.save(built, staging)
         shutil.copyfile(checkpoint / "tokenizer.json", staging / "tokenizer.json")
+        model_path = staging / model_files[0]
 
         evaluation = None
         if eval_data is not None:
-            _say(progress, f"evaluating on {len(eval_data)} texts from {eval_data.source}")
-            evaluation = evaluate_against_reference(
-                reference_graph,
-                staging / "model.onnx",
-                encoder,
-                eval_data.texts,
-                y_eval,
-                labels.names,
-                same_model=quantization is None,
+            say(f"evaluating on {len(eval_data)} texts from {eval_data.source}")
+            candidate = model_logits(config.backend, model_path, encoder, eval_ids, eval_types, num_labels)
+            reference = (
+                candidate if quantization is None else onnx_logits(graph, encoder, eval_ids, eval_types, num_labels)
             )
+            evaluation = drift(reference, candidate, y_eval, labels.names)
+            evaluation["metrics"] = classification_metrics(y_eval, candidate.argmax(-1), labels.names)
 
         golden_ids, golden_types = encoder.encode(PARITY_TEXTS)
-        golden_logits = onnx_logits(staging / "model.onnx", encoder, golden_ids, golden_types, num_labels, batch_size=1)
+        # One text per call: dynamic INT8 picks activation scales per batch, so batch-mates change logits.
+        golden_logits = model_logits(config.backend, model_path, encoder, golden_ids, golden_types, num_labels, 1)
         manifest = Manifest(
             task=TASK,
             labels=list(labels.names),
             max_length=meta.max_length,
-            backend="onnxruntime",
+            backend=config.backend,
             precision="int8" if quantization else "fp32",
-            model_files=["model.onnx"],
+            model_files=model_files,
             files={},
-            quantization={**quantization.to_dict(), "export_cpu": cpu_info().isa} if quantization else None,
+            quantization=_quantization_record(config, budget, calibration_data),
             optimization={
                 "opset": config.opset,
                 "fusions": fusions,
-                "unfused": check_fusions(fusions, model.config.num_hidden_layers) if fusions else [],
+                "unfused": check_fusions(fusions, layers) if fusions else [],
             },
             tools=tool_versions(),
             golden=GoldenSample(
@@ -147,8 +165,88 @@ def export_artifact(
             },
         )
         write_manifest(staging, manifest)
-        size = (staging / "model.onnx").stat().st_size
-    return ExportReport(out=out, manifest=manifest, parity=parity, size_bytes=size)
+        size = sum((staging / name).stat().st_size for name in model_files)
+    return ExportReport(out=out, manifest=manifest, parity=parity, size_bytes=size, budget=budget)
+
+
+class ModelBuilder:
+    """Builds the backend's model from the checked fp32 graph, optionally keeping some layers in fp32."""
+
+    def __init__(self, config: ExportConfig, graph: Path, work: Path, calib_ids: list, calib_types: list) -> None:
+        self.config, self.graph, self.work = config, graph, work
+        self.calib_ids, self.calib_types = calib_ids, calib_types
+        self.count = 0
+
+    def units(self) -> list[QuantUnit]:
+        if self.config.backend == "openvino":
+            return openvino_units(self.graph)
+        return [u for u in quantizable_units(self.graph, self.config.quantization.op_types) if u.name != "head"]
+
+    def build(self, fp32_units: list[str]) -> Path:
+        q = self.config.quantization
+        self.count += 1
+        out_dir = self.work / f"build-{self.count}"
+        out_dir.mkdir()
+        if self.config.backend == "openvino":
+            out = out_dir / "model.xml"
+            calibration = None
+            if q:
+                calibration = calibration_feeds(self.calib_ids, self.calib_types, q.calibration_size)
+            convert_to_ir(
+                self.graph,
+                out,
+                calibration=calibration,
+                calibration_size=q.calibration_size if q else 0,
+                fp32_units=fp32_units,
+            )
+            return out
+        if q is None:
+            return self.graph
+        out = out_dir / "model.onnx"
+        excluded = [n for u in self.units() if u.name in fp32_units for n in u.nodes]
+        q = q.with_options(exclude_nodes=sorted(set(q.exclude_nodes) | set(excluded)))
+        if q.mode == "static":
+            feeds = calibration_feeds(self.calib_ids, self.calib_types, q.calibration_size)
+            quantize_static_int8(self.graph, out, q, feeds, self.work)
+        else:
+            quantize_dynamic_int8(self.graph, out, q)
+        return out
+
+    def save(self, built: Path, staging: Path) -> list[str]:
+        if self.config.backend == "openvino":
+            shutil.copyfile(built, staging / "model.xml")
+            shutil.copyfile(built.with_suffix(".bin"), staging / "model.bin")
+            return ["model.xml", "model.bin"]
+        shutil.copyfile(built, staging / "model.onnx")
+        return ["model.onnx"]
+
+
+def _check_stage_inputs(config: ExportConfig, eval_data: TextDataset | None, calibration: TextDataset | None) -> None:
+    if config.max_drop_points is not None and eval_data is None:
+        raise InputError("--max-drop measures the drop on labelled data: add --eval FILE (e.g. --eval bbc_news:dev).")
+    if config.needs_calibration and calibration is None:
+        raise InputError(
+            "Static INT8 (--static, or --backend openvino --int8) needs calibration texts: add --calib FILE "
+            "(JSONL/CSV/TSV or one text per line; a few hundred texts like the ones the app will see)."
+        )
+    if calibration is not None and not config.needs_calibration:
+        raise InputError("--calib is only used by static INT8: add --static, or drop --calib.")
+    if calibration is not None and len(calibration) == 0:
+        raise InputError(f"The calibration set {calibration.source} is empty; pass a file with at least one text.")
+
+
+def _quantization_record(
+    config: ExportConfig, budget: BudgetResult | None, calibration: TextDataset | None
+) -> dict[str, Any] | None:
+    if config.quantization is None:
+        return None
+    record = {**config.quantization.to_dict(), "export_cpu": cpu_info().isa}
+    if calibration is not None:
+        record["calibration_source"] = calibration.source
+        record["calibration_texts"] = min(len(calibration), config.quantization.calibration_size)
+    if budget is not None:
+        record["accuracy_budget"] = budget.to_dict()
+    return record
 
 
 def load_torch_classifier(checkpoint: Path):
@@ -171,8 +269,14 @@ def export_onnx(model, out_dir: Path, opset: int) -> Path:
 def onnx_logits(
     path: Path, encoder: TextEncoder, ids: list, type_ids: list, num_labels: int, batch_size: int = 32
 ) -> np.ndarray:
-    backend = OnnxRuntimeBackend(path, usable_cpu_count())
-    return batched_logits(backend, encoder, ids, type_ids, batch_size, num_labels)
+    return model_logits("onnxruntime", path, encoder, ids, type_ids, num_labels, batch_size)
+
+
+def model_logits(
+    backend: str, path: Path, encoder: TextEncoder, ids: list, type_ids: list, num_labels: int, batch_size: int = 32
+) -> np.ndarray:
+    engine = open_backend(backend, path, usable_cpu_count())
+    return batched_logits(engine, encoder, ids, type_ids, batch_size, num_labels)
 
 
 def check_parity(reference: np.ndarray, candidate: np.ndarray, atol: float, *, stage: str) -> dict[str, Any]:
@@ -190,24 +294,6 @@ def check_parity(reference: np.ndarray, candidate: np.ndarray, atol: float, *, s
     return {"stage": stage, "max_abs_logit_diff": max_diff, "agreement": agreement, "atol": atol, "n": len(reference)}
 
 
-def evaluate_against_reference(
-    reference_graph: Path,
-    candidate_graph: Path,
-    encoder: TextEncoder,
-    texts: list[str],
-    y_true: list[int],
-    labels: tuple[str, ...],
-    *,
-    same_model: bool,
-) -> dict[str, Any]:
-    ids, type_ids = encoder.encode(texts)
-    candidate = onnx_logits(candidate_graph, encoder, ids, type_ids, len(labels))
-    reference = candidate if same_model else onnx_logits(reference_graph, encoder, ids, type_ids, len(labels))
-    result = drift(reference, candidate, y_true, labels)
-    result["metrics"] = classification_metrics(y_true, candidate.argmax(-1), labels)
-    return result
-
-
 def tool_versions() -> dict[str, str]:
     versions = {}
     for name in TOOLS:
@@ -216,8 +302,3 @@ def tool_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def _say(enabled: bool, message: str) -> None:
-    if enabled:
-        print(message, file=sys.stderr)

@@ -54,3 +54,21 @@ def test_predict_cli_without_torch(tiny_int8_artifact):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["label"] in ("business", "sports", "tech")
+
+
+def test_bench_cli_without_torch(tiny_int8_artifact, tiny_artifact, data_dir, tmp_path):
+    """A user benchmarks on the target device with the base install: artifacts only, fp32 artifact as reference."""
+    out = tmp_path / "bench"
+    result = _run(
+        f"""
+        from edgebert.cli import main
+        code = main(["bench", {str(tiny_int8_artifact)!r}, "--reference", {str(tiny_artifact)!r},
+                     "--data", {str(data_dir / "dev.jsonl")!r}, "--shapes", "1x8", "--rounds", "1",
+                     "--seconds", "0.05", "--no-cold-start", "--out", {str(out)!r}, "--quiet"])
+        assert "torch" not in sys.modules and "transformers" not in sys.modules
+        sys.exit(code)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["accuracy"] and (out / "report.md").exists()

@@ -1,0 +1,214 @@
+"""Static INT8 with calibration, OpenVINO IR, the accuracy budget, and their user errors (tiny models)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edgebert import Classifier
+from edgebert.accuracy_budget import fit_accuracy_budget
+from edgebert.artifact import read_manifest
+from edgebert.config import ExportConfig, QuantizationConfig
+from edgebert.data import load_file
+from edgebert.errors import AccuracyBudgetError, InputError
+from edgebert.export import export_artifact
+from edgebert.quantize import QuantUnit, quantizable_units, quantize_dynamic_int8
+
+from .test_cli import _error
+
+
+def _ops(path: Path) -> Counter:
+    return Counter(node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+@pytest.fixture(scope="module")
+def static_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
+    out = tmp_path_factory.mktemp("static") / "int8"
+    config = ExportConfig(quantization=QuantizationConfig.from_recipe("avx2").with_options(mode="static"))
+    export_artifact(
+        tiny_checkpoint,
+        out,
+        config,
+        eval_data=load_file(data_dir / "dev.jsonl"),
+        calibration_data=load_file(data_dir / "train.jsonl", label_column=None),
+        progress=False,
+    )
+    return out
+
+
+def test_static_int8_calibrates_activations_and_keeps_head_fp32(static_artifact, tiny_artifact):
+    manifest = read_manifest(static_artifact)
+    assert manifest.quantization["mode"] == "static"
+    assert manifest.quantization["calibration_texts"] == 96  # the whole (small) calibration file
+    ops = _ops(static_artifact / "model.onnx")
+    # calibrated activations: QuantizeLinear nodes with fixed scales (dynamic INT8 has none)
+    assert ops["QuantizeLinear"] > 0 and ops["QAttention"] == 2
+    head = [n for n in onnx.load(str(static_artifact / "model.onnx")).graph.node if "classifier" in n.name]
+    assert head and all(n.op_type in ("Gemm", "MatMul", "Add") for n in head)
+    clf, fp32 = Classifier.load(static_artifact), Classifier.load(tiny_artifact)
+    texts = ["the team won the match", "shares fell on the market", "new phone chip"]
+    assert clf.predict_proba(texts).argmax(1).tolist() == fp32.predict_proba(texts).argmax(1).tolist()
+
+
+def test_units_group_nodes_by_layer(tiny_artifact, tmp_path):
+    units = {u.name: u.nodes for u in quantizable_units(tiny_artifact / "model.onnx", ["MatMul", "Attention"])}
+    assert [name for name in units if name.startswith("layer.")] == ["layer.0", "layer.1"]
+    # per layer: the fused attention (QKV projection), its output projection, the two FFN MatMuls
+    assert len(units["layer.0"]) == len(units["layer.1"]) == 4
+
+
+def test_excluded_layer_stays_fp32(tiny_artifact, tmp_path):
+    model = tiny_artifact / "model.onnx"
+    layer0 = next(u for u in quantizable_units(model, ["MatMul", "Attention"]) if u.name == "layer.0")
+    out = tmp_path / "int8.onnx"
+    config = QuantizationConfig(op_types=["MatMul", "Attention"], exclude_nodes=list(layer0.nodes))
+    quantize_dynamic_int8(model, out, config)
+    ops = _ops(out)
+    assert ops["Attention"] == 1 and ops["QAttention"] == 1
+
+
+def _budget_case(drops_by_fp32_set: dict[frozenset, float]):
+    """A fake model family: accuracy depends only on which units are fp32; sensitivity C > A > B."""
+    units = [QuantUnit("A", ("a",)), QuantUnit("B", ("b",)), QuantUnit("C", ("c",))]
+    y = np.zeros(100, dtype=int)
+    reference = np.tile([[1.0, 0.0]], (100, 1))
+    error_alone = {"A": 0.2, "B": 0.1, "C": 0.5}
+    built = []
+
+    def build(fp32_units):
+        built.append(sorted(fp32_units))
+        return Path("/".join(sorted(fp32_units)) or "none")
+
+    def logits_of(path, rows):
+        fp32 = frozenset(p for p in str(path).split("/") if p != "none")
+        quantized = {u.name for u in units} - fp32
+        logits = reference.copy()
+        if rows is not None:  # sensitivity probe: one unit quantized alone, on a sample of rows
+            assert len(quantized) == 1
+            logits[:, 1] = error_alone[next(iter(quantized))]
+            return logits[rows]
+        logits[: round(drops_by_fp32_set[fp32])] = [0.0, 1.0]  # the first N of 100 rows go wrong: N points
+        return logits
+
+    return units, build, logits_of, reference, y, built
+
+
+def test_budget_returns_most_sensitive_layers_until_met():
+    drops = {frozenset(): 5.0, frozenset({"C"}): 2.0, frozenset({"C", "A"}): 0.0}
+    units, build, logits_of, reference, y, _ = _budget_case(drops)
+    _, result = fit_accuracy_budget(units, build, logits_of, reference, y, 1.0)
+    assert result.fp32_units == ["C", "A"] and result.fp32_nodes == ["c", "a"]
+    assert result.drop_points == 0.0 and [s.drop_points for s in result.steps] == pytest.approx([5.0, 2.0, 0.0])
+    assert max(result.sensitivity, key=result.sensitivity.get) == "C"
+
+
+def test_budget_met_first_time_builds_once():
+    units, build, logits_of, reference, y, built = _budget_case({frozenset(): 0.0})
+    _, result = fit_accuracy_budget(units, build, logits_of, reference, y, 0.3)
+    assert built == [[]] and result.fp32_units == [] and result.sensitivity == {}
+
+
+def test_budget_that_cannot_be_met_is_an_error():
+    drops = {frozenset(): 5.0, frozenset("C"): 5.0, frozenset("CA"): 5.0, frozenset("ABC"): 5.0}
+    units, build, logits_of, reference, y, _ = _budget_case(drops)
+    with pytest.raises(AccuracyBudgetError, match="Raise --max-drop"):
+        fit_accuracy_budget(units, build, logits_of, reference, y, 1.0)
+
+
+def test_max_drop_export_records_budget(tiny_checkpoint, data_dir, tmp_path):
+    config = ExportConfig(quantization=QuantizationConfig.from_recipe("avx2"), max_drop_points=0.0)
+    eval_data = load_file(data_dir / "dev.jsonl")
+    report = export_artifact(tiny_checkpoint, tmp_path / "a", config, eval_data=eval_data, progress=False)
+    budget = report.manifest.quantization["accuracy_budget"]
+    assert budget["drop_points"] <= 0.0 == budget["max_drop_points"]
+    assert report.manifest.evaluation["accuracy_drop_points"] <= 0.0
+    Classifier.load(tmp_path / "a")
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
+def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifact, data_dir, tmp_path, int8):
+    quantization = QuantizationConfig.from_recipe("openvino-int8") if int8 else None
+    config = ExportConfig(backend="openvino", quantization=quantization)
+    calibration = load_file(data_dir / "train.jsonl", label_column=None) if int8 else None
+    report = export_artifact(
+        tiny_checkpoint,
+        tmp_path / "ov",
+        config,
+        eval_data=load_file(data_dir / "dev.jsonl"),
+        calibration_data=calibration,
+        progress=False,
+    )
+    manifest = report.manifest
+    assert manifest.backend == "openvino" and manifest.model_files == ["model.xml", "model.bin"]
+    assert set(manifest.files) == {"model.xml", "model.bin", "tokenizer.json"}
+    clf = Classifier.load(tmp_path / "ov", openvino_mode="throughput")
+    texts = ["the team won the match", "shares fell on the market", "new phone chip"]
+    ov, ort = clf.predict_proba(texts), Classifier.load(tiny_artifact).predict_proba(texts)
+    assert ov.argmax(1).tolist() == ort.argmax(1).tolist()
+    if not int8:
+        np.testing.assert_allclose(ov, ort, atol=1e-4)
+    assert manifest.evaluation["agreement"] >= 0.9
+
+
+def test_openvino_int8_without_calibration_names_the_fix(tiny_checkpoint, tmp_path):
+    config = ExportConfig(backend="openvino", quantization=QuantizationConfig.from_recipe("avx2"))
+    assert config.quantization.mode == "static"  # NNCF always calibrates
+    with pytest.raises(InputError, match="--calib FILE"):
+        export_artifact(tiny_checkpoint, tmp_path / "a", config, progress=False)
+
+
+# ---------------------------------------------------------------- CLI user errors
+def test_static_without_calib(tiny_checkpoint, tmp_path, capsys):
+    err = _error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static"], capsys)
+    assert "--calib FILE" in err
+
+
+def test_empty_calibration_file(tiny_checkpoint, tmp_path, capsys):
+    empty = tmp_path / "calib.txt"
+    empty.write_text("\n\n")
+    argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static", "--calib", str(empty)]
+    assert "is empty" in _error(argv, capsys)
+
+
+def test_unreadable_calibration_file(tiny_checkpoint, tmp_path, capsys):
+    binary = tmp_path / "calib.txt"
+    binary.write_bytes(b"\xff\xfe\x00\x81" * 10)
+    argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static", "--calib", str(binary)]
+    assert "not UTF-8" in _error(argv, capsys)
+
+
+def test_missing_calibration_file(tiny_checkpoint, tmp_path, capsys):
+    argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--static", "--calib", "nope.jsonl"]
+    assert "not found" in _error(argv, capsys)
+
+
+def test_calib_without_static(tiny_checkpoint, data_dir, tmp_path, capsys):
+    argv = [
+        "export",
+        str(tiny_checkpoint),
+        "--out",
+        str(tmp_path / "a"),
+        "--int8",
+        "--calib",
+        str(data_dir / "train.jsonl"),
+    ]
+    assert "add --static" in _error(argv, capsys)
+
+
+def test_max_drop_needs_eval(tiny_checkpoint, tmp_path, capsys):
+    argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--max-drop", "0.3"]
+    assert "add --eval" in _error(argv, capsys)
+
+
+def test_max_drop_needs_int8(tiny_checkpoint, tmp_path, capsys):
+    argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--max-drop", "0.3"]
+    assert "add --int8" in _error(argv, capsys)
+
+
+def test_bad_calib_size(tiny_checkpoint, tmp_path, capsys):
+    argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static", "--calib-size", "0"]
+    assert "calibration-size must be positive" in _error(argv, capsys)
