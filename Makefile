@@ -6,7 +6,7 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-slow lint format install clean
+.PHONY: demo test test-slow bench-peers lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ demo: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
 		--shapes 1x128,32x128 --rounds 3 --out $(RUNS)/bench --history $(RUNS)/history.jsonl --force --quiet
 	@echo "--- example prediction (INT8 artifact, torch-free runtime)"
 	$(BIN)/edgebert predict $(RUNS)/int8 "Arsenal came from behind to beat Chelsea 2-1 in the cup final on Saturday."
+
+# ---- peer comparison (README headline table): needs the demo's checkpoint; ~15 minutes
+bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
+	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/int8-static --int8 --static --calib bbc_news:train \
+		--eval bbc_news:dev --max-drop 0.3 --force --quiet
+	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/ov-fp32 --backend openvino --eval bbc_news:dev --force --quiet
+	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/ov-int8 --recipe openvino-int8 --calib bbc_news:train \
+		--eval bbc_news:dev --force --quiet
+	$(BIN)/python benchmarks/peers.py --checkpoint $(RUNS)/checkpoint --data bbc_news:dev \
+		--artifact $(RUNS)/int8 --artifact $(RUNS)/int8-static --artifact $(RUNS)/fp32 \
+		--artifact $(RUNS)/ov-fp32 --artifact $(RUNS)/ov-int8 --out benchmarks/results/peers
 
 # ---- tests
 test: $(VENV)/.installed

@@ -3,7 +3,8 @@ on the eval set is at most P points. Backend-agnostic: the caller supplies how t
 with some units kept in fp32, and how to get its logits.
 
 Sensitivity is measured, not guessed: each unit is quantized alone (everything else fp32) and scored by
-the mean |Δlogit| it causes on a sample of eval texts. Units go back to fp32 in that order.
+the mean |Δlogit| it causes on the eval texts the fp32 model is least sure about (smallest margin between
+its top two logits): those are the texts that flip. Units go back to fp32 in that order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from .errors import AccuracyBudgetError
 from .quantize import QuantUnit
 
-SENSITIVITY_SAMPLE = 64  # eval texts used to rank units; the budget itself is checked on the whole set
+SENSITIVITY_SAMPLE = 64  # smallest-margin eval texts used to rank units; the budget is checked on the whole set
 
 
 @dataclass
@@ -36,6 +37,7 @@ class BudgetResult:
     fp32_nodes: list[str]
     sensitivity: dict[str, float] = field(default_factory=dict)  # unit -> mean |Δlogit| when quantized alone
     steps: list[BudgetStep] = field(default_factory=list)
+    latency_cost: dict[str, float] = field(default_factory=dict)  # filled by the caller: final vs all-INT8
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,10 +81,11 @@ def fit_accuracy_budget(
             steps.append(step)
             if step.drop_points <= max_drop_points:
                 break
-        else:
+        if len(fp32_units) == len(units):
             raise AccuracyBudgetError(
-                f"Accuracy drop stays at {step.drop_points:.2f} points with every layer in fp32 "
-                f"(budget {max_drop_points}). Raise --max-drop, or export without --int8."
+                f"INT8 meets --max-drop {max_drop_points} only with every quantized layer back in fp32 "
+                f"(drop with all of them INT8: {steps[0].drop_points:.2f} points). Try dynamic INT8 "
+                "(--int8 without --static), raise --max-drop, or export fp32 (no --int8)."
             )
     nodes = {unit.name: unit.nodes for unit in units}
     result = BudgetResult(
@@ -103,7 +106,8 @@ def rank_sensitivity(
     reference_logits: np.ndarray,
 ) -> dict[str, float]:
     """unit -> mean |Δlogit| on a sample when only that unit is quantized."""
-    rows = np.linspace(0, len(reference_logits) - 1, min(SENSITIVITY_SAMPLE, len(reference_logits))).astype(int)
+    top2 = np.sort(reference_logits, axis=-1)[:, -2:]
+    rows = np.argsort(top2[:, 1] - top2[:, 0], kind="stable")[:SENSITIVITY_SAMPLE]
     names = [unit.name for unit in units]
     scores = {}
     for name in names:

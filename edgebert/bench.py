@@ -189,11 +189,11 @@ def fingerprint(threads: int) -> dict[str, Any]:
 
 def model_size_mb(path: Path) -> float:
     path = Path(path)
-    files = (
-        [path]
-        if path.is_file()
-        else [p for p in path.iterdir() if p.suffix in (".onnx", ".bin", ".xml", ".safetensors")]
-    )
+    if path.is_file():
+        files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]  # OpenVINO: xml + bin
+    else:
+        files = [p for p in path.iterdir() if p.suffix in (".onnx", ".bin", ".xml", ".safetensors")]
+    files = [p for p in files if p.is_file()]
     return sum(p.stat().st_size for p in files) / 1e6
 
 

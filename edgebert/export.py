@@ -23,7 +23,14 @@ from .data import LabelSet, TextDataset, require_labels
 from .errors import InputError, ParityError, require
 from .metrics import classification_metrics, drift
 from .openvino_ir import convert_to_ir, openvino_units
-from .quantize import QuantUnit, calibration_feeds, quantizable_units, quantize_dynamic_int8, quantize_static_int8
+from .quantize import (
+    STATIC_OP_TYPES,
+    QuantUnit,
+    calibration_feeds,
+    quantizable_units,
+    quantize_dynamic_int8,
+    quantize_static_int8,
+)
 from .runtime.backends import open_backend
 from .runtime.classifier import TASK, batched_logits
 from .runtime.tokenization import TextEncoder
@@ -117,6 +124,8 @@ def export_artifact(
             built, budget = fit_accuracy_budget(
                 builder.units(), builder.build, logits_of, reference, y_eval, config.max_drop_points, say=say
             )
+            if budget.fp32_units:
+                budget.latency_cost = latency_cost(config.backend, builder.built[0], built)
         else:
             built = builder.build([])
         model_files = builder.save(built, staging)
@@ -175,18 +184,27 @@ class ModelBuilder:
     def __init__(self, config: ExportConfig, graph: Path, work: Path, calib_ids: list, calib_types: list) -> None:
         self.config, self.graph, self.work = config, graph, work
         self.calib_ids, self.calib_types = calib_ids, calib_types
-        self.count = 0
+        self.built: list[Path] = []
 
     def units(self) -> list[QuantUnit]:
         if self.config.backend == "openvino":
             return openvino_units(self.graph)
-        return [u for u in quantizable_units(self.graph, self.config.quantization.op_types) if u.name != "head"]
+        q = self.config.quantization
+        if q.mode == "static":  # only the calibrated MatMuls carry static error: rank them one by one
+            units = quantizable_units(self.graph, STATIC_OP_TYPES, per_node=True)
+        else:
+            units = quantizable_units(self.graph, q.op_types)
+        return [u for u in units if not u.name.startswith("head")]
 
     def build(self, fp32_units: list[str]) -> Path:
-        q = self.config.quantization
-        self.count += 1
-        out_dir = self.work / f"build-{self.count}"
+        out_dir = self.work / f"build-{len(self.built) + 1}"
         out_dir.mkdir()
+        path = self._build(fp32_units, out_dir)
+        self.built.append(path)
+        return path
+
+    def _build(self, fp32_units: list[str], out_dir: Path) -> Path:
+        q = self.config.quantization
         if self.config.backend == "openvino":
             out = out_dir / "model.xml"
             calibration = None
@@ -219,6 +237,27 @@ class ModelBuilder:
             return ["model.xml", "model.bin"]
         shutil.copyfile(built, staging / "model.onnx")
         return ["model.onnx"]
+
+
+def latency_cost(backend: str, all_int8: Path, final: Path, batch: int = 1, tokens: int = 128) -> dict[str, float]:
+    """What the layers returned to fp32 cost: p50 of both models at batch x tokens, interleaved."""
+    from .bench import measure_interleaved, synthetic_batch
+
+    feed = synthetic_batch(batch, tokens, vocab_size=100)  # latency depends on the shape, not the ids
+    engines = {
+        "all_int8": open_backend(backend, all_int8, usable_cpu_count()),
+        "final": open_backend(backend, final, usable_cpu_count()),
+    }
+    samples = measure_interleaved(
+        {k: (lambda e=e: e.run(*feed)) for k, e in engines.items()}, rounds=3, seconds_per_round=0.5
+    )
+    p50 = {k: float(np.median([t for r in v for t in r])) for k, v in samples.items()}
+    return {
+        "shape": f"{batch}x{tokens}",
+        "all_int8_p50_ms": p50["all_int8"],
+        "final_p50_ms": p50["final"],
+        "ratio": p50["final"] / p50["all_int8"],
+    }
 
 
 def _check_stage_inputs(config: ExportConfig, eval_data: TextDataset | None, calibration: TextDataset | None) -> None:

@@ -37,11 +37,12 @@ class QuantUnit:
     nodes: tuple[str, ...]
 
 
-def quantizable_units(model_path: Path, op_types: Iterable[str]) -> list[QuantUnit]:
+def quantizable_units(model_path: Path, op_types: Iterable[str], *, per_node: bool = False) -> list[QuantUnit]:
     """Group the graph's quantizable nodes by encoder layer, walking it in topological order.
 
     Each fused Attention node opens a layer; nodes after the last SkipLayerNormalization belong to the head.
-    Works on fused graphs, whose node names do not carry the layer index.
+    Works on fused graphs, whose node names do not carry the layer index. With per_node, every node is its
+    own unit, named "layer.N:<node name within the layer>".
     """
     onnx = require("onnx", "export")
     graph = onnx.load(str(model_path), load_external_data=False).graph
@@ -57,7 +58,8 @@ def quantizable_units(model_path: Path, op_types: Iterable[str]) -> list[QuantUn
         if last_norm >= 0 and index > last_norm:
             current = "head"
         if node.op_type in op_types:
-            groups.setdefault(current, []).append(node.name)
+            key = f"{current}:{node.name.rpartition(current + '/')[2]}" if per_node else current
+            groups.setdefault(key, []).append(node.name)
     return [QuantUnit(name, tuple(nodes)) for name, nodes in groups.items()]
 
 

@@ -19,16 +19,34 @@ def _subset(dataset: TextDataset, n: int) -> TextDataset:
 
 
 @pytest.fixture(scope="module")
-def minilm_artifact(tmp_path_factory):
+def minilm_checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("minilm")
     config = TrainConfig(model="minilm-l6", max_length=64, epochs=1, batch_size=16, learning_rate=1e-4)
     dev = _subset(load_dataset("bbc_news:dev"), 48)
     train(_subset(load_dataset("bbc_news:train"), 64), dev, config, root / "ckpt", progress=False)
-    out = root / "int8"
-    export_artifact(
-        root / "ckpt", out, ExportConfig(quantization=QuantizationConfig.for_cpu()), eval_data=dev, progress=False
-    )
+    return root / "ckpt"
+
+
+@pytest.fixture(scope="module")
+def minilm_artifact(minilm_checkpoint):
+    out = minilm_checkpoint.parent / "int8"
+    dev = _subset(load_dataset("bbc_news:dev"), 48)
+    config = ExportConfig(quantization=QuantizationConfig.for_cpu())
+    export_artifact(minilm_checkpoint, out, config, eval_data=dev, progress=False)
     return out
+
+
+def test_real_model_openvino_int8(minilm_checkpoint):
+    """The OpenVINO backend end to end on the real model: NNCF INT8 from real calibration texts."""
+    out = minilm_checkpoint.parent / "ov-int8"
+    dev = _subset(load_dataset("bbc_news:dev"), 48)
+    calibration = _subset(load_dataset("bbc_news:train"), 32)
+    config = ExportConfig(backend="openvino", quantization=QuantizationConfig.from_recipe("openvino-int8"))
+    export_artifact(minilm_checkpoint, out, config, eval_data=dev, calibration_data=calibration, progress=False)
+    clf = Classifier.load(out)
+    assert clf.manifest.backend == "openvino" and clf.manifest.quantization["calibration_texts"] == 32
+    assert clf.manifest.evaluation["agreement"] >= 0.8
+    assert clf.predict("The chancellor set out his budget plans.").label in clf.labels
 
 
 def test_real_model_fuses_every_layer_and_verifies(minilm_artifact):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from edgebert import Classifier
 from edgebert.accuracy_budget import fit_accuracy_budget
 from edgebert.artifact import read_manifest
+from edgebert.cli import main
 from edgebert.config import ExportConfig, QuantizationConfig
 from edgebert.data import load_file
 from edgebert.errors import AccuracyBudgetError, InputError
@@ -59,6 +61,12 @@ def test_units_group_nodes_by_layer(tiny_artifact, tmp_path):
     assert [name for name in units if name.startswith("layer.")] == ["layer.0", "layer.1"]
     # per layer: the fused attention (QKV projection), its output projection, the two FFN MatMuls
     assert len(units["layer.0"]) == len(units["layer.1"]) == 4
+    per_node = quantizable_units(tiny_artifact / "model.onnx", ["MatMul"], per_node=True)
+    assert [u.name for u in per_node if u.name.startswith("layer.1")] == [
+        "layer.1:attention/output/dense/MatMul",
+        "layer.1:intermediate/dense/MatMul",
+        "layer.1:output/dense/MatMul",
+    ]
 
 
 def test_excluded_layer_stays_fp32(tiny_artifact, tmp_path):
@@ -115,7 +123,7 @@ def test_budget_met_first_time_builds_once():
 def test_budget_that_cannot_be_met_is_an_error():
     drops = {frozenset(): 5.0, frozenset("C"): 5.0, frozenset("CA"): 5.0, frozenset("ABC"): 5.0}
     units, build, logits_of, reference, y, _ = _budget_case(drops)
-    with pytest.raises(AccuracyBudgetError, match="Raise --max-drop"):
+    with pytest.raises(AccuracyBudgetError, match="every quantized layer back in fp32"):
         fit_accuracy_budget(units, build, logits_of, reference, y, 1.0)
 
 
@@ -152,6 +160,12 @@ def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifa
     if not int8:
         np.testing.assert_allclose(ov, ort, atol=1e-4)
     assert manifest.evaluation["agreement"] >= 0.9
+    # and `edgebert bench` measures it next to the ONNX Runtime artifact
+    argv = ["bench", str(tmp_path / "ov"), "--reference", str(tiny_artifact), "--data", str(data_dir / "dev.jsonl")]
+    argv += ["--shapes", "1x8", "--rounds", "1", "--seconds", "0.05", "--no-cold-start", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "bench")]) == 0
+    report = json.loads((tmp_path / "bench" / "report.json").read_text())
+    assert report["variants"]["ov"]["kind"].startswith("openvino")
 
 
 def test_openvino_int8_without_calibration_names_the_fix(tiny_checkpoint, tmp_path):

@@ -1,0 +1,239 @@
+"""Peer comparison: edgebert artifacts against the tools people use today, on the same fine-tuned model.
+
+One process, interleaved rounds (every variant gets the same machine noise), the same thread count.
+Peers are used the way their docs show:
+  - torch fp32 eager: AutoModelForSequenceClassification + AutoTokenizer(padding=True)
+  - Optimum ORT INT8: ORTOptimizer O2 + ORTQuantizer avx512_vnni dynamic per-channel, run through
+    ORTModelForSequenceClassification
+  - optimum-intel OpenVINO INT8 (OVQuantizer): only when `optimum.intel` is importable; its current
+    releases require optimum 2.2+/2.3, which conflicts with the pinned optimum 2.1 (see the result file).
+Shapes are synthetic (batch x tokens, full attention); "real-text" is end to end over the dataset's own
+texts in batches of 32 (tokenization included, padding to the batch's longest).
+
+    python benchmarks/peers.py --checkpoint runs/bbc/checkpoint \
+        --artifact runs/bbc/int8 --artifact runs/bbc/fp32 --data bbc_news:dev \
+        --out benchmarks/results/peers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edgebert.bench import fingerprint, measure_interleaved, parse_shapes, summarize, synthetic_batch
+from edgebert.data import LabelSet, load_dataset
+from edgebert.metrics import classification_metrics
+
+BATCH = 32
+
+
+class Peer:
+    """name, run_shape(ids, mask, types) -> None, logits(texts) -> (N, L) array, size_mb."""
+
+    def __init__(self, name: str, run_shape: Callable, logits: Callable, size_mb: float) -> None:
+        self.name, self.run_shape, self.logits, self.size_mb = name, run_shape, logits, size_mb
+
+
+def torch_peer(checkpoint: Path, threads: int) -> Peer:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()  # default (SDPA) attention
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+
+    @torch.inference_mode()
+    def run_shape(ids, mask, types):
+        model(
+            input_ids=torch.from_numpy(ids),
+            attention_mask=torch.from_numpy(mask),
+            token_type_ids=torch.from_numpy(types),
+        )
+
+    @torch.inference_mode()
+    def logits(texts):
+        enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        return model(**enc).logits.numpy()
+
+    size = sum(p.stat().st_size for p in checkpoint.glob("*.safetensors")) / 1e6
+    return Peer("torch fp32 (eager)", run_shape, logits, size)
+
+
+def optimum_int8_peer(checkpoint: Path, work: Path, threads: int) -> Peer:
+    """Optimum's best documented dynamic INT8 recipe for CPUs."""
+    import onnxruntime as ort
+    import torch
+    from optimum.onnxruntime import ORTModelForSequenceClassification, ORTOptimizer, ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
+    from transformers import AutoTokenizer
+
+    quantized_dir = work / "optimum-int8"
+    if not (quantized_dir / "model_optimized_quantized.onnx").exists():
+        _let_optimum_quantize_fused_graphs()
+        exported = ORTModelForSequenceClassification.from_pretrained(checkpoint, export=True)
+        exported.save_pretrained(work / "optimum-fp32")
+        optimizer = ORTOptimizer.from_pretrained(exported)
+        optimizer.optimize(AutoOptimizationConfig.O2(), save_dir=work / "optimum-o2")
+        quantizer = ORTQuantizer.from_pretrained(work / "optimum-o2", file_name="model_optimized.onnx")
+        config = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=True)
+        quantizer.quantize(config, save_dir=quantized_dir)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    model = ORTModelForSequenceClassification.from_pretrained(
+        quantized_dir, file_name="model_optimized_quantized.onnx", session_options=options
+    )
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+
+    def run_shape(ids, mask, types):
+        model(
+            input_ids=torch.from_numpy(ids),
+            attention_mask=torch.from_numpy(mask),
+            token_type_ids=torch.from_numpy(types),
+        )
+
+    def logits(texts):
+        enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        return model(**enc).logits.numpy()
+
+    size = (quantized_dir / "model_optimized_quantized.onnx").stat().st_size / 1e6
+    return Peer("Optimum ORT INT8 (O2 + avx512_vnni)", run_shape, logits, size)
+
+
+def _let_optimum_quantize_fused_graphs() -> None:
+    """ORT 1.32 cannot type the outputs of fused ops (Attention, SkipLayerNorm) in an O2 graph, and
+    ORTQuantizer has no way to pass ORT's `DefaultTensorType` option: inject it, changing nothing else."""
+    import onnx
+    import optimum.onnxruntime.quantization as optimum_quantization
+    from onnxruntime.quantization.onnx_quantizer import ONNXQuantizer
+
+    class Quantizer(ONNXQuantizer):
+        def __init__(self, *args, extra_options=None, **kwargs):
+            extra_options = {**(extra_options or {}), "DefaultTensorType": onnx.TensorProto.FLOAT}
+            super().__init__(*args, extra_options=extra_options, **kwargs)
+
+    optimum_quantization.ONNXQuantizer = Quantizer
+
+
+def edgebert_peer(artifact: Path, threads: int) -> Peer:
+    from edgebert import Classifier
+
+    clf = Classifier.load(artifact, threads=threads)
+    m = clf.manifest
+    mode = f" {m.quantization['mode']}" if m.quantization else ""
+    name = f"edgebert {m.backend} {m.precision}{mode} ({artifact.name})"
+    size = sum((artifact / f).stat().st_size for f in m.model_files) / 1e6
+    return Peer(name, clf.backend.run, clf.predict_logits, size)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--artifact", type=Path, action="append", default=[])
+    parser.add_argument("--data", default="bbc_news:dev")
+    parser.add_argument("--shapes", default="1x16,1x128,32x128")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--work", type=Path, default=Path("runs/peers"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/peers"))
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    data = load_dataset(args.data, split="dev")
+    peers = [torch_peer(args.checkpoint, args.threads), optimum_int8_peer(args.checkpoint, args.work, args.threads)]
+    peers += [edgebert_peer(a, args.threads) for a in args.artifact]
+    labels = json.loads((args.checkpoint / "edgebert_checkpoint.json").read_text())["labels"]
+    y = LabelSet(tuple(labels)).encode(data.labels, data.source)
+
+    accuracy = {}
+    for peer in peers:
+        logits = np.concatenate([peer.logits(data.texts[i : i + BATCH]) for i in range(0, len(data.texts), BATCH)])
+        accuracy[peer.name] = classification_metrics(y, logits.argmax(-1), labels)
+        accuracy[peer.name]["predictions"] = logits.argmax(-1).tolist()
+
+    latency: dict[str, dict[str, dict]] = {}
+    for batch, tokens in parse_shapes(args.shapes):
+        feed = synthetic_batch(batch, tokens, 30522)
+        runners = {p.name: (lambda p=p, feed=feed: p.run_shape(*feed)) for p in peers}
+        key = f"{batch}x{tokens}"
+        print(f"measuring {key}", file=sys.stderr)
+        samples = measure_interleaved(runners, rounds=args.rounds, seconds_per_round=args.seconds)
+        latency[key] = {n: vars(summarize([t for r in s for t in r], batch, s)) for n, s in samples.items()}
+    chunks = [data.texts[i : i + BATCH] for i in range(0, len(data.texts), BATCH)]
+    runners = {}
+    for peer in peers:
+        calls = iter(range(1 << 62))
+        runners[peer.name] = lambda peer=peer, calls=calls: peer.logits(chunks[next(calls) % len(chunks)])
+    print("measuring real-text", file=sys.stderr)
+    samples = measure_interleaved(runners, rounds=args.rounds, seconds_per_round=max(args.seconds, 2.0))
+    latency["real-text"] = {n: vars(summarize([t for r in s for t in r], BATCH, s)) for n, s in samples.items()}
+
+    report = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": fingerprint(args.threads),
+        "data": data.source,
+        "checkpoint": str(args.checkpoint),
+        "sizes_mb": {p.name: p.size_mb for p in peers},
+        "accuracy": accuracy,
+        "latency": latency,
+        "optimum_intel": _optimum_intel_status(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    args.out.with_suffix(".md").write_text(to_markdown(report, peers, " ".join(sys.argv)))
+    print(args.out.with_suffix(".md").read_text())
+    return 0
+
+
+def _optimum_intel_status() -> str:
+    try:
+        import optimum.intel  # noqa: F401
+    except ImportError as exc:
+        return f"not measured: optimum-intel not importable here ({exc})"
+    return "installed but not wired into this script"
+
+
+def to_markdown(report: dict, peers: list[Peer], command: str) -> str:
+    optimum = "Optimum ORT INT8 (O2 + avx512_vnni)"
+    torch_name = "torch fp32 (eager)"
+    m = report["machine"]
+    lines = [
+        "# edgebert vs peers",
+        "",
+        f"{report['when']} · CPU: {m.get('cpu')} ({m.get('isa')}) · {m.get('threads')} threads · data {report['data']}",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Latency p50 in ms (lower is better); in brackets: p50 relative to Optimum's INT8 (below 1.00x is faster),",
+        "and throughput in sequences/s. Interleaved rounds in one process.",
+        "",
+        "| variant | size MB | accuracy | macro-F1 | drop vs torch (pts) | " + " | ".join(report["latency"]) + " |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(report["latency"]),
+    ]
+    ref_acc = report["accuracy"][torch_name]["accuracy"]
+    for p in peers:
+        acc = report["accuracy"][p.name]
+        cells = []
+        for stats in report["latency"].values():
+            s, base = stats[p.name], stats[optimum]
+            cells.append(f"{s['p50_ms']:.1f} ({s['p50_ms'] / base['p50_ms']:.2f}x, {s['throughput']:.0f}/s)")
+        drop = 100 * (ref_acc - acc["accuracy"])
+        lines.append(
+            f"| {p.name} | {p.size_mb:.1f} | {acc['accuracy']:.4f} | {acc['macro_f1']:.4f} | {drop:.2f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += ["", f"optimum-intel OpenVINO INT8: {report['optimum_intel']}", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
