@@ -107,7 +107,7 @@ def export_artifact(
 
         eval_ids, eval_types = encoder.encode(eval_data.texts) if eval_data else ([], [])
         calib_ids, calib_types = encoder.encode(calibration_data.texts) if calibration_data else ([], [])
-        builder = ModelBuilder(config, graph, work, calib_ids, calib_types)
+        builder = ModelBuilder(config, graph, work, calib_ids, calib_types, progress=progress)
         budget = None
         quantization = config.quantization
         if quantization:
@@ -181,8 +181,10 @@ def export_artifact(
 class ModelBuilder:
     """Builds the backend's model from the checked fp32 graph, optionally keeping some layers in fp32."""
 
-    def __init__(self, config: ExportConfig, graph: Path, work: Path, calib_ids: list, calib_types: list) -> None:
-        self.config, self.graph, self.work = config, graph, work
+    def __init__(
+        self, config: ExportConfig, graph: Path, work: Path, calib_ids: list, calib_types: list, progress: bool = True
+    ) -> None:
+        self.config, self.graph, self.work, self.progress = config, graph, work, progress
         self.calib_ids, self.calib_types = calib_ids, calib_types
         self.built: list[Path] = []
 
@@ -225,6 +227,11 @@ class ModelBuilder:
         q = q.with_options(exclude_nodes=sorted(set(q.exclude_nodes) | set(excluded)))
         if q.mode == "static":
             feeds = calibration_feeds(self.calib_ids, self.calib_types, q.calibration_size)
+            if self.progress and not (self.work / "calibration.json").exists():  # calibration runs once
+                from tqdm import tqdm
+
+                total = min(len(self.calib_ids), q.calibration_size)
+                feeds = tqdm(feeds, total=total, desc="calibrating", unit="text", file=sys.stderr)
             quantize_static_int8(self.graph, out, q, feeds, self.work)
         else:
             quantize_dynamic_int8(self.graph, out, q)
