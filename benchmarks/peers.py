@@ -49,27 +49,13 @@ def torch_peer(checkpoint: Path, threads: int) -> Peer:
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()  # default (SDPA) attention
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
 
-    @torch.inference_mode()
-    def run_shape(ids, mask, types):
-        model(
-            input_ids=torch.from_numpy(ids),
-            attention_mask=torch.from_numpy(mask),
-            token_type_ids=torch.from_numpy(types),
-        )
-
-    @torch.inference_mode()
-    def logits(texts):
-        enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        return model(**enc).logits.numpy()
-
     size = sum(p.stat().st_size for p in checkpoint.glob("*.safetensors")) / 1e6
-    return Peer("torch fp32 (eager)", run_shape, logits, size)
+    return _transformers_style_peer("torch fp32 (eager)", model, tokenizer, size)
 
 
 def optimum_int8_peer(checkpoint: Path, work: Path, threads: int) -> Peer:
     """Optimum's best documented dynamic INT8 recipe for CPUs."""
     import onnxruntime as ort
-    import torch
     from optimum.onnxruntime import ORTModelForSequenceClassification, ORTOptimizer, ORTQuantizer
     from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
     from transformers import AutoTokenizer
@@ -91,6 +77,15 @@ def optimum_int8_peer(checkpoint: Path, work: Path, threads: int) -> Peer:
     )
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
 
+    size = (quantized_dir / "model_optimized_quantized.onnx").stat().st_size / 1e6
+    return _transformers_style_peer("Optimum ORT INT8 (O2 + avx512_vnni)", model, tokenizer, size)
+
+
+def _transformers_style_peer(name: str, model, tokenizer, size_mb: float) -> Peer:
+    """Called the way transformers-style models are: torch tensors in, tokenizer padding to the batch's longest."""
+    import torch
+
+    @torch.inference_mode()
     def run_shape(ids, mask, types):
         model(
             input_ids=torch.from_numpy(ids),
@@ -98,12 +93,12 @@ def optimum_int8_peer(checkpoint: Path, work: Path, threads: int) -> Peer:
             token_type_ids=torch.from_numpy(types),
         )
 
+    @torch.inference_mode()
     def logits(texts):
         enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
         return model(**enc).logits.numpy()
 
-    size = (quantized_dir / "model_optimized_quantized.onnx").stat().st_size / 1e6
-    return Peer("Optimum ORT INT8 (O2 + avx512_vnni)", run_shape, logits, size)
+    return Peer(name, run_shape, logits, size_mb)
 
 
 def _let_optimum_quantize_fused_graphs() -> None:

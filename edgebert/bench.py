@@ -187,14 +187,8 @@ def fingerprint(threads: int) -> dict[str, Any]:
     }
 
 
-def model_size_mb(path: Path) -> float:
-    path = Path(path)
-    if path.is_file():
-        files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]  # OpenVINO: xml + bin
-    else:
-        files = [p for p in path.iterdir() if p.suffix in (".onnx", ".bin", ".xml", ".safetensors")]
-    files = [p for p in files if p.is_file()]
-    return sum(p.stat().st_size for p in files) / 1e6
+def model_size_mb(paths: Sequence[Path]) -> float:
+    return sum(Path(p).stat().st_size for p in paths) / 1e6
 
 
 def as_dict(stats: LatencyStats) -> dict[str, Any]:
@@ -229,7 +223,7 @@ class _Variant:
             self.labels, self.encoder, self.backend = clf.labels, clf.encoder, clf.backend
             self.vocab_size = clf.encoder.tokenizer.get_vocab_size()
             self.description = f"{clf.manifest.backend} {clf.manifest.precision}"
-            self.model_file = self.path / clf.manifest.model_files[0]
+            self.model_files = [self.path / name for name in clf.manifest.model_files]
 
     def _load_checkpoint(self, threads: int) -> None:
         from .checkpoint import read_checkpoint_meta
@@ -246,7 +240,7 @@ class _Variant:
         self.encoder = TextEncoder.from_file(self.path / "tokenizer.json", meta.max_length)
         self.vocab_size = model.config.vocab_size
         self.description = "torch fp32 (eager)"
-        self.model_file = next(self.path.glob("*.safetensors"), self.path)
+        self.model_files = sorted(self.path.glob("*.safetensors"))
 
     def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         from .runtime.classifier import batched_logits
@@ -283,7 +277,7 @@ def run_bench(
         report["variants"][v.name] = {
             "path": str(v.path),
             "kind": v.description,
-            "model_size_mb": model_size_mb(v.model_file),
+            "model_size_mb": model_size_mb(v.model_files),
         }
 
     jobs = [("shape", shape) for shape in config.shapes] + ([("real", None)] if data is not None else [])

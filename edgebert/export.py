@@ -3,6 +3,7 @@ compile to IR (OpenVINO) -> quantize (within an accuracy budget) -> evaluate -> 
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import shutil
 import sys
@@ -112,8 +113,11 @@ def export_artifact(
         quantization = config.quantization
         if quantization:
             say(f"quantizing to INT8 ({quantization.mode}, recipe {quantization.recipe or 'custom'}, {config.backend})")
+        # fp32 logits on the eval set: the budget's reference and the drift's reference
+        fp32_eval = (
+            onnx_logits(graph, encoder, eval_ids, eval_types, num_labels) if quantization and eval_data else None
+        )
         if quantization and config.max_drop_points is not None:
-            reference = onnx_logits(graph, encoder, eval_ids, eval_types, num_labels)
 
             def logits_of(path: Path, rows: np.ndarray | None) -> np.ndarray:
                 ids = eval_ids if rows is None else [eval_ids[i] for i in rows]
@@ -122,7 +126,7 @@ def export_artifact(
 
             say(f"fitting the accuracy budget: drop at most {config.max_drop_points} pts on {eval_data.source}")
             built, budget = fit_accuracy_budget(
-                builder.units(), builder.build, logits_of, reference, y_eval, config.max_drop_points, say=say
+                builder.units, builder.build, logits_of, fp32_eval, y_eval, config.max_drop_points, say=say
             )
             if budget.fp32_units:
                 budget.latency_cost = latency_cost(config.backend, builder.built[0], built)
@@ -136,10 +140,7 @@ def export_artifact(
         if eval_data is not None:
             say(f"evaluating on {len(eval_data)} texts from {eval_data.source}")
             candidate = model_logits(config.backend, model_path, encoder, eval_ids, eval_types, num_labels)
-            reference = (
-                candidate if quantization is None else onnx_logits(graph, encoder, eval_ids, eval_types, num_labels)
-            )
-            evaluation = drift(reference, candidate, y_eval, labels.names)
+            evaluation = drift(candidate if fp32_eval is None else fp32_eval, candidate, y_eval, labels.names)
             evaluation["metrics"] = classification_metrics(y_eval, candidate.argmax(-1), labels.names)
 
         golden_ids, golden_types = encoder.encode(PARITY_TEXTS)
@@ -188,7 +189,9 @@ class ModelBuilder:
         self.calib_ids, self.calib_types = calib_ids, calib_types
         self.built: list[Path] = []
 
+    @functools.cached_property
     def units(self) -> list[QuantUnit]:
+        """What the accuracy budget can return to fp32 (read from the graph once per export)."""
         if self.config.backend == "openvino":
             return openvino_units(self.graph)
         q = self.config.quantization
@@ -223,7 +226,7 @@ class ModelBuilder:
         if q is None:
             return self.graph
         out = out_dir / "model.onnx"
-        excluded = [n for u in self.units() if u.name in fp32_units for n in u.nodes]
+        excluded = [n for u in self.units if u.name in fp32_units for n in u.nodes] if fp32_units else []
         q = q.with_options(exclude_nodes=sorted(set(q.exclude_nodes) | set(excluded)))
         if q.mode == "static":
             feeds = calibration_feeds(self.calib_ids, self.calib_types, q.calibration_size)

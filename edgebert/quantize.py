@@ -142,9 +142,7 @@ def quantize_static_int8(
     if not dynamic_ops:
         os.replace(qdq, out_path)
         return
-    quantize_dynamic_int8(
-        qdq, out_path, QuantizationConfig(**{**config.to_dict(), "mode": "dynamic", "op_types": dynamic_ops})
-    )
+    quantize_dynamic_int8(qdq, out_path, config.with_options(mode="dynamic", op_types=dynamic_ops))
 
 
 def infer_shapes(model_path: Path, out_path: Path) -> None:

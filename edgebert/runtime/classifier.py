@@ -96,16 +96,14 @@ class Classifier:
 
     def _check_golden(self, bundle: Path) -> None:
         golden = self.manifest.golden
-        ids = self.encoder.encode_ids(golden.texts)
+        ids, type_ids = self.encoder.encode(golden.texts)
         if ids != golden.input_ids:
             raise ArtifactError(
                 f"{bundle}: the tokenizer gives different token ids than at export; the tokenizers package "
                 "version or tokenizer.json differs. Install the version in the manifest's 'tools' or re-export."
             )
         # One text per call, as at export: dynamic INT8 scales depend on what shares a batch.
-        logits = batched_logits(
-            self.backend, self.encoder, ids, self.encoder.encode(golden.texts)[1], 1, len(self.labels)
-        )
+        logits = batched_logits(self.backend, self.encoder, ids, type_ids, 1, len(self.labels))
         diff = float(np.max(np.abs(logits - np.asarray(golden.logits))))
         if diff > golden.atol:
             raise ArtifactError(
