@@ -221,6 +221,10 @@ def format_export_summary(report) -> str:
         rows.append(
             ("accuracy budget", f"drop {b.drop_points:.2f} ≤ {b.max_drop_points} pts; layers kept fp32: {kept}")
         )
+        if b.latency_cost:
+            c = b.latency_cost
+            cost = f"{c['shape']} p50 {c['final_p50_ms']:.1f} ms vs {c['all_int8_p50_ms']:.1f} ms all-INT8 ({c['ratio']:.2f}x)"
+            rows.append(("budget latency cost", cost))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

@@ -13,7 +13,7 @@ import pytest
 from edgebert import Classifier
 from edgebert.accuracy_budget import fit_accuracy_budget
 from edgebert.artifact import read_manifest
-from edgebert.cli import main
+from edgebert.cli import format_export_summary, main
 from edgebert.config import ExportConfig, QuantizationConfig
 from edgebert.data import load_file
 from edgebert.errors import AccuracyBudgetError, InputError
@@ -135,6 +135,9 @@ def test_max_drop_export_records_budget(tiny_checkpoint, data_dir, tmp_path):
     assert budget["drop_points"] <= 0.0 == budget["max_drop_points"]
     assert report.manifest.evaluation["accuracy_drop_points"] <= 0.0
     Classifier.load(tmp_path / "a")
+    report.budget.latency_cost = {"shape": "1x128", "all_int8_p50_ms": 10.0, "final_p50_ms": 12.5, "ratio": 1.25}
+    summary = format_export_summary(report)
+    assert "accuracy budget" in summary and "1x128 p50 12.5 ms vs 10.0 ms all-INT8 (1.25x)" in summary
 
 
 @pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
