@@ -6,7 +6,7 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-slow bench-peers lint format install clean
+.PHONY: demo demo-zh test test-slow bench-peers bench-train lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,18 @@ bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
 	$(BIN)/python benchmarks/peers.py --checkpoint $(RUNS)/checkpoint --data bbc_news:dev \
 		--artifact $(RUNS)/int8 --artifact $(RUNS)/int8-static --artifact $(RUNS)/fp32 \
 		--artifact $(RUNS)/ov-fp32 --artifact $(RUNS)/ov-int8 --out benchmarks/results/peers
+
+# ---- Chinese: MiniLM + the data's characters (see README "Chinese"), INT8 export with drift; ~25 minutes
+demo-zh: | $(VENV)/.installed
+	$(BIN)/edgebert train --data zh_reviews --model minilm-l6-zh --out runs/zh --max-length 128 --lr 1e-4 \
+		--epochs 2 --force
+	$(BIN)/edgebert export runs/zh --out runs/zh-int8 --int8 --eval zh_reviews:dev --force
+	$(BIN)/python benchmarks/zh_baseline.py
+	$(BIN)/edgebert predict runs/zh-int8 "质量很好，物流也快，推荐！" "太失望了，用了两天就坏了"
+
+# ---- training measurements: bf16 autocast vs fp32 step time on this CPU (~3 minutes)
+bench-train: | $(VENV)/.installed
+	$(BIN)/python benchmarks/train_precision.py
 
 # ---- tests
 test: $(VENV)/.installed

@@ -2,12 +2,12 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "Prediction", "__version__"]
+__all__ = ["Classifier", "Entity", "Prediction", "TokenClassifier", "WordLabel", "__version__"]
 
 
 def __getattr__(name: str):
     # Lazy, so `import edgebert` stays cheap and the CLI can start without loading onnxruntime.
-    if name in ("Classifier", "Prediction"):
+    if name in ("Classifier", "Entity", "Prediction", "TokenClassifier", "WordLabel"):
         from . import runtime
 
         return getattr(runtime, name)

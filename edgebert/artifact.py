@@ -33,7 +33,7 @@ class GoldenSample:
 
     texts: list[str]
     input_ids: list[list[int]]
-    logits: list[list[float]]
+    logits: list  # per text: [num_labels] floats, or [tokens][num_labels] for token classification
     atol: float  # allowed max |Δlogit| on another machine (INT8 kernels differ slightly by CPU)
 
 

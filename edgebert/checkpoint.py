@@ -20,6 +20,8 @@ class CheckpointMeta:
     train_config: dict[str, Any]
     best_epoch: int
     dev_metrics: dict[str, Any] | None
+    task: str = "sequence"  # "sequence" | "token"
+    pooling: str = "cls"  # "cls" | "mean" (sequence task)
 
 
 def read_checkpoint_meta(path: Path) -> CheckpointMeta:

@@ -48,57 +48,118 @@ def _columns(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------- train
 def _add_train(commands) -> None:
     p = commands.add_parser(
-        "train", help="fine-tune a classifier", description="Fine-tune a BERT-family encoder for text classification."
+        "train",
+        help="fine-tune a classifier",
+        description="Fine-tune a BERT-family encoder for text (or text-pair) classification or token tagging.",
     )
     p.add_argument(
         "--data", required=True, help="training data: JSONL/CSV/TSV file, or a bundled dataset (bbc_news, zh_reviews)"
     )
-    p.add_argument("--eval", help="dev data for model selection (default for a bundled dataset: its dev split)")
     p.add_argument(
-        "--model", default="minilm-l6", help="bundled encoder short name or local checkpoint dir (default: minilm-l6)"
+        "--eval",
+        help="dev data for model selection (default: a bundled dataset's dev split, or a stratified 10%% of --data)",
+    )
+    p.add_argument(
+        "--model",
+        default="minilm-l6",
+        help="bundled encoder (minilm-l6, minilm-l6-zh) or local checkpoint dir (default: minilm-l6)",
     )
     p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
-    p.add_argument("--max-length", type=int, default=128, help="truncate texts to this many tokens (default: 128)")
+    p.add_argument(
+        "--task", choices=["sequence", "token"], default="sequence", help="one label per text, or per word (BIO tags)"
+    )
+    p.add_argument("--pooling", choices=["cls", "mean"], default="cls", help="sentence vector: [CLS] or mean of tokens")
+    p.add_argument(
+        "--max-length", default="128", help="truncate to N tokens, or 'auto' (99th percentile of the data; default 128)"
+    )
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--grad-accum", type=int, default=1, help="optimizer step every N batches (default: 1)")
     p.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (default: 5e-5)")
     p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--patience", type=int, help="early stopping: stop after N epochs without a better dev score")
+    p.add_argument(
+        "--class-weights", choices=["none", "auto"], default="none", help="'auto' reweights classes for imbalanced data"
+    )
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="'auto': bf16 autocast only on CPUs with native bf16 (default: auto)",
+    )
+    p.add_argument(
+        "--extend-vocab", action="store_true", help="add the training texts' unknown characters to the vocabulary"
+    )
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same options")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     _columns(p)
+    p.add_argument("--text-pair-column", default="text_pair", help="second text of a pair, used when present")
     p.set_defaults(run=_run_train)
 
 
 def _run_train(args) -> int:
     from .config import TrainConfig
-    from .data import BUNDLED, load_dataset
     from .train import train
 
     config = TrainConfig(
         model=args.model,
+        task=args.task,
+        pooling=args.pooling,
         max_length=args.max_length,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
         learning_rate=args.lr,
         warmup_ratio=args.warmup_ratio,
+        patience=args.patience,
+        class_weights=args.class_weights,
+        precision=args.precision,
+        extend_vocab=args.extend_vocab,
         seed=args.seed,
         text_column=args.text_column,
+        text_pair_column=args.text_pair_column,
         label_column=args.label_column,
     )
-    columns = {"text_column": args.text_column, "label_column": args.label_column}
-    train_data = load_dataset(args.data, split="train", **columns)
-    eval_source = args.eval
-    if eval_source is None:
-        if args.data.partition(":")[0] not in BUNDLED:
-            raise InputError("--eval is required with your own data: pass a dev file for model selection.")
-        eval_source = f"{args.data.partition(':')[0]}:dev"
-    eval_data = load_dataset(eval_source, split="dev", **columns)
-    best = train(train_data, eval_data, config, args.out, force=args.force, progress=not args.quiet)
-    print(
-        f"saved {args.out} (best epoch {best['epoch']}: dev accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f})"
-    )
+    train_data, eval_data = _training_data(args, config)
+    best = train(train_data, eval_data, config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
+    if config.task == "token":
+        scores = ", ".join(f"entity {k} {best[k]:.4f}" for k in ("precision", "recall", "f1"))
+    else:
+        scores = f"accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f}"
+    print(f"saved {args.out} (best epoch {best['epoch']}: dev {scores})")
     return 0
+
+
+def _training_data(args, config):
+    """(train, dev) datasets: a bundled dataset's splits, --data + --eval, or a stratified split of --data."""
+    from .data import BUNDLED, load_dataset, stratified_split
+
+    if config.task == "token":
+        from .token_task import load_token_file
+
+        if args.eval is None:
+            raise InputError("--task token needs --eval FILE (JSONL with tokens and tags) for model selection.")
+        return load_token_file(Path(args.data)), load_token_file(Path(args.eval))
+    columns = {
+        "text_column": args.text_column,
+        "label_column": args.label_column,
+        "text_pair_column": args.text_pair_column,
+    }
+    train_data = load_dataset(args.data, split="train", **columns)
+    if args.eval is not None:
+        return train_data, load_dataset(args.eval, split="dev", **columns)
+    name = args.data.partition(":")[0]
+    if name in BUNDLED and not Path(args.data).exists():
+        return train_data, load_dataset(f"{name}:dev", split="dev", **columns)
+    train_part, dev_part = stratified_split(train_data, 0.1, config.seed)
+    if not args.quiet:
+        print(
+            f"no --eval given: holding out a stratified 10% of {args.data} ({len(dev_part)} texts) as dev",
+            file=sys.stderr,
+        )
+    return train_part, dev_part
 
 
 # ---------------------------------------------------------------- export
@@ -171,11 +232,20 @@ def _run_export(args) -> int:
         backend=args.backend or (recipe_backend(args.recipe) if args.recipe else "onnxruntime"),
         max_drop_points=args.max_drop,
     )
+    from .checkpoint import read_checkpoint_meta
+
+    token_task = read_checkpoint_meta(args.checkpoint).task == "token"
     eval_data = None
-    if args.eval:
+    if args.eval and token_task:
+        from .token_task import load_token_file
+
+        eval_data = load_token_file(Path(args.eval))
+    elif args.eval:
         eval_data = load_dataset(args.eval, split="dev", text_column=args.text_column, label_column=args.label_column)
     calibration = None
     if args.calib:
+        if token_task:
+            raise InputError("Static INT8 calibration is not supported for token classification yet; use --int8.")
         calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
     report = export_artifact(
         args.checkpoint,
@@ -201,7 +271,14 @@ def format_export_summary(report) -> str:
         ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.get("fusions", {}).items()) or "none"),
         ("parity vs torch", f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} texts"),
     ]
-    if m.evaluation:
+    if m.evaluation and m.task == "token-classification":
+        e = m.evaluation
+        if "reference_f1" in e:
+            rows.append(("entity F1 fp32 / int8", f"{e['reference_f1']:.4f} / {e['candidate_f1']:.4f}"))
+            rows.append(("int8 drift", f"entity F1 drop {e['f1_drop_points']:.2f} pts"))
+        else:
+            rows.append(("entity P / R / F1", "{precision:.4f} / {recall:.4f} / {f1:.4f}".format(**e["metrics"])))
+    elif m.evaluation:
         e = m.evaluation
         if m.precision == "int8":
             rows += [
@@ -258,6 +335,10 @@ def _run_predict(args) -> int:
         texts = [line.rstrip("\n") for line in sys.stdin]
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1.")
+    from .artifact import read_manifest
+
+    if read_manifest(Path(args.artifact)).task == "token-classification":
+        return _predict_tokens(args, texts)
     classifier = Classifier.load(args.artifact, threads=args.threads)
     for text, prediction in zip(texts, classifier.predict(texts), strict=True):
         if args.json:
@@ -270,6 +351,28 @@ def _run_predict(args) -> int:
         else:
             preview = text.replace("\n", " ")
             print(f"{prediction.label}\t{prediction.score:.4f}\t{preview[:80]}")
+    return 0
+
+
+def _predict_tokens(args, texts: list[str]) -> int:
+    """Token artifacts: entities per text (JSON: every word's label and offsets too)."""
+    from dataclasses import asdict
+
+    from .runtime import TokenClassifier
+
+    tagger = TokenClassifier.load(args.artifact, threads=args.threads)
+    for text in texts:
+        entities = tagger.entities(text)
+        if args.json:
+            words = [asdict(w) for w in tagger.predict(text)]
+            print(
+                json.dumps(
+                    {"text": text, "entities": [asdict(e) for e in entities], "words": words}, ensure_ascii=False
+                )
+            )
+        else:
+            found = "  ".join(f"{e.text}/{e.label}[{e.start}:{e.end}]" for e in entities) or "(no entities)"
+            print(f"{found}\t{text.replace(chr(10), ' ')[:80]}")
     return 0
 
 

@@ -30,28 +30,54 @@ ISA_TO_RECIPE = {
 }
 
 
+TASKS = ("sequence", "token")
+POOLINGS = ("cls", "mean")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 @dataclass
 class TrainConfig:
     model: str = "minilm-l6"  # short name of a bundled encoder, or a local checkpoint directory
-    max_length: int = 128
+    task: str = "sequence"  # "sequence": one label per text; "token": one label per word (e.g. BIO tags)
+    pooling: str = "cls"  # sequence task: "cls" ([CLS] -> pooler) or "mean" (mean of real tokens)
+    max_length: int | str = 128  # or "auto": the 99th percentile of the training texts' token counts
     epochs: int = 3
     batch_size: int = 16
+    grad_accum: int = 1  # optimizer step every N batches: effective batch = batch_size x grad_accum
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    patience: int | None = None  # early stopping: stop after N epochs without a better dev score
+    class_weights: str = "none"  # "auto": weight each class by n / (classes x count), for imbalanced data
+    precision: str = "auto"  # "auto": bf16 autocast where the CPU has native bf16 (AVX512-BF16/AMX), else fp32
+    extend_vocab: bool = False  # add the training texts' [UNK] characters to the vocabulary (see vocab.py)
     seed: int = 42
     text_column: str = "text"
+    text_pair_column: str = "text_pair"  # used when the data has this column (sentence-pair tasks)
     label_column: str = "label"
     eval_batch_size: int = 64
 
     def __post_init__(self) -> None:
-        _positive(self, "max_length", "epochs", "batch_size", "eval_batch_size")
-        if not 3 <= self.max_length <= 512:
-            raise InputError(f"--max-length must be between 3 and 512 (BERT's position limit), got {self.max_length}.")
+        _choice(self, "task", TASKS)
+        _choice(self, "pooling", POOLINGS)
+        _choice(self, "precision", PRECISIONS)
+        _choice(self, "class_weights", ("none", "auto"))
+        _positive(self, "epochs", "batch_size", "eval_batch_size", "grad_accum")
+        if self.patience is not None:
+            _positive(self, "patience")
+        if self.max_length != "auto":
+            if isinstance(self.max_length, str) and self.max_length.isdigit():
+                self.max_length = int(self.max_length)
+            if not isinstance(self.max_length, int) or not 3 <= self.max_length <= 512:
+                raise InputError(
+                    f"--max-length must be 'auto' or between 3 and 512 (BERT's position limit), got {self.max_length}."
+                )
         if not 0 < self.learning_rate < 1:
             raise InputError(f"--lr must be in (0, 1), got {self.learning_rate}.")
         if not 0 <= self.warmup_ratio < 1:
             raise InputError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}.")
+        if self.task == "token" and self.pooling != "cls":
+            raise InputError("--pooling applies to --task sequence; token classification labels every token.")
 
 
 @dataclass

@@ -27,6 +27,11 @@ class TextDataset:
     texts: list[str]
     labels: list[str] | None  # None for unlabelled text (calibration, prediction)
     source: str = ""
+    pairs: list[str] | None = None  # second text of each pair, for sentence-pair tasks
+
+    def subset(self, rows: Sequence[int], source: str) -> TextDataset:
+        pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
+        return TextDataset(pick(self.texts), pick(self.labels), source, pick(self.pairs))
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -60,15 +65,20 @@ def load_dataset(
     split: str = "train",
     text_column: str = "text",
     label_column: str | None = "label",
+    text_pair_column: str = "text_pair",
 ) -> TextDataset:
     """Load a bundled dataset by name (`bbc_news`, `bbc_news:dev`) or a JSONL/CSV/TSV/plain-text file."""
     name, _, named_split = str(source).partition(":")
     if name in BUNDLED and not Path(str(source)).exists():
         return load_bundled(name, named_split or split)
-    return load_file(Path(source), text_column=text_column, label_column=label_column)
+    return load_file(
+        Path(source), text_column=text_column, label_column=label_column, text_pair_column=text_pair_column
+    )
 
 
-def load_file(path: Path, *, text_column: str = "text", label_column: str | None = "label") -> TextDataset:
+def load_file(
+    path: Path, *, text_column: str = "text", label_column: str | None = "label", text_pair_column: str = "text_pair"
+) -> TextDataset:
     if not path.is_file():
         hint = f" Bundled datasets: {', '.join(BUNDLED)}." if path.suffix == "" else ""
         raise InputError(f"Data file not found: {path}.{hint}")
@@ -88,7 +98,37 @@ def load_file(path: Path, *, text_column: str = "text", label_column: str | None
         raise InputError(f"{path} is not UTF-8 text ({exc.reason}); re-save it as UTF-8.") from exc
     if not rows:
         raise InputError(f"{path} holds no rows.")
-    return _columns(rows, path, text_column, label_column)
+    return _columns(rows, path, text_column, label_column, text_pair_column)
+
+
+def read_jsonl_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise InputError(f"Data file not found: {path}.")
+    try:
+        return _read_jsonl(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason}); re-save it as UTF-8.") from exc
+
+
+def stratified_split(data: TextDataset, dev_fraction: float, seed: int) -> tuple[TextDataset, TextDataset]:
+    """Hold out `dev_fraction` of every label (at least one text each), for data that comes as one file."""
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(require_labels(data)):
+        by_label.setdefault(label, []).append(i)
+    rng = random.Random(seed)
+    train_rows, dev_rows = [], []
+    for label in sorted(by_label):
+        rows = by_label[label]
+        if len(rows) < 2:
+            raise InputError(f"{data.source}: label '{label}' has 1 example; a stratified dev split needs 2 per label.")
+        rng.shuffle(rows)
+        n_dev = max(1, round(len(rows) * dev_fraction))
+        dev_rows += rows[:n_dev]
+        train_rows += rows[n_dev:]
+    return (
+        data.subset(sorted(train_rows), f"{data.source} (train part)"),
+        data.subset(sorted(dev_rows), f"{data.source} (held-out {dev_fraction:.0%})"),
+    )
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -107,23 +147,30 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def _columns(rows: list[dict], path: Path, text_column: str, label_column: str | None) -> TextDataset:
+def _columns(rows: list[dict], path: Path, text_column: str, label_column: str | None, pair_column: str) -> TextDataset:
     columns = list(rows[0].keys())
     if text_column not in columns:
-        raise InputError(f"{path} has no column '{text_column}' (columns: {columns}); pass --text-column NAME.")
+        hint = " For token classification (tokens/tags columns) pass --task token." if "tokens" in columns else ""
+        raise InputError(f"{path} has no column '{text_column}' (columns: {columns}); pass --text-column NAME.{hint}")
     has_labels = label_column is not None and label_column in columns
-    texts, labels = [], []
+    has_pairs = pair_column in columns
+    texts, labels, pairs = [], [], []
     for i, row in enumerate(rows):
         text = row.get(text_column)
         if not isinstance(text, str):
             raise InputError(f"{path} row {i + 1}: '{text_column}' must be a string, got {text!r:.40}.")
         texts.append(text)
+        if has_pairs:
+            pair = row.get(pair_column)
+            if not isinstance(pair, str):
+                raise InputError(f"{path} row {i + 1}: '{pair_column}' must be a string, got {pair!r:.40}.")
+            pairs.append(pair)
         if has_labels:
             label = row.get(label_column)
             if label is None or label == "":
                 raise InputError(f"{path} row {i + 1}: empty label in column '{label_column}'.")
             labels.append(str(label))  # int labels become "0", "1", ... and round-trip as names
-    return TextDataset(texts, labels if has_labels else None, str(path))
+    return TextDataset(texts, labels if has_labels else None, str(path), pairs if has_pairs else None)
 
 
 def require_labels(dataset: TextDataset, label_column: str = "label") -> list[str]:

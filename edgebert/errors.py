@@ -42,6 +42,12 @@ class AccuracyBudgetError(EdgebertError):
     """--max-drop could not be met even with every quantized layer returned to fp32."""
 
 
+class TrainingInterrupted(EdgebertError):
+    """Ctrl-C during training: a resumable state was saved."""
+
+    exit_code = 130
+
+
 class MissingDependencyError(EdgebertError):
     """An optional dependency for this stage is not installed."""
 

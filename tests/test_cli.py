@@ -65,9 +65,36 @@ def test_train_bad_column_names_the_fix(tmp_path, data_dir, capsys):
     assert "no column 'body'" in err and "--text-column" in err
 
 
-def test_train_own_data_needs_eval(tmp_path, data_dir, capsys):
-    err = _error(["train", "--data", str(data_dir / "train.jsonl"), "--out", str(tmp_path / "c")], capsys)
-    assert "--eval is required" in err
+def test_train_token_task_needs_eval(tmp_path, token_data_dir, capsys):
+    err = _error(
+        ["train", "--task", "token", "--data", str(token_data_dir / "train.jsonl"), "--out", str(tmp_path / "c")],
+        capsys,
+    )
+    assert "--task token needs --eval" in err
+
+
+def test_train_sentence_data_given_to_token_task_says_so(tmp_path, data_dir, token_data_dir, capsys):
+    err = _error(
+        [
+            "train",
+            "--data",
+            str(token_data_dir / "train.jsonl"),
+            "--eval",
+            str(token_data_dir / "dev.jsonl"),
+            "--out",
+            str(tmp_path / "c"),
+        ],
+        capsys,
+    )
+    assert "--task token" in err
+
+
+def test_train_bad_max_length(tmp_path, data_dir, capsys):
+    err = _error(
+        ["train", "--data", str(data_dir / "train.jsonl"), "--max-length", "long", "--out", str(tmp_path / "c")],
+        capsys,
+    )
+    assert "--max-length must be 'auto'" in err
 
 
 def test_train_refuses_existing_output(tiny_checkpoint, data_dir, capsys):

@@ -1,6 +1,7 @@
 """The torch-free runtime: what apps embed. Imports numpy, tokenizers and one inference engine only."""
 
 from .classifier import Classifier, Prediction, softmax
+from .token_classifier import Entity, TokenClassifier, WordLabel
 from .tokenization import TextEncoder
 
-__all__ = ["Classifier", "Prediction", "TextEncoder", "softmax"]
+__all__ = ["Classifier", "Entity", "Prediction", "TextEncoder", "TokenClassifier", "WordLabel", "softmax"]

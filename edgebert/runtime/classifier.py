@@ -55,38 +55,34 @@ class Classifier:
         verify: check every file's sha256 against the manifest.
         check_golden: replay the golden sample stored at export and refuse mismatching outputs.
         """
-        bundle = Path(path)
-        manifest = read_manifest(bundle)
-        if manifest.task != TASK:
-            raise ArtifactError(f"{bundle} holds a '{manifest.task}' model; Classifier serves '{TASK}'.")
-        if verify:
-            verify_files(bundle, manifest)
-        threads = threads or usable_cpu_count()
-        encoder = TextEncoder.from_file(bundle / "tokenizer.json", manifest.max_length)
-        options = {"mode": openvino_mode} if manifest.backend == "openvino" else {}
-        backend = open_backend(manifest.backend, bundle / manifest.model_files[0], threads, **options)
+        manifest, encoder, backend = open_bundle(path, TASK, threads, verify=verify, openvino_mode=openvino_mode)
         classifier = cls(manifest, encoder, backend, batch_size=batch_size)
         if check_golden and manifest.golden:
-            classifier._check_golden(bundle)
+            classifier._check_golden(Path(path))
         return classifier
 
     @property
     def labels(self) -> list[str]:
         return list(self.manifest.labels)
 
-    def predict_logits(self, texts: str | Sequence[str]) -> np.ndarray:
-        """(N, num_labels) float32 logits, rows in input order."""
+    def predict_logits(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None) -> np.ndarray:
+        """(N, num_labels) float32 logits, rows in input order. `pairs`: second texts, for pair models."""
         texts = _as_text_list(texts)
-        ids, type_ids = self.encoder.encode(texts)
+        pairs = None if pairs is None else _as_text_list(pairs)
+        if pairs is not None and len(pairs) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(pairs)} pairs")
+        ids, type_ids = self.encoder.encode(texts, pairs)
         return batched_logits(self.backend, self.encoder, ids, type_ids, self.batch_size, len(self.labels))
 
-    def predict_proba(self, texts: str | Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None) -> np.ndarray:
         """(N, num_labels) softmax probabilities, columns in `self.labels` order."""
-        return softmax(self.predict_logits(texts))
+        return softmax(self.predict_logits(texts, pairs))
 
-    def predict(self, texts: str | Sequence[str]) -> Prediction | list[Prediction]:
+    def predict(
+        self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None
+    ) -> Prediction | list[Prediction]:
         """One Prediction for a str; a list of Predictions, in input order, for a sequence."""
-        probabilities = self.predict_proba(texts)
+        probabilities = self.predict_proba(texts, pairs)
         predictions = [self._prediction(row) for row in probabilities]
         return predictions[0] if isinstance(texts, str) else predictions
 
@@ -113,6 +109,23 @@ class Classifier:
             )
 
 
+def open_bundle(
+    path: str | Path, task: str, threads: int | None, *, verify: bool, openvino_mode: str
+) -> tuple[Manifest, TextEncoder, Backend]:
+    """Read and check a bundle's manifest (and file checksums), open its tokenizer and model."""
+    bundle = Path(path)
+    manifest = read_manifest(bundle)
+    if manifest.task != task:
+        hint = "TokenClassifier" if manifest.task == "token-classification" else "Classifier"
+        raise ArtifactError(f"{bundle} holds a '{manifest.task}' model, not '{task}'; load it with {hint}.")
+    if verify:
+        verify_files(bundle, manifest)
+    encoder = TextEncoder.from_file(bundle / "tokenizer.json", manifest.max_length)
+    options = {"mode": openvino_mode} if manifest.backend == "openvino" else {}
+    backend = open_backend(manifest.backend, bundle / manifest.model_files[0], threads or usable_cpu_count(), **options)
+    return manifest, encoder, backend
+
+
 def batched_logits(
     backend: Backend, encoder: TextEncoder, ids: list, type_ids: list, batch_size: int, num_labels: int
 ) -> np.ndarray:
@@ -121,6 +134,18 @@ def batched_logits(
     for batch in encoder.batches(ids, type_ids, batch_size):
         logits[batch.indices] = backend.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
     return logits
+
+
+def batched_token_logits(
+    backend: Backend, encoder: TextEncoder, ids: list, type_ids: list, batch_size: int
+) -> list[np.ndarray]:
+    """Per-token logits for already-tokenized rows: a (T_i, num_labels) array per row, in input order."""
+    rows: list[np.ndarray] = [np.empty(0)] * len(ids)
+    for batch in encoder.batches(ids, type_ids, batch_size):
+        logits = backend.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # (B, T, K)
+        for row, i in enumerate(batch.indices):
+            rows[i] = logits[row, : len(ids[i])]
+    return rows
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -58,6 +58,23 @@ class TextEncoder:
             encodings = self.tokenizer.encode_batch([_valid_unicode(x) for x in inputs])
         return [e.ids for e in encodings], [e.type_ids for e in encodings]
 
+    def encode_words(self, words: Sequence[Sequence[str]]) -> tuple[list, list, list]:
+        """Ids, type ids and word ids for texts already split into words (token classification).
+
+        Word ids map each token to its word's index (None for [CLS]/[SEP])."""
+        encodings = self.tokenizer.encode_batch([list(w) for w in words], is_pretokenized=True)
+        return [e.ids for e in encodings], [e.type_ids for e in encodings], [e.word_ids for e in encodings]
+
+    def encode_with_words(self, texts: Sequence[str]) -> tuple[list, list, list, list]:
+        """Ids, type ids, word ids and character offsets for raw texts, words as the tokenizer splits them."""
+        encodings = self.tokenizer.encode_batch([_valid_unicode(t) for t in texts])
+        return (
+            [e.ids for e in encodings],
+            [e.type_ids for e in encodings],
+            [e.word_ids for e in encodings],
+            [e.offsets for e in encodings],
+        )
+
     def batches(self, ids: list[list[int]], type_ids: list[list[int]], batch_size: int) -> Iterator[Batch]:
         """Group rows of similar length so each batch pads only to its own longest row."""
         lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))

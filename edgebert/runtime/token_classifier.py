@@ -1,0 +1,130 @@
+"""`TokenClassifier`: per-word labels (e.g. named entities) with character offsets. Torch-free."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..artifact import Manifest
+from ..errors import ArtifactError
+from ..token_task import bio_entities, first_subtokens
+from .backends import Backend
+from .classifier import batched_token_logits, open_bundle, softmax
+from .tokenization import TextEncoder
+
+TOKEN_TASK = "token-classification"
+
+
+@dataclass(frozen=True)
+class WordLabel:
+    word: str
+    label: str
+    score: float  # probability of `label`, from the word's first word piece
+    start: int  # character offsets of the word in the input text
+    end: int
+
+
+@dataclass(frozen=True)
+class Entity:
+    label: str  # entity type: "PER" for B-PER/I-PER
+    text: str
+    start: int
+    end: int
+    score: float  # mean of its words' scores
+
+
+class TokenClassifier:
+    """A token classifier loaded from an edgebert artifact bundle.
+
+    Words are split the way the model's tokenizer splits text (whitespace, punctuation, and one word per
+    Chinese character); each word is labelled by its first word piece, as in training. Words beyond
+    the artifact's max_length tokens are not labelled.
+
+    >>> ner = TokenClassifier.load("artifacts/ner-int8")
+    >>> ner.entities("Arsenal signed Henry")
+    [Entity(label='ORG', text='Arsenal', start=0, end=7, score=0.98), ...]
+    """
+
+    def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
+        self.manifest, self.encoder, self.backend, self.batch_size = manifest, encoder, backend, batch_size
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        threads: int | None = None,
+        *,
+        verify: bool = True,
+        check_golden: bool = True,
+        batch_size: int = 32,
+        openvino_mode: str = "latency",
+    ) -> TokenClassifier:
+        """Load and check an artifact (see `Classifier.load` for the options)."""
+        manifest, encoder, backend = open_bundle(path, TOKEN_TASK, threads, verify=verify, openvino_mode=openvino_mode)
+        classifier = cls(manifest, encoder, backend, batch_size=batch_size)
+        if check_golden and manifest.golden:
+            classifier._check_golden(Path(path))
+        return classifier
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest.labels)
+
+    def predict(self, texts: str | Sequence[str]) -> list[WordLabel] | list[list[WordLabel]]:
+        """Word labels for one text (a list), or for each of several texts (a list of lists)."""
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        ids, type_ids, word_ids, offsets = self.encoder.encode_with_words(batch)
+        logits = batched_token_logits(self.backend, self.encoder, ids, type_ids, self.batch_size)
+        results = [
+            self._words(text, rows, words, spans)
+            for text, rows, words, spans in zip(batch, logits, word_ids, offsets, strict=True)
+        ]
+        return results[0] if single else results
+
+    def entities(self, text: str) -> list[Entity]:
+        """Entities from the BIO labels of `text`'s words, with character offsets into `text`."""
+        words = self.predict(text)
+        found = []
+        for kind, first, last in bio_entities([w.label for w in words]):
+            start, end = words[first].start, words[last - 1].end
+            score = float(np.mean([w.score for w in words[first:last]]))
+            found.append(Entity(kind, text[start:end], start, end, score))
+        return found
+
+    def _words(self, text: str, logits: np.ndarray, word_ids: list, offsets: list) -> list[WordLabel]:
+        probabilities = softmax(logits)  # (T, K)
+        spans: dict[int, list[int]] = {}
+        for word, (start, end) in zip(word_ids, offsets, strict=True):
+            if word is not None:
+                span = spans.setdefault(word, [start, end])
+                span[1] = end
+        result = []
+        for position in first_subtokens(word_ids):
+            start, end = spans[word_ids[position]]
+            best = int(probabilities[position].argmax())
+            result.append(
+                WordLabel(text[start:end], self.labels[best], float(probabilities[position, best]), start, end)
+            )
+        return result
+
+    def _check_golden(self, bundle: Path) -> None:
+        golden = self.manifest.golden
+        ids, type_ids = self.encoder.encode(golden.texts)
+        if ids != golden.input_ids:
+            raise ArtifactError(
+                f"{bundle}: the tokenizer gives different token ids than at export; install the tokenizers "
+                "version in the manifest's 'tools' or re-export."
+            )
+        rows = batched_token_logits(self.backend, self.encoder, ids, type_ids, 1)
+        diff = max(
+            float(np.max(np.abs(r - np.asarray(g)), initial=0.0)) for r, g in zip(rows, golden.logits, strict=True)
+        )
+        if diff > golden.atol:
+            raise ArtifactError(
+                f"{bundle}: outputs differ from those recorded at export (max |Δlogit| {diff:.4g} > {golden.atol}). "
+                "Re-export for this CPU (`edgebert export --target ...`) or load with check_golden=False."
+            )

@@ -1,0 +1,99 @@
+"""Token classification: alignment, BIO decoding, entity metrics, and train -> INT8 export -> runtime."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgebert.errors import ArtifactError, InputError
+from edgebert.runtime.tokenization import TextEncoder
+from edgebert.token_task import IGNORE, align_tags, bio_entities, entity_metrics, first_subtokens, load_token_file
+
+
+def test_first_subtoken_carries_the_tag_and_the_rest_are_ignored():
+    #          [CLS]  w0  w0  w1  w1  w1  w2  [SEP]
+    word_ids = [None, 0, 0, 1, 1, 1, 2, None]
+    assert first_subtokens(word_ids) == [1, 3, 6]
+    assert align_tags(word_ids, [5, 6, 7]) == [IGNORE, 5, IGNORE, 6, IGNORE, IGNORE, 7, IGNORE]
+
+
+def test_alignment_on_a_real_tokenizer_splits_unknown_words(tiny_base):
+    encoder = TextEncoder.from_file(tiny_base / "tokenizer.json", max_length=64)
+    words = ["the", "dmitri", "ivanov", "match"]
+    ids, _, word_ids = encoder.encode_words([words])
+    pieces = [encoder.tokenizer.id_to_token(i) for i in ids[0]]
+    assert word_ids[0].count(1) > 1, "an out-of-vocabulary word should split into several pieces"
+    firsts = first_subtokens(word_ids[0])
+    assert len(firsts) == len(words)
+    for word_index, position in enumerate(firsts):
+        piece = pieces[position]
+        if piece == "[UNK]":  # WordPiece gives up on the whole word: one piece
+            assert word_ids[0].count(word_index) == 1
+        else:
+            assert words[word_index].startswith(piece) and not piece.startswith("##"), (piece, words[word_index])
+
+
+def test_bio_entities():
+    assert bio_entities(["B-PER", "I-PER", "O", "B-LOC"]) == [("PER", 0, 2), ("LOC", 3, 4)]
+    assert bio_entities(["I-ORG", "I-ORG", "B-ORG"]) == [("ORG", 0, 2), ("ORG", 2, 3)]  # lenient I- start
+    assert bio_entities(["B-PER", "I-LOC"]) == [("PER", 0, 1), ("LOC", 1, 2)]  # type change ends the entity
+    assert bio_entities(["O", "O"]) == []
+
+
+def test_entity_metrics_count_exact_spans_only():
+    truth = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG"]]
+    pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG"]]  # PER span cut short: wrong
+    m = entity_metrics(truth, pred)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["per_type"]["PER"]["f1"] == 0.0 and m["per_type"]["LOC"]["f1"] == 1.0
+    assert m["tag_accuracy"] == pytest.approx(4 / 5)
+
+
+def test_bad_token_file_names_the_problem(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"tokens": ["a", "b"], "tags": ["O"]}) + "\n")
+    with pytest.raises(InputError, match="one tag per token"):
+        load_token_file(path)
+
+
+def test_token_training_learns_entities(tiny_token_checkpoint):
+    metrics = json.loads((tiny_token_checkpoint / "metrics.json").read_text())
+    assert metrics["score_name"] == "f1"
+    assert metrics["best"]["f1"] > 0.6, metrics["best"]  # untrained: ~0; some entity words are [UNK] in the tiny vocab
+
+
+@pytest.fixture(scope="module")
+def token_int8_artifact(tmp_path_factory, tiny_token_checkpoint, token_data_dir):
+    from edgebert.config import ExportConfig, QuantizationConfig
+    from edgebert.export import export_artifact
+
+    out = tmp_path_factory.mktemp("token-artifact") / "int8"
+    config = ExportConfig(quantization=QuantizationConfig.from_recipe("avx2"))
+    dev = load_token_file(token_data_dir / "dev.jsonl")
+    export_artifact(tiny_token_checkpoint, out, config, eval_data=dev, progress=False)
+    return out
+
+
+def test_int8_token_artifact_reports_entity_drift(token_int8_artifact):
+    manifest = json.loads((token_int8_artifact / "edgebert.json").read_text())
+    assert manifest["task"] == "token-classification" and manifest["precision"] == "int8"
+    evaluation = manifest["evaluation"]
+    assert {"reference_f1", "candidate_f1", "f1_drop_points"} <= evaluation.keys()
+    assert evaluation["candidate_f1"] > 0.7
+
+
+def test_token_runtime_returns_words_with_offsets(token_int8_artifact):
+    from edgebert.runtime import Classifier, TokenClassifier
+
+    ner = TokenClassifier.load(token_int8_artifact)
+    text = "the  Dmitri Ivanov, in Paris"
+    words = ner.predict(text)
+    assert [w.word for w in words] == ["the", "Dmitri", "Ivanov", ",", "in", "Paris"]
+    for w in words:
+        assert text[w.start : w.end] == w.word and w.label in ner.labels and 0 < w.score <= 1
+    for entity in ner.entities(text):
+        assert text[entity.start : entity.end] == entity.text
+    assert ner.predict([text, "oslo"])[1][0].word == "oslo"
+    with pytest.raises(ArtifactError, match="load it with TokenClassifier"):
+        Classifier.load(token_int8_artifact)
