@@ -25,7 +25,7 @@ from edgebert.pretrained import resolve_model
 from edgebert.runtime.tokenization import TextEncoder
 
 OUT = Path(__file__).parent / "results"
-STEPS, BATCH, LENGTH = 20, 16, 128
+STEPS, BATCH, LENGTH = 8, 16, 128
 
 
 def main() -> int:

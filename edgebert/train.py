@@ -22,7 +22,7 @@ from .checkpoint import CHECKPOINT_META
 from .config import TrainConfig
 from .cpu import cpu_info, usable_cpu_count
 from .data import TextDataset
-from .errors import InputError, TrainingInterrupted, require
+from .errors import ArtifactExistsError, InputError, TrainingInterrupted, require
 from .pretrained import resolve_model, wants_vocab_extension
 from .runtime.tokenization import TextEncoder
 from .token_task import IGNORE, TokenDataset
@@ -57,10 +57,15 @@ def train(
     if not resume:
         check_writable(out, force)
     partial = partial_dir(out)
-    if world.is_main and not resume and partial.exists():
-        import shutil
+    if not resume and partial.exists():
+        if not force:
+            raise ArtifactExistsError(
+                f"An interrupted run's state is in {partial}: add --resume to continue it, or --force to start over."
+            )
+        if world.is_main:
+            import shutil
 
-        shutil.rmtree(partial)  # a previous run's leftovers; --resume would have used them
+            shutil.rmtree(partial)
     world.barrier()
     _seed_everything(torch, config.seed)
     torch.set_num_threads(max(1, usable_cpu_count() // world.size))

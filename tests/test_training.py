@@ -16,7 +16,7 @@ import pytest
 
 from edgebert.config import TrainConfig
 from edgebert.data import load_file, stratified_split
-from edgebert.errors import InputError, TrainingInterrupted
+from edgebert.errors import ArtifactExistsError, InputError, TrainingInterrupted
 from edgebert.train import train
 
 from .conftest import make_examples, write_jsonl
@@ -68,6 +68,8 @@ def test_ctrl_c_leaves_a_resumable_state_and_resume_matches_an_uninterrupted_run
     assert (tmp_path / ".resumed.partial" / "state.pt").is_file()
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_clip)
 
+    with pytest.raises(ArtifactExistsError, match="--resume to continue it"):  # a restart would lose the state
+        train(train_data, dev, config, tmp_path / "resumed", progress=False)
     with pytest.raises(InputError, match="settings of the interrupted run"):
         train(train_data, dev, _config(tiny_base_with_dropout, grad_accum=1), tmp_path / "resumed", resume=True)
     train(train_data, dev, config, tmp_path / "resumed", resume=True, progress=False)
