@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from .backends import Backend, open_backend
 from .tokenization import TextEncoder
 
 TASK = "text-classification"
+ModelT = TypeVar("ModelT", bound="ArtifactModel")
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,12 @@ class Prediction:
     scores: dict[str, float]  # probability of every label
 
 
-class Classifier:
-    """A text classifier loaded from an edgebert artifact bundle.
+class ArtifactModel:
+    """What every front-door class shares: loading a bundle of its task, labels, and the golden-sample check.
 
-    >>> clf = Classifier.load("artifacts/bbc-int8")
-    >>> clf.predict("Arsenal win the cup").label
-    'sports'
-    """
+    Subclasses set TASK and say how far their outputs are from the golden logits (`_golden_diff`)."""
+
+    TASK = ""
 
     def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
         self.manifest = manifest
@@ -40,7 +41,7 @@ class Classifier:
 
     @classmethod
     def load(
-        cls,
+        cls: type[ModelT],
         path: str | Path,
         threads: int | None = None,
         *,
@@ -48,22 +49,52 @@ class Classifier:
         check_golden: bool = True,
         batch_size: int = 32,
         openvino_mode: str = "latency",
-    ) -> Classifier:
+    ) -> ModelT:
         """Load and check an artifact.
 
         threads: intra-op threads; default is the CPUs this process may use (affinity, cgroup quota).
         verify: check every file's sha256 against the manifest.
         check_golden: replay the golden sample stored at export and refuse mismatching outputs.
         """
-        manifest, encoder, backend = open_bundle(path, TASK, threads, verify=verify, openvino_mode=openvino_mode)
-        classifier = cls(manifest, encoder, backend, batch_size=batch_size)
+        manifest, encoder, backend = open_bundle(path, cls.TASK, threads, verify=verify, openvino_mode=openvino_mode)
+        model = cls(manifest, encoder, backend, batch_size=batch_size)
         if check_golden and manifest.golden:
-            classifier._check_golden(Path(path))
-        return classifier
+            model._check_golden(Path(path))
+        return model
 
     @property
     def labels(self) -> list[str]:
         return list(self.manifest.labels)
+
+    def _check_golden(self, bundle: Path) -> None:
+        golden = self.manifest.golden
+        ids, type_ids = self.encoder.encode(golden.texts)
+        if ids != golden.input_ids:
+            raise ArtifactError(
+                f"{bundle}: the tokenizer gives different token ids than at export; the tokenizers package "
+                "version or tokenizer.json differs. Install the version in the manifest's 'tools' or re-export."
+            )
+        diff = self._golden_diff(ids, type_ids, golden.logits)
+        if diff > golden.atol:
+            raise ArtifactError(
+                f"{bundle}: outputs differ from those recorded at export (max |Δlogit| {diff:.4g} > {golden.atol}). "
+                "The runtime version or this CPU's kernels differ from the export machine; re-export for this "
+                "CPU (`edgebert export --target ...`) or load with check_golden=False to accept it."
+            )
+
+    def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:
+        raise NotImplementedError
+
+
+class Classifier(ArtifactModel):
+    """A text classifier loaded from an edgebert artifact bundle.
+
+    >>> clf = Classifier.load("artifacts/bbc-int8")
+    >>> clf.predict("Arsenal win the cup").label
+    'sports'
+    """
+
+    TASK = TASK
 
     def predict_logits(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None) -> np.ndarray:
         """(N, num_labels) float32 logits, rows in input order. `pairs`: second texts, for pair models."""
@@ -90,23 +121,10 @@ class Classifier:
         best = int(row.argmax())
         return Prediction(self.labels[best], float(row[best]), dict(zip(self.labels, map(float, row), strict=True)))
 
-    def _check_golden(self, bundle: Path) -> None:
-        golden = self.manifest.golden
-        ids, type_ids = self.encoder.encode(golden.texts)
-        if ids != golden.input_ids:
-            raise ArtifactError(
-                f"{bundle}: the tokenizer gives different token ids than at export; the tokenizers package "
-                "version or tokenizer.json differs. Install the version in the manifest's 'tools' or re-export."
-            )
+    def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:
         # One text per call, as at export: dynamic INT8 scales depend on what shares a batch.
         logits = batched_logits(self.backend, self.encoder, ids, type_ids, 1, len(self.labels))
-        diff = float(np.max(np.abs(logits - np.asarray(golden.logits))))
-        if diff > golden.atol:
-            raise ArtifactError(
-                f"{bundle}: outputs differ from those recorded at export (max |Δlogit| {diff:.4g} > {golden.atol}). "
-                "The runtime version or this CPU's kernels differ from the export machine; re-export for this "
-                "CPU (`edgebert export --target ...`) or load with check_golden=False to accept it."
-            )
+        return float(np.max(np.abs(logits - np.asarray(golden_logits))))
 
 
 def open_bundle(

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from ..artifact import Manifest
-from ..errors import ArtifactError
 from ..token_task import bio_entities, first_subtokens
-from .backends import Backend
-from .classifier import batched_token_logits, open_bundle, softmax
-from .tokenization import TextEncoder
+from .classifier import ArtifactModel, batched_token_logits, softmax
 
 TOKEN_TASK = "token-classification"
 
@@ -36,7 +31,7 @@ class Entity:
     score: float  # mean of its words' scores
 
 
-class TokenClassifier:
+class TokenClassifier(ArtifactModel):
     """A token classifier loaded from an edgebert artifact bundle.
 
     Words are split the way the model's tokenizer splits text (whitespace, punctuation, and one word per
@@ -48,30 +43,7 @@ class TokenClassifier:
     [Entity(label='ORG', text='Arsenal', start=0, end=7, score=0.98), ...]
     """
 
-    def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
-        self.manifest, self.encoder, self.backend, self.batch_size = manifest, encoder, backend, batch_size
-
-    @classmethod
-    def load(
-        cls,
-        path: str | Path,
-        threads: int | None = None,
-        *,
-        verify: bool = True,
-        check_golden: bool = True,
-        batch_size: int = 32,
-        openvino_mode: str = "latency",
-    ) -> TokenClassifier:
-        """Load and check an artifact (see `Classifier.load` for the options)."""
-        manifest, encoder, backend = open_bundle(path, TOKEN_TASK, threads, verify=verify, openvino_mode=openvino_mode)
-        classifier = cls(manifest, encoder, backend, batch_size=batch_size)
-        if check_golden and manifest.golden:
-            classifier._check_golden(Path(path))
-        return classifier
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.manifest.labels)
+    TASK = TOKEN_TASK
 
     def predict(self, texts: str | Sequence[str]) -> list[WordLabel] | list[list[WordLabel]]:
         """Word labels for one text (a list), or for each of several texts (a list of lists)."""
@@ -111,20 +83,9 @@ class TokenClassifier:
             )
         return result
 
-    def _check_golden(self, bundle: Path) -> None:
-        golden = self.manifest.golden
-        ids, type_ids = self.encoder.encode(golden.texts)
-        if ids != golden.input_ids:
-            raise ArtifactError(
-                f"{bundle}: the tokenizer gives different token ids than at export; install the tokenizers "
-                "version in the manifest's 'tools' or re-export."
-            )
+    def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:
         rows = batched_token_logits(self.backend, self.encoder, ids, type_ids, 1)
-        diff = max(
-            float(np.max(np.abs(r - np.asarray(g)), initial=0.0)) for r, g in zip(rows, golden.logits, strict=True)
+        return max(
+            (float(np.max(np.abs(r - np.asarray(g)), initial=0.0)) for r, g in zip(rows, golden_logits, strict=True)),
+            default=0.0,
         )
-        if diff > golden.atol:
-            raise ArtifactError(
-                f"{bundle}: outputs differ from those recorded at export (max |Δlogit| {diff:.4g} > {golden.atol}). "
-                "Re-export for this CPU (`edgebert export --target ...`) or load with check_golden=False."
-            )
