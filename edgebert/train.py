@@ -26,6 +26,7 @@ from .errors import ArtifactExistsError, InputError, TrainingInterrupted, requir
 from .pretrained import resolve_model, wants_vocab_extension
 from .runtime.tokenization import TextEncoder
 from .token_task import IGNORE, TokenDataset
+from .vocab import extend_vocabulary, plain_tokenizer, unk_share
 
 UNK_WARNING_SHARE = 0.05  # warn when more than this share of training tokens is [UNK]
 
@@ -43,7 +44,6 @@ def train(
     """Train, keep the checkpoint with the best dev score, write it to `out`. Returns its metrics."""
     torch = require("torch", "train")
     require("transformers", "train")
-    from tokenizers import Tokenizer
     from tqdm.auto import tqdm
 
     from .modeling import new_model, resize_embeddings
@@ -79,8 +79,10 @@ def train(
         tokenizer_json, vocab = saved_tokenizer.read_text(encoding="utf-8"), None
     else:
         tokenizer_json, vocab = _prepare_tokenizer(config, model_dir, train_data.texts, say)
-    max_length = _choose_max_length(config, Tokenizer.from_str(tokenizer_json), train_data.texts, model_dir, say)
-    encoder = TextEncoder(Tokenizer.from_str(tokenizer_json), max_length)
+    tokenizer = plain_tokenizer(tokenizer_json)
+    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+    max_length = _choose_max_length(config, tokenizer, train_data.texts, model_dir, say)
+    encoder = TextEncoder(tokenizer, max_length)  # sets truncation at max_length
     train_set, eval_set = task.encode(encoder, train_data), task.encode(encoder, eval_data)
     if config.task == "token" and task.truncated_words:
         say(f"{task.truncated_words} words fall beyond {max_length} tokens and are not trained or scored")
@@ -92,7 +94,6 @@ def train(
 
     # ---- model: pretrained encoder + freshly initialised head (+ new embedding rows for an extended vocabulary)
     model = new_model(model_dir, config.task, config.pooling, labels)
-    vocab_size = Tokenizer.from_str(tokenizer_json).get_vocab_size(with_added_tokens=True)
     added = resize_embeddings(model, vocab_size, config.seed)
     if added:
         say(f"added {added} embedding rows for the extended vocabulary ({vocab_size} tokens)")
@@ -264,8 +265,6 @@ class TorchBackend:
 
 def _prepare_tokenizer(config: TrainConfig, model_dir: Path, texts: list[str], say) -> tuple[str, list[str] | None]:
     """The encoder's tokenizer.json text, extended with the data's characters when asked (or hinted when needed)."""
-    from .vocab import extend_vocabulary, unk_share
-
     path = _tokenizer_json(model_dir)
     if config.extend_vocab or wants_vocab_extension(config.model):
         extension = extend_vocabulary(path, texts)
@@ -274,25 +273,20 @@ def _prepare_tokenizer(config: TrainConfig, model_dir: Path, texts: list[str], s
             f"{extension.unk_share_before:.1%} -> {extension.unk_share_after:.2%}"
         )
         return extension.tokenizer_json, extension.vocab
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    share = unk_share(tokenizer, texts[:2000])
+    tokenizer_json = path.read_text(encoding="utf-8")
+    share = unk_share(plain_tokenizer(tokenizer_json), texts[:2000])
     if share > UNK_WARNING_SHARE:
         say(
             f"warning: {share:.0%} of the training tokens are [UNK]: the encoder's vocabulary does not cover this "
             "text. Add --extend-vocab (or use --model minilm-l6-zh for Chinese)."
         )
-    return path.read_text(encoding="utf-8"), None
+    return tokenizer_json, None
 
 
 def _choose_max_length(config: TrainConfig, tokenizer, texts: list[str], model_dir: Path, say) -> int:
-    """--max-length N, or 'auto': the 99th percentile of token counts, rounded up to a multiple of 8."""
+    """--max-length N, or 'auto': the 99th percentile of token counts, rounded up to a multiple of 8.
+    `tokenizer` must not truncate (see vocab.plain_tokenizer)."""
     position_limit = json.loads((model_dir / "config.json").read_text()).get("max_position_embeddings", 512)
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
     lengths = np.asarray([len(e.ids) for e in tokenizer.encode_batch(texts)])
     if config.max_length == "auto":
         p99 = float(np.percentile(lengths, 99))

@@ -35,13 +35,22 @@ class VocabExtension:
         return len(self.vocab)
 
 
+def plain_tokenizer(tokenizer_json: str) -> Tokenizer:
+    """A tokenizer from its JSON text without the fixed padding/truncation some tokenizer.json files carry."""
+    tokenizer = Tokenizer.from_str(tokenizer_json)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
 def unk_share(tokenizer: Tokenizer, texts: Sequence[str]) -> float:
     """Fraction of (non-special) tokens that are [UNK]."""
-    unk = _unk_id(tokenizer)
-    total = hits = 0
-    for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False):
-        total += len(encoding.ids)
-        hits += sum(1 for i in encoding.ids if i == unk)
+    return _unk_share(tokenizer.encode_batch(list(texts), add_special_tokens=False), _unk_id(tokenizer))
+
+
+def _unk_share(encodings: list, unk: int) -> float:
+    total = sum(len(e.ids) for e in encodings)
+    hits = sum(1 for e in encodings for i in e.ids if i == unk)
     return hits / total if total else 0.0
 
 
@@ -53,14 +62,11 @@ def extend_vocabulary(tokenizer_file: Path, texts: Sequence[str], *, min_count: 
         raise InputError(
             f"--extend-vocab supports WordPiece (BERT) tokenizers; {tokenizer_file} uses {model.get('type')}."
         )
-    tokenizer = Tokenizer.from_str(json.dumps(data))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    before = unk_share(tokenizer, texts)
-
+    tokenizer = plain_tokenizer(json.dumps(data))
     unk = _unk_id(tokenizer)
+    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
     counts: Counter[str] = Counter()
-    for text, encoding in zip(texts, tokenizer.encode_batch(list(texts), add_special_tokens=False), strict=True):
+    for text, encoding in zip(texts, encodings, strict=True):
         for token_id, (start, end) in zip(encoding.ids, encoding.offsets, strict=True):
             if token_id == unk:
                 # the normalizer lowercases; [UNK] spans a whole pre-tokenized word
@@ -76,9 +82,6 @@ def extend_vocabulary(tokenizer_file: Path, texts: Sequence[str], *, min_count: 
             if piece not in vocab:
                 vocab[piece] = len(vocab)
                 added.append(piece)
-    extended = Tokenizer.from_str(json.dumps(data))
-    extended.no_truncation()
-    extended.no_padding()
     ordered = sorted(vocab, key=vocab.__getitem__)
     if [vocab[t] for t in ordered] != list(range(len(ordered))):
         raise InputError(f"{tokenizer_file}: WordPiece ids are not contiguous; cannot extend this vocabulary.")
@@ -86,8 +89,8 @@ def extend_vocabulary(tokenizer_file: Path, texts: Sequence[str], *, min_count: 
         tokenizer_json=json.dumps(data, ensure_ascii=False),
         vocab=ordered,
         added=added,
-        unk_share_before=before,
-        unk_share_after=unk_share(extended, texts),
+        unk_share_before=_unk_share(encodings, unk),
+        unk_share_after=unk_share(plain_tokenizer(json.dumps(data)), texts),
     )
 
 
