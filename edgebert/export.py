@@ -379,7 +379,7 @@ def evaluate_token_artifact(
     """Entity-level scores of the exported model and, when quantized, of its fp32 graph and the drop."""
     from .train_tasks import TokenTask
 
-    task = TokenTask.with_labels(labels)
+    task = TokenTask(labels)
     encoded = task.encode(encoder, data)
     engine = open_backend(backend, model_path, usable_cpu_count())
     candidate = task.evaluate(engine, encoder, encoded, 32)

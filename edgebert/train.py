@@ -69,7 +69,10 @@ def train(
     world.barrier()
     _seed_everything(torch, config.seed)
     torch.set_num_threads(max(1, usable_cpu_count() // world.size))
-    task = TokenTask(train_data) if config.task == "token" else SequenceTask(train_data, config.label_column)
+    if config.task == "token":
+        task = TokenTask.from_training_data(train_data)
+    else:
+        task = SequenceTask.from_training_data(train_data, config.label_column)
     labels = list(task.labels.names)
 
     # ---- tokenizer: the same TextEncoder the runtime uses, so training and inference ids are identical

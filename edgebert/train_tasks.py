@@ -33,8 +33,12 @@ class SequenceTask:
     name = "sequence"
     score_name = "macro_f1"
 
-    def __init__(self, train_data: TextDataset, label_column: str) -> None:
-        self.labels = LabelSet.from_labels(require_labels(train_data, label_column))
+    def __init__(self, labels: LabelSet) -> None:
+        self.labels = labels
+
+    @classmethod
+    def from_training_data(cls, train_data: TextDataset, label_column: str) -> SequenceTask:
+        return cls(LabelSet.from_labels(require_labels(train_data, label_column)))
 
     def encode(self, encoder: TextEncoder, data: TextDataset) -> Encoded:
         if not data.texts:
@@ -59,17 +63,15 @@ class TokenTask:
     name = "token"
     score_name = "f1"
 
-    def __init__(self, train_data: TokenDataset) -> None:
-        if train_data.tags is None:
-            raise InputError(f"{train_data.source} has no 'tags' lists; token training needs one tag per token.")
-        self.labels = LabelSet.from_labels([t for tags in train_data.tags for t in tags])
+    def __init__(self, labels: LabelSet) -> None:
+        self.labels = labels
         self.truncated_words = 0
 
     @classmethod
-    def with_labels(cls, labels: LabelSet) -> TokenTask:
-        task = cls.__new__(cls)
-        task.labels, task.truncated_words = labels, 0
-        return task
+    def from_training_data(cls, train_data: TokenDataset) -> TokenTask:
+        if train_data.tags is None:
+            raise InputError(f"{train_data.source} has no 'tags' lists; token training needs one tag per token.")
+        return cls(LabelSet.from_labels([t for tags in train_data.tags for t in tags]))
 
     def encode(self, encoder: TextEncoder, data: TokenDataset) -> Encoded:
         if not data.words:
