@@ -29,6 +29,11 @@ def read_checkpoint_meta(path: Path) -> CheckpointMeta:
     meta = path / CHECKPOINT_META
     if not path.is_dir():
         raise ArtifactError(f"Checkpoint not found: {path}. Create one with `edgebert train`.")
+    if not meta.is_file() and (path / "edgebert_adapt.json").is_file():
+        raise ArtifactError(
+            f"{path} is an adapted encoder from `edgebert adapt`, not a classifier: fine-tune it first with "
+            f"`edgebert train --model {path} ...`, then export that checkpoint."
+        )
     if not meta.is_file():
         raise ArtifactError(
             f"{path} is not an edgebert checkpoint ({CHECKPOINT_META} is missing). Train it with `edgebert train`."

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgebert {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_adapt(commands)
     _add_train(commands)
     _add_export(commands)
     _add_predict(commands)
@@ -43,6 +44,76 @@ def build_parser() -> argparse.ArgumentParser:
 def _columns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", default="text", help="column holding the text (JSONL/CSV/TSV)")
     parser.add_argument("--label-column", default="label", help="column holding the label")
+
+
+# ---------------------------------------------------------------- adapt
+def _add_adapt(commands) -> None:
+    p = commands.add_parser(
+        "adapt",
+        help="continue pre-training an encoder on your texts (before train)",
+        description="Domain-adaptive pre-training: masked-language modelling on the training texts (labels unused). "
+        "Writes an encoder directory for `edgebert train --model DIR`. Most useful with --extend-vocab "
+        "(or --model minilm-l6-zh), whose new characters start untrained.",
+    )
+    p.add_argument("--data", required=True, help="texts: JSONL/CSV/TSV file, or a bundled dataset's train split")
+    p.add_argument(
+        "--eval",
+        help="texts to measure masked-token accuracy on (default: a bundled dataset's dev split, or 5%% of --data)",
+    )
+    p.add_argument("--model", default="minilm-l6", help="bundled encoder or local checkpoint dir (default: minilm-l6)")
+    p.add_argument("--out", required=True, type=Path, help="encoder directory to write")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (default: 2e-4)")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--mask-probability", type=float, default=0.15)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    p.add_argument("--extend-vocab", action="store_true", help="add the texts' unknown characters to the vocabulary")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--text-column", default="text", help="column holding the text (JSONL/CSV/TSV)")
+    p.set_defaults(run=_run_adapt)
+
+
+def _run_adapt(args) -> int:
+    from .adapt import adapt
+    from .config import AdaptConfig
+    from .data import BUNDLED, load_dataset
+
+    config = AdaptConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        mask_probability=args.mask_probability,
+        precision=args.precision,
+        extend_vocab=args.extend_vocab,
+        seed=args.seed,
+    )
+    texts = load_dataset(args.data, split="train", text_column=args.text_column, label_column=None).texts
+    name = args.data.partition(":")[0]
+    if args.eval is not None:
+        eval_texts = load_dataset(args.eval, split="dev", text_column=args.text_column, label_column=None).texts
+    elif name in BUNDLED and not Path(args.data).exists():
+        eval_texts = load_dataset(f"{name}:dev", split="dev", label_column=None).texts
+    else:
+        import random
+
+        order = list(range(len(texts)))
+        random.Random(args.seed).shuffle(order)
+        held = set(order[: max(1, min(2000, len(texts) // 20))])
+        eval_texts = [t for i, t in enumerate(texts) if i in held]
+        texts = [t for i, t in enumerate(texts) if i not in held]
+    report = adapt(texts, eval_texts, config, args.out, force=args.force, progress=not args.quiet, source=args.data)
+    before, after = report["history"][0], report["history"][-1]
+    print(
+        f"saved {args.out}: dev masked-token accuracy {before['mlm_accuracy']:.4f} -> {after['mlm_accuracy']:.4f} "
+        f"(loss {before['mlm_loss']:.3f} -> {after['mlm_loss']:.3f}); fine-tune it with "
+        f"`edgebert train --model {args.out} ...`"
+    )
+    return 0
 
 
 # ---------------------------------------------------------------- train

@@ -81,6 +81,35 @@ class TrainConfig:
 
 
 @dataclass
+class AdaptConfig:
+    """Domain-adaptive pre-training (masked-language modelling on the task's own texts); see adapt.py."""
+
+    model: str = "minilm-l6"  # short name of a bundled encoder, or a local checkpoint directory
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 2e-4  # higher than fine-tuning: the MLM head and any new embedding rows start random
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    mask_probability: float = 0.15  # BERT's: of the chosen tokens 80% -> [MASK], 10% random, 10% kept
+    max_length: int = 128
+    precision: str = "auto"
+    extend_vocab: bool = False
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        _choice(self, "precision", PRECISIONS)
+        _positive(self, "epochs", "batch_size")
+        if not 3 <= self.max_length <= 512:
+            raise InputError(f"--max-length must be between 3 and 512, got {self.max_length}.")
+        if not 0 < self.mask_probability < 1:
+            raise InputError(f"--mask-probability must be in (0, 1), got {self.mask_probability}.")
+        if not 0 < self.learning_rate < 1:
+            raise InputError(f"--lr must be in (0, 1), got {self.learning_rate}.")
+        if not 0 <= self.warmup_ratio < 1:
+            raise InputError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}.")
+
+
+@dataclass
 class QuantizationConfig:
     """How to quantize. Field names follow ONNX Runtime's quantize_dynamic/quantize_static."""
 

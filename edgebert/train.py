@@ -19,7 +19,7 @@ import numpy as np
 
 from .artifact import check_writable
 from .checkpoint import CHECKPOINT_META
-from .config import TrainConfig
+from .config import AdaptConfig, TrainConfig
 from .cpu import cpu_info, usable_cpu_count
 from .data import TextDataset
 from .errors import ArtifactExistsError, InputError, TrainingInterrupted, require
@@ -67,7 +67,7 @@ def train(
 
             shutil.rmtree(partial)
     world.barrier()
-    _seed_everything(torch, config.seed)
+    seed_everything(torch, config.seed)
     torch.set_num_threads(max(1, usable_cpu_count() // world.size))
     if config.task == "token":
         task = TokenTask.from_training_data(train_data)
@@ -81,7 +81,7 @@ def train(
     if resume and saved_tokenizer.is_file():
         tokenizer_json, vocab = saved_tokenizer.read_text(encoding="utf-8"), None
     else:
-        tokenizer_json, vocab = _prepare_tokenizer(config, model_dir, train_data.texts, say)
+        tokenizer_json, vocab = prepare_tokenizer(config, model_dir, train_data.texts, say)
     tokenizer = plain_tokenizer(tokenizer_json)
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
     max_length = _choose_max_length(config, tokenizer, train_data.texts, model_dir, say)
@@ -103,23 +103,14 @@ def train(
     ddp_model = world.wrap(model)
 
     # ---- optimizer: AdamW, no weight decay on biases and LayerNorm weights; linear warmup then decay
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-    )
-    batches_per_epoch = len(_train_batches(encoder, train_set, config.batch_size, random.Random(0)))
+    batches_per_epoch = len(train_batches(encoder, train_set, config.batch_size, random.Random(0)))
     steps_per_epoch = math.ceil(batches_per_epoch // world.size / config.grad_accum)
     if steps_per_epoch == 0:
         raise InputError(f"{len(train_set.ids)} training examples are too few for {world.size} processes.")
     total_steps = steps_per_epoch * config.epochs
-    warmup_steps = int(config.warmup_ratio * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _linear_schedule(step, warmup_steps, total_steps)
-    )
+    optimizer, scheduler = adamw_with_linear_schedule(torch, model, config, total_steps)
     class_weights = _class_weights(torch, config, task.class_counts(train_set), labels, say)
-    bf16 = _use_bf16(config)
+    bf16 = use_bf16(config)
     say(
         f"{len(train_set.ids)} train / {len(eval_set.ids)} dev examples; {steps_per_epoch} steps/epoch x {config.epochs}"
         f" (batch {config.batch_size} x accumulation {config.grad_accum} x {world.size} process(es)); "
@@ -148,7 +139,7 @@ def train(
         for epoch in range(state.epoch + 1, config.epochs + 1):
             ddp_model.train()
             batches = world.shard(
-                _train_batches(encoder, train_set, config.batch_size, random.Random(config.seed + epoch))
+                train_batches(encoder, train_set, config.batch_size, random.Random(config.seed + epoch))
             )
             groups = [batches[i : i + config.grad_accum] for i in range(0, len(batches), config.grad_accum)]
             for group in groups[state.step_in_epoch :]:
@@ -266,7 +257,9 @@ class TorchBackend:
         return out.logits.float().numpy()
 
 
-def _prepare_tokenizer(config: TrainConfig, model_dir: Path, texts: list[str], say) -> tuple[str, list[str] | None]:
+def prepare_tokenizer(
+    config: TrainConfig | AdaptConfig, model_dir: Path, texts: list[str], say
+) -> tuple[str, list[str] | None]:
     """The encoder's tokenizer.json text, extended with the data's characters when asked (or hinted when needed)."""
     path = _tokenizer_json(model_dir)
     if config.extend_vocab or wants_vocab_extension(config.model):
@@ -318,7 +311,7 @@ def _class_weights(torch, config: TrainConfig, counts: np.ndarray, labels: list[
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _use_bf16(config: TrainConfig) -> bool:
+def use_bf16(config: TrainConfig | AdaptConfig) -> bool:
     """bf16 autocast only where the CPU computes bf16 natively; elsewhere it is emulated and slower."""
     if config.precision != "auto":
         return config.precision == "bf16"
@@ -331,7 +324,7 @@ def _headline(metrics: dict[str, Any], score_name: str) -> dict[str, float]:
     return {k: float(metrics[k]) for k in keys}
 
 
-def _train_batches(encoder: TextEncoder, data, batch_size: int, rng: random.Random) -> list:
+def train_batches(encoder: TextEncoder, data, batch_size: int, rng: random.Random) -> list:
     """Shuffle, then sort within windows of 50 batches so each batch pads little; shuffle the batches."""
     order = list(range(len(data.ids)))
     rng.shuffle(order)
@@ -346,13 +339,28 @@ def _train_batches(encoder: TextEncoder, data, batch_size: int, rng: random.Rand
     return batches
 
 
+def adamw_with_linear_schedule(torch, model, config: TrainConfig | AdaptConfig, total_steps: int):
+    """AdamW with no weight decay on biases and LayerNorm weights; linear warmup, then linear decay to 0."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+    warmup_steps = int(config.warmup_ratio * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _linear_schedule(step, warmup_steps, total_steps)
+    )
+    return optimizer, scheduler
+
+
 def _linear_schedule(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _seed_everything(torch, seed: int) -> None:
+def seed_everything(torch, seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
