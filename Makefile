@@ -51,11 +51,11 @@ bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
 # ---- Chinese: MiniLM + the data's characters (see README "Chinese"): masked-LM adaptation on the training
 # texts, then fine-tuning, INT8 export with drift, and the bag-of-characters baselines; ~45 minutes on Zen 4
 demo-zh: | $(VENV)/.installed
-	$(BIN)/edgebert adapt --data zh_reviews --model minilm-l6-zh --out runs/zh-encoder --epochs 3 --force
+	$(BIN)/edgebert adapt --data zh_reviews --model minilm-l6-zh --out runs/zh-encoder --epochs 6 --force
 	$(BIN)/edgebert train --data zh_reviews --model runs/zh-encoder --pooling mean --out runs/zh --max-length 128 \
 		--lr 1e-4 --epochs 3 --force
 	$(BIN)/edgebert export runs/zh --out runs/zh-int8 --int8 --eval zh_reviews:dev --force
-	$(BIN)/python benchmarks/zh_baseline.py
+	$(BIN)/python benchmarks/zh_baseline.py --artifact runs/zh-int8
 	$(BIN)/edgebert predict runs/zh-int8 "质量很好，物流也快，推荐！" "太失望了，用了两天就坏了"
 
 # ---- training measurements: bf16 autocast vs fp32 step time on this CPU (~3 minutes)
