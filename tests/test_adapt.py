@@ -156,3 +156,28 @@ def test_export_refuses_an_adapted_encoder_with_the_next_step(adapted, tmp_path,
     code = main(["export", str(out), "--out", str(tmp_path / "artifact")])
     err = capsys.readouterr().err
     assert code != 0 and "edgebert train --model" in err
+
+
+def test_batches_are_padded_to_a_length_block_within_the_limit():
+    from types import SimpleNamespace
+
+    from edgebert.adapt import _pad_length
+
+    def batch(t):
+        return SimpleNamespace(
+            input_ids=np.full((2, t), 7),
+            attention_mask=np.ones((2, t), dtype=np.int64),
+            token_type_ids=np.zeros((2, t)),
+        )
+
+    padded = _pad_length(batch(5), 16, pad_id=0, limit=128)
+    assert padded.input_ids.shape == (2, 16)
+    assert (padded.input_ids[:, 5:] == 0).all() and (padded.attention_mask[:, 5:] == 0).all()
+    assert (padded.input_ids[:, :5] == 7).all() and (padded.attention_mask[:, :5] == 1).all()
+    assert _pad_length(batch(20), 16, pad_id=0, limit=24).input_ids.shape == (2, 24), "never beyond max_length"
+    assert _pad_length(batch(32), 16, pad_id=0, limit=128).input_ids.shape == (2, 32)
+
+
+def test_adapt_refuses_a_length_beyond_the_encoders_positions(tiny_base, tmp_path):
+    with pytest.raises(InputError, match="128 positions"):
+        adapt(["text"], ["text"], AdaptConfig(model=str(tiny_base), max_length=256), tmp_path / "x", progress=False)
