@@ -30,7 +30,14 @@ from .cpu import usable_cpu_count
 from .errors import InputError, require
 from .pretrained import resolve_model
 from .runtime.tokenization import TextEncoder
-from .train import adamw_with_linear_schedule, prepare_tokenizer, seed_everything, train_batches, use_bf16
+from .train import (
+    adamw_with_linear_schedule,
+    encoder_positions,
+    prepare_tokenizer,
+    seed_everything,
+    train_batches,
+    use_bf16,
+)
 from .vocab import plain_tokenizer
 
 ADAPT_META = "edgebert_adapt.json"
@@ -71,11 +78,12 @@ def adapt(
 
     # ---- tokenizer (extended with the data's characters when asked) and ids, truncated at max_length
     model_dir = resolve_model(config.model)
-    positions = json.loads((model_dir / "config.json").read_text()).get("max_position_embeddings", 512)
+    positions = encoder_positions(model_dir)
     if config.max_length > positions:
         raise InputError(f"--max-length {config.max_length} exceeds the encoder's {positions} positions.")
     tokenizer_json, vocab = prepare_tokenizer(config, model_dir, train_texts, say)
     tokenizer = plain_tokenizer(tokenizer_json)
+    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
     encoder = TextEncoder(tokenizer, config.max_length)
     train_set = _id_set(encoder, train_texts)
     eval_set = _id_set(encoder, eval_texts)
@@ -86,7 +94,7 @@ def adapt(
     model = transformers.AutoModelForMaskedLM.from_pretrained(model_dir)
     if not hasattr(model, "cls") or not hasattr(model, "bert"):
         raise InputError(f"edgebert adapt supports BERT encoders; {model_dir} is a {type(model).__name__}.")
-    added = resize_embeddings(model, tokenizer.get_vocab_size(with_added_tokens=True), config.seed)
+    added = resize_embeddings(model, vocab_size, config.seed)
     if added:
         say(f"added {added} embedding rows for the extended vocabulary")
 
@@ -171,7 +179,7 @@ def adapt(
 
     # ---- save: the adapted encoder with the base model's pooler (MLM training has none; [CLS] pooling needs it)
     encoder_model = transformers.AutoModel.from_pretrained(model_dir)
-    resize_embeddings(encoder_model, tokenizer.get_vocab_size(with_added_tokens=True), config.seed)
+    resize_embeddings(encoder_model, vocab_size, config.seed)
     missing, unexpected = encoder_model.load_state_dict(model.bert.state_dict(), strict=False)
     if unexpected or any(not key.startswith("pooler.") for key in missing):
         raise InputError(
@@ -182,7 +190,7 @@ def adapt(
         "train_source": source,
         "train_texts": len(train_texts),
         "eval_texts": len(eval_texts),
-        "vocab_size": tokenizer.get_vocab_size(with_added_tokens=True),
+        "vocab_size": vocab_size,
         "added_tokens": added,
         "config": dataclasses.asdict(config),
         "history": history,

@@ -72,10 +72,7 @@ class TrainConfig:
                 raise InputError(
                     f"--max-length must be 'auto' or between 3 and 512 (BERT's position limit), got {self.max_length}."
                 )
-        if not 0 < self.learning_rate < 1:
-            raise InputError(f"--lr must be in (0, 1), got {self.learning_rate}.")
-        if not 0 <= self.warmup_ratio < 1:
-            raise InputError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}.")
+        _check_schedule(self)
         if self.task == "token" and self.pooling != "cls":
             raise InputError("--pooling applies to --task sequence; token classification labels every token.")
 
@@ -103,10 +100,7 @@ class AdaptConfig:
             raise InputError(f"--max-length must be between 3 and 512, got {self.max_length}.")
         if not 0 < self.mask_probability < 1:
             raise InputError(f"--mask-probability must be in (0, 1), got {self.mask_probability}.")
-        if not 0 < self.learning_rate < 1:
-            raise InputError(f"--lr must be in (0, 1), got {self.learning_rate}.")
-        if not 0 <= self.warmup_ratio < 1:
-            raise InputError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}.")
+        _check_schedule(self)
 
 
 @dataclass
@@ -213,6 +207,14 @@ def _known(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
     if unknown:
         raise InputError(f"{where} has unknown keys {unknown}; known keys: {sorted(names)}.")
     return values
+
+
+def _check_schedule(config: Any) -> None:
+    """The optimizer fields TrainConfig and AdaptConfig share."""
+    if not 0 < config.learning_rate < 1:
+        raise InputError(f"--lr must be in (0, 1), got {config.learning_rate}.")
+    if not 0 <= config.warmup_ratio < 1:
+        raise InputError(f"--warmup-ratio must be in [0, 1), got {config.warmup_ratio}.")
 
 
 def _positive(config: Any, *names: str) -> None:

@@ -282,7 +282,7 @@ def prepare_tokenizer(
 def _choose_max_length(config: TrainConfig, tokenizer, texts: list[str], model_dir: Path, say) -> int:
     """--max-length N, or 'auto': the 99th percentile of token counts, rounded up to a multiple of 8.
     `tokenizer` must not truncate (see vocab.plain_tokenizer)."""
-    position_limit = json.loads((model_dir / "config.json").read_text()).get("max_position_embeddings", 512)
+    position_limit = encoder_positions(model_dir)
     lengths = np.asarray([len(e.ids) for e in tokenizer.encode_batch(texts)])
     if config.max_length == "auto":
         p99 = float(np.percentile(lengths, 99))
@@ -297,6 +297,11 @@ def _choose_max_length(config: TrainConfig, tokenizer, texts: list[str], model_d
         f"{truncated} of {len(lengths)} training texts ({truncated / len(lengths):.1%}) are truncated at {max_length} tokens"
     )
     return max_length
+
+
+def encoder_positions(model_dir: Path) -> int:
+    """How many token positions the encoder has (max_position_embeddings), the ceiling for --max-length."""
+    return json.loads((model_dir / "config.json").read_text()).get("max_position_embeddings", 512)
 
 
 def _class_weights(torch, config: TrainConfig, counts: np.ndarray, labels: list[str], say):
