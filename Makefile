@@ -6,7 +6,7 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo demo-zh test test-slow bench-peers bench-train lint format install clean
+.PHONY: readme-usage demo demo-zh test test-base test-slow bench-peers bench-train lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,20 +62,40 @@ demo-zh: | $(VENV)/.installed
 bench-train: | $(VENV)/.installed
 	$(BIN)/python benchmarks/train_precision.py
 
-# ---- tests
-test: $(VENV)/.installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+# ---- tests: lint (ruff + the import layering contract), the suite in the full venv, then the runtime tests
+# again in a fresh venv holding only `pip install .` (no torch), against the artifacts the suite just built.
+ARTIFACTS := $(CURDIR)/.test-artifacts
+BASE_VENV := .venv-base
+
+test: lint
+	rm -rf $(ARTIFACTS)
+	EDGEBERT_SAVE_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest -q
+	$(MAKE) test-base
+
+# A fresh venv every time: it proves the base install alone works. `pytest` (not `python -m pytest`) and
+# importlib mode keep the source tree off sys.path, so the installed wheel is what gets tested.
+test-base:
+	@test -d $(ARTIFACTS) || { echo "run 'make test' first: it builds the artifacts in $(ARTIFACTS)"; exit 2; }
+	rm -rf $(BASE_VENV)
+	$(PYTHON) -m venv $(BASE_VENV)
+	$(BASE_VENV)/bin/pip install -q --upgrade pip
+	$(BASE_VENV)/bin/pip install -q . 'pytest>=8'
+	cd tests/base_install && EDGEBERT_TEST_ARTIFACTS=$(ARTIFACTS) ../../$(BASE_VENV)/bin/pytest -q -p no:cacheprovider \
+		--import-mode=importlib --rootdir=. -c /dev/null -m base_install .
 
 test-slow: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m slow
 
-lint:
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+readme-usage: $(VENV)/.installed
+	$(BIN)/python -m edgebert.cli.readme_usage
 
 format:
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(BASE_VENV) $(ARTIFACTS) runs build *.egg-info

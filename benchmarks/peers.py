@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebert.bench import fingerprint, measure_interleaved, parse_shapes, summarize, synthetic_batch
-from edgebert.data import LabelSet, load_dataset
-from edgebert.metrics import classification_metrics
+from edgebert.bench.run import fingerprint, parse_shapes
+from edgebert.core.metrics import classification_metrics
+from edgebert.core.timing import measure_interleaved, summarize, synthetic_batch
+from edgebert.data.text import LabelSet, load_dataset
 
 BATCH = 32
 
@@ -121,7 +122,7 @@ def edgebert_peer(artifact: Path, threads: int) -> Peer:
 
     clf = Classifier.load(artifact, threads=threads)
     m = clf.manifest
-    mode = f" {m.quantization['mode']}" if m.quantization else ""
+    mode = f" {m.quantization.mode}" if m.quantization else ""
     name = f"edgebert {m.backend} {m.precision}{mode} ({artifact.name})"
     size = sum((artifact / f).stat().st_size for f in m.model_files) / 1e6
     return Peer(name, clf.backend.run, clf.predict_logits, size)

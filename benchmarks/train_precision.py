@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from edgebert.cpu import cpu_info, usable_cpu_count
-from edgebert.data import load_dataset
-from edgebert.modeling import new_model
-from edgebert.pretrained import resolve_model
+from edgebert.core.cpu import cpu_info, usable_cpu_count
+from edgebert.data.text import load_dataset
+from edgebert.modeling.models import new_model
+from edgebert.modeling.pretrained import resolve_model
 from edgebert.runtime.tokenization import TextEncoder
 
 OUT = Path(__file__).parent / "results"

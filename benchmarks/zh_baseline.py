@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from edgebert.data import load_dataset
-from edgebert.metrics import classification_metrics
+from edgebert.core.metrics import classification_metrics
+from edgebert.data.text import load_dataset
 
 OUT = Path(__file__).parent / "results" / "zh_baseline.json"
 BOOTSTRAP = 10_000

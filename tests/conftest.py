@@ -79,9 +79,9 @@ def tiny_base(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, tiny_base, data_dir) -> Path:
-    from edgebert.config import TrainConfig
-    from edgebert.data import load_file
-    from edgebert.train import train
+    from edgebert.data.text import load_file
+    from edgebert.train.config import TrainConfig
+    from edgebert.train.loop import train
 
     out = tmp_path_factory.mktemp("ckpt") / "tiny"
     config = TrainConfig(
@@ -92,12 +92,13 @@ def tiny_checkpoint(tmp_path_factory, tiny_base, data_dir) -> Path:
 
 
 def _export(tmp_path_factory, checkpoint: Path, data_dir: Path, name: str, int8: bool) -> Path:
-    from edgebert.config import ExportConfig, QuantizationConfig
-    from edgebert.data import load_file
-    from edgebert.export import export_artifact
+    from edgebert.build.config import ExportConfig
+    from edgebert.build.pipeline import export_artifact
+    from edgebert.build.recipes import quantization_from_recipe
+    from edgebert.data.text import load_file
 
     out = tmp_path_factory.mktemp("artifacts") / name
-    config = ExportConfig(quantization=QuantizationConfig.from_recipe("avx2") if int8 else None)
+    config = ExportConfig(quantization=quantization_from_recipe("avx2") if int8 else None)
     export_artifact(checkpoint, out, config, eval_data=load_file(data_dir / "dev.jsonl"), progress=False)
     return out
 
@@ -160,9 +161,9 @@ def token_data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_token_checkpoint(tmp_path_factory, tiny_base, token_data_dir) -> Path:
-    from edgebert.config import TrainConfig
-    from edgebert.token_task import load_token_file
-    from edgebert.train import train
+    from edgebert.data.tokens import load_token_file
+    from edgebert.train.config import TrainConfig
+    from edgebert.train.loop import train
 
     out = tmp_path_factory.mktemp("token-ckpt") / "tiny"
     config = TrainConfig(

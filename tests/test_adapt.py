@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from edgebert.adapt import ADAPT_META, IGNORE, Masker, adapt
 from edgebert.cli import main
-from edgebert.config import AdaptConfig, TrainConfig
-from edgebert.errors import ArtifactExistsError, InputError
-from edgebert.vocab import plain_tokenizer
+from edgebert.core.errors import ArtifactExistsError, InputError
+from edgebert.data.tokens import IGNORE
+from edgebert.modeling.checkpoint import ADAPT_META
+from edgebert.train.adapt import Masker, adapt
+from edgebert.train.config import AdaptConfig, TrainConfig
+from edgebert.train.vocab import plain_tokenizer
 
 from .conftest import make_examples, write_jsonl
 
@@ -111,8 +113,8 @@ def test_adapted_encoder_keeps_the_pooler_and_grows_the_vocabulary(adapted, tiny
 
 
 def test_train_fine_tunes_the_adapted_encoder(adapted, tmp_path):
-    from edgebert.data import load_file
-    from edgebert.train import train
+    from edgebert.data.text import load_file
+    from edgebert.train.loop import train
 
     out, report = adapted
     rows = make_examples(60, 5)
@@ -161,7 +163,7 @@ def test_export_refuses_an_adapted_encoder_with_the_next_step(adapted, tmp_path,
 def test_batches_are_padded_to_a_length_block_within_the_limit():
     from types import SimpleNamespace
 
-    from edgebert.adapt import _pad_length
+    from edgebert.train.adapt import _pad_length
 
     def batch(t):
         return SimpleNamespace(

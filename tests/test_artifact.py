@@ -8,8 +8,9 @@ import shutil
 import pytest
 
 from edgebert import Classifier
-from edgebert.artifact import MANIFEST, atomic_directory, read_manifest
-from edgebert.errors import ArtifactError, ArtifactExistsError
+from edgebert.core.artifact import MANIFEST, read_manifest
+from edgebert.core.errors import ArtifactError, ArtifactExistsError
+from edgebert.core.files import atomic_directory
 
 
 def test_manifest_records_what_the_runtime_needs(tiny_int8_artifact):
@@ -17,11 +18,11 @@ def test_manifest_records_what_the_runtime_needs(tiny_int8_artifact):
     assert manifest.precision == "int8" and manifest.backend == "onnxruntime"
     assert manifest.labels == ["business", "sports", "tech"]
     assert set(manifest.files) == {"model.onnx", "tokenizer.json"}
-    assert manifest.quantization["recipe"] == "avx2" and manifest.quantization["reduce_range"] is True
-    assert manifest.optimization["fusions"]["Attention"] == 2
+    assert manifest.quantization.recipe == "avx2" and manifest.quantization.reduce_range is True
+    assert manifest.optimization.fusions["Attention"] == 2
     assert manifest.tools["onnxruntime"] and manifest.tools["torch"]
     assert len(manifest.golden.texts) == len(manifest.golden.logits) == len(manifest.golden.input_ids)
-    assert 0 <= manifest.evaluation["agreement"] <= 1
+    assert 0 <= manifest.evaluation.drift.agreement <= 1
 
 
 def test_altered_model_file_is_refused_by_name(artifact_copy):
@@ -107,8 +108,8 @@ def test_existing_output_needs_force(tmp_path):
 
 
 def test_export_refuses_existing_artifact_before_doing_work(tiny_checkpoint, tiny_artifact):
-    from edgebert.config import ExportConfig
-    from edgebert.export import export_artifact
+    from edgebert.build.config import ExportConfig
+    from edgebert.build.pipeline import export_artifact
 
     before = {p.name: p.stat().st_mtime_ns for p in tiny_artifact.iterdir()}
     with pytest.raises(ArtifactExistsError):

@@ -9,11 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from edgebert.bench import BenchConfig, measure_interleaved, parse_shapes, run_bench, summarize
-from edgebert.bench_report import append_history, compare_history, read_history, write_report
+from edgebert.bench.report import append_history, compare_history, read_history, write_report
+from edgebert.bench.run import BenchConfig, parse_shapes, run_bench
 from edgebert.cli import main
-from edgebert.data import load_file
-from edgebert.errors import InputError
+from edgebert.core.errors import InputError
+from edgebert.core.timing import measure_interleaved, summarize
+from edgebert.data.text import load_file
 
 from .test_torch_free import BLOCK
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from edgebert.data import load_dataset
-from edgebert.pretrained import resolve_model
+from edgebert.data.text import load_dataset
+from edgebert.modeling.pretrained import resolve_model
 from edgebert.runtime.tokenization import TextEncoder
-from edgebert.vocab import extend_vocabulary, unk_share
+from edgebert.train.vocab import extend_vocabulary, unk_share
 
 EDGE_CASES = [
     "质量很好，物流也快！！推荐～（五星）",  # full-width punctuation

@@ -181,3 +181,13 @@ def test_predict_texts_file_and_stdin(tiny_int8_artifact, tmp_path):
     rows = [json.loads(line) for line in by_file.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["goal for the team", "bank profit"]
     assert by_file.stdout == by_stdin.stdout
+
+
+def test_readme_command_synopses_are_the_clis_own():
+    from pathlib import Path
+
+    from edgebert.cli import synopsis
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- usage:start")[1].split("<!-- usage:end -->")[0]
+    assert synopsis() in block, "README's Commands block is stale: run `make readme-usage`"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from edgebert.config import ExportConfig, QuantizationConfig, TrainConfig, recipe_names
-from edgebert.cpu import CpuInfo, usable_cpu_count
-from edgebert.errors import InputError
+from edgebert.build.config import ExportConfig, QuantizationConfig
+from edgebert.build.recipes import quantization_for_cpu, quantization_from_recipe, recipe_names
+from edgebert.core.cpu import CpuInfo, usable_cpu_count
+from edgebert.core.errors import InputError
+from edgebert.train.config import TrainConfig
 
 
 @pytest.mark.parametrize(
@@ -34,28 +36,28 @@ def test_isa_from_cpu_flags(flags, arch, isa):
     ],
 )
 def test_int8_preset_follows_target_cpu(isa, recipe, reduce_range):
-    config = QuantizationConfig.for_cpu(isa)
+    config = quantization_for_cpu(isa)
     assert config.recipe == recipe and config.reduce_range is reduce_range and config.mode == "dynamic"
 
 
 def test_every_shipped_recipe_loads():
     assert {"avx2", "avx512-vnni", "arm64"} <= set(recipe_names())
     for name in recipe_names():
-        QuantizationConfig.from_recipe(name)
+        quantization_from_recipe(name)
 
 
 def test_recipe_from_path_and_bad_keys(tmp_path):
     good = tmp_path / "mine.toml"
     good.write_text('[quantization]\nweight_type = "quint8"\nper_channel = false\n')
-    assert QuantizationConfig.from_recipe(str(good)).weight_type == "quint8"
+    assert quantization_from_recipe(str(good)).weight_type == "quint8"
     bad = tmp_path / "bad.toml"
     bad.write_text("[quantization]\nweight_typo = 1\n")
     with pytest.raises(InputError, match="unknown keys"):
-        QuantizationConfig.from_recipe(str(bad))
+        quantization_from_recipe(str(bad))
     with pytest.raises(InputError, match="Unknown recipe"):
-        QuantizationConfig.from_recipe("nope")
+        quantization_from_recipe("nope")
     with pytest.raises(InputError, match="Unknown --target"):
-        QuantizationConfig.for_cpu("z80")
+        quantization_for_cpu("z80")
 
 
 @pytest.mark.parametrize("kwargs", [{"max_length": 2}, {"epochs": 0}, {"learning_rate": 5}, {"warmup_ratio": 1.0}])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edgebert.data import LabelSet, load_dataset, load_file
-from edgebert.errors import InputError
+from edgebert.core.errors import InputError
+from edgebert.data.text import LabelSet, load_dataset, load_file
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

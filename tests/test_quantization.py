@@ -11,14 +11,16 @@ import onnx
 import pytest
 
 from edgebert import Classifier
-from edgebert.accuracy_budget import fit_accuracy_budget
-from edgebert.artifact import read_manifest
-from edgebert.cli import format_export_summary, main
-from edgebert.config import ExportConfig, QuantizationConfig
-from edgebert.data import load_file
-from edgebert.errors import AccuracyBudgetError, InputError
-from edgebert.export import export_artifact
-from edgebert.quantize import QuantUnit, quantizable_units, quantize_dynamic_int8
+from edgebert.build.accuracy_budget import fit_accuracy_budget
+from edgebert.build.config import ExportConfig, QuantizationConfig
+from edgebert.build.pipeline import export_artifact
+from edgebert.build.quantize import QuantUnit, quantizable_units, quantize_dynamic_int8
+from edgebert.build.recipes import quantization_from_recipe
+from edgebert.build.summary import format_export_summary
+from edgebert.cli import main
+from edgebert.core.artifact import read_manifest
+from edgebert.core.errors import AccuracyBudgetError, InputError
+from edgebert.data.text import load_file
 
 from .test_cli import _error
 
@@ -30,7 +32,7 @@ def _ops(path: Path) -> Counter:
 @pytest.fixture(scope="module")
 def static_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
     out = tmp_path_factory.mktemp("static") / "int8"
-    config = ExportConfig(quantization=QuantizationConfig.from_recipe("avx2").with_options(mode="static"))
+    config = ExportConfig(quantization=quantization_from_recipe("avx2").with_options(mode="static"))
     export_artifact(
         tiny_checkpoint,
         out,
@@ -44,8 +46,8 @@ def static_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
 
 def test_static_int8_calibrates_activations_and_keeps_head_fp32(static_artifact, tiny_artifact):
     manifest = read_manifest(static_artifact)
-    assert manifest.quantization["mode"] == "static"
-    assert manifest.quantization["calibration_texts"] == 96  # the whole (small) calibration file
+    assert manifest.quantization.mode == "static"
+    assert manifest.quantization.calibration_texts == 96  # the whole (small) calibration file
     ops = _ops(static_artifact / "model.onnx")
     # calibrated activations: QuantizeLinear nodes with fixed scales (dynamic INT8 has none)
     assert ops["QuantizeLinear"] > 0 and ops["QAttention"] == 2
@@ -128,12 +130,12 @@ def test_budget_that_cannot_be_met_is_an_error():
 
 
 def test_max_drop_export_records_budget(tiny_checkpoint, data_dir, tmp_path):
-    config = ExportConfig(quantization=QuantizationConfig.from_recipe("avx2"), max_drop_points=0.0)
+    config = ExportConfig(quantization=quantization_from_recipe("avx2"), max_drop_points=0.0)
     eval_data = load_file(data_dir / "dev.jsonl")
     report = export_artifact(tiny_checkpoint, tmp_path / "a", config, eval_data=eval_data, progress=False)
-    budget = report.manifest.quantization["accuracy_budget"]
-    assert budget["drop_points"] <= 0.0 == budget["max_drop_points"]
-    assert report.manifest.evaluation["accuracy_drop_points"] <= 0.0
+    budget = report.manifest.quantization.accuracy_budget
+    assert budget.drop_points <= 0.0 == budget.max_drop_points
+    assert report.manifest.evaluation.drop_points <= 0.0
     Classifier.load(tmp_path / "a")
     report.budget.latency_cost = {"shape": "1x128", "all_int8_p50_ms": 10.0, "final_p50_ms": 12.5, "ratio": 1.25}
     summary = format_export_summary(report)
@@ -142,7 +144,7 @@ def test_max_drop_export_records_budget(tiny_checkpoint, data_dir, tmp_path):
 
 @pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
 def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifact, data_dir, tmp_path, int8):
-    quantization = QuantizationConfig.from_recipe("openvino-int8") if int8 else None
+    quantization = quantization_from_recipe("openvino-int8") if int8 else None
     config = ExportConfig(backend="openvino", quantization=quantization)
     calibration = load_file(data_dir / "train.jsonl", label_column=None) if int8 else None
     report = export_artifact(
@@ -162,7 +164,7 @@ def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifa
     assert ov.argmax(1).tolist() == ort.argmax(1).tolist()
     if not int8:
         np.testing.assert_allclose(ov, ort, atol=1e-4)
-    assert manifest.evaluation["agreement"] >= 0.9
+    assert manifest.evaluation.drift.agreement >= 0.9
     # and `edgebert bench` measures it next to the ONNX Runtime artifact
     argv = ["bench", str(tmp_path / "ov"), "--reference", str(tiny_artifact), "--data", str(data_dir / "dev.jsonl")]
     argv += ["--shapes", "1x8", "--rounds", "1", "--seconds", "0.05", "--no-cold-start", "--quiet"]
@@ -172,7 +174,7 @@ def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifa
 
 
 def test_openvino_int8_without_calibration_names_the_fix(tiny_checkpoint, tmp_path):
-    config = ExportConfig(backend="openvino", quantization=QuantizationConfig.from_recipe("avx2"))
+    config = ExportConfig(backend="openvino", quantization=quantization_from_recipe("avx2"))
     assert config.quantization.mode == "static"  # NNCF always calibrates
     with pytest.raises(InputError, match="--calib FILE"):
         export_artifact(tiny_checkpoint, tmp_path / "a", config, progress=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgebert import Classifier, Prediction
-from edgebert.cpu import usable_cpu_count
+from edgebert.core.cpu import usable_cpu_count
 from edgebert.runtime.tokenization import TextEncoder
 
 from .conftest import make_examples
@@ -125,7 +125,7 @@ def test_fixed_padding_in_tokenizer_json_is_overridden(tmp_path):
 
 
 def test_threads_default_to_usable_cpus(tiny_int8_artifact, monkeypatch):
-    import edgebert.runtime.classifier as module
+    import edgebert.runtime.model as module
 
     seen = {}
     real_open = module.open_backend

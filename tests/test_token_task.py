@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from edgebert.errors import ArtifactError, InputError
+from edgebert.core.bio import bio_entities, first_subtokens
+from edgebert.core.errors import ArtifactError, InputError
+from edgebert.core.metrics import entity_metrics
+from edgebert.data.tokens import IGNORE, align_tags, load_token_file
 from edgebert.runtime.tokenization import TextEncoder
-from edgebert.token_task import IGNORE, align_tags, bio_entities, entity_metrics, first_subtokens, load_token_file
 
 
 def test_first_subtoken_carries_the_tag_and_the_rest_are_ignored():
@@ -65,11 +67,12 @@ def test_token_training_learns_entities(tiny_token_checkpoint):
 
 @pytest.fixture(scope="module")
 def token_int8_artifact(tmp_path_factory, tiny_token_checkpoint, token_data_dir):
-    from edgebert.config import ExportConfig, QuantizationConfig
-    from edgebert.export import export_artifact
+    from edgebert.build.config import ExportConfig
+    from edgebert.build.pipeline import export_artifact
+    from edgebert.build.recipes import quantization_from_recipe
 
     out = tmp_path_factory.mktemp("token-artifact") / "int8"
-    config = ExportConfig(quantization=QuantizationConfig.from_recipe("avx2"))
+    config = ExportConfig(quantization=quantization_from_recipe("avx2"))
     dev = load_token_file(token_data_dir / "dev.jsonl")
     export_artifact(tiny_token_checkpoint, out, config, eval_data=dev, progress=False)
     return out
@@ -77,10 +80,10 @@ def token_int8_artifact(tmp_path_factory, tiny_token_checkpoint, token_data_dir)
 
 def test_int8_token_artifact_reports_entity_drift(token_int8_artifact):
     manifest = json.loads((token_int8_artifact / "edgebert.json").read_text())
-    assert manifest["task"] == "token-classification" and manifest["precision"] == "int8"
+    assert manifest["task"] == "token" and manifest["precision"] == "int8"
     evaluation = manifest["evaluation"]
-    assert {"reference_f1", "candidate_f1", "f1_drop_points"} <= evaluation.keys()
-    assert evaluation["candidate_f1"] > 0.7
+    assert evaluation["metric"] == "entity_f1" and {"reference_score", "drop_points"} <= evaluation.keys()
+    assert evaluation["score"] > 0.7
 
 
 def test_token_runtime_returns_words_with_offsets(token_int8_artifact):

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgebert.config import TrainConfig
-from edgebert.data import load_file, stratified_split
-from edgebert.errors import ArtifactExistsError, InputError
-from edgebert.train import train
+from edgebert.core.errors import ArtifactExistsError, InputError
+from edgebert.data.text import load_file, stratified_split
+from edgebert.train.config import TrainConfig
+from edgebert.train.loop import train
 
 from .conftest import make_examples, write_jsonl
 
@@ -104,8 +104,9 @@ def test_resume_without_state_is_refused(tmp_path, tiny_base, data_dir):
 
 
 def test_mean_pooling_trains_exports_fused_and_quantizes(tmp_path, tiny_base, data_dir):
-    from edgebert.config import ExportConfig, QuantizationConfig
-    from edgebert.export import export_artifact
+    from edgebert.build.config import ExportConfig
+    from edgebert.build.pipeline import export_artifact
+    from edgebert.build.recipes import quantization_from_recipe
     from edgebert.runtime import Classifier
 
     dev = load_file(data_dir / "dev.jsonl")
@@ -122,20 +123,20 @@ def test_mean_pooling_trains_exports_fused_and_quantizes(tmp_path, tiny_base, da
     report = export_artifact(
         checkpoint,
         tmp_path / "art",
-        ExportConfig(quantization=QuantizationConfig.from_recipe("avx2")),
+        ExportConfig(quantization=quantization_from_recipe("avx2")),
         eval_data=dev,
         progress=False,
     )  # raises unless attention fused on every layer and ONNX matches torch
-    assert report.manifest.optimization["fusions"]["Attention"] == 2
-    assert report.manifest.source["pooling"] == "mean"
-    assert report.manifest.evaluation["agreement"] >= 0.9
+    assert report.manifest.optimization.fusions["Attention"] == 2
+    assert report.manifest.source.pooling == "mean"
+    assert report.manifest.evaluation.drift.agreement >= 0.9
     Classifier.load(tmp_path / "art").predict("the match ended with a goal")
 
 
 def test_mean_pooling_ignores_padding(tiny_base):
     import torch
 
-    from edgebert.modeling import new_model
+    from edgebert.modeling.models import new_model
 
     model = new_model(tiny_base, "sequence", "mean", ["a", "b"]).eval()
     ids = torch.tensor([[2, 40, 41, 3]])

@@ -1,6 +1,10 @@
-"""The torch-free runtime: what apps embed. Imports numpy, tokenizers and one inference engine only."""
+"""The torch-free runtime: what apps embed. Imports numpy, tokenizers and one inference engine only.
 
-from .classifier import Classifier, Prediction, softmax
+Front doors: `Classifier` (sequence artifacts) and `TokenClassifier` (token artifacts).
+"""
+
+from .classifier import Classifier, Prediction
+from .model import softmax
 from .token_classifier import Entity, TokenClassifier, WordLabel
 from .tokenization import TextEncoder
 

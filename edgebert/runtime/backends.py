@@ -7,18 +7,20 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import ArtifactError, require
+from ..core.artifact import BACKENDS
+from ..core.errors import ArtifactError, require
 
 
 class Backend(Protocol):
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
-        """(B, T) int64 inputs -> (B, num_labels) float32 logits."""
+        """(B, T) int64 inputs -> float32 logits: (B, num_labels) for a sequence model, (B, T, num_labels) for a
+        token model."""
         ...
 
 
 class OnnxRuntimeBackend:
     def __init__(self, model_path: Path, threads: int) -> None:
-        ort = require("onnxruntime", "runtime")
+        ort = require("onnxruntime")  # a base dependency
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -69,4 +71,4 @@ def open_backend(backend: str, model_path: Path, threads: int, **options) -> Bac
         return OnnxRuntimeBackend(model_path, threads)
     if backend == "openvino":
         return OpenVinoBackend(model_path, threads, **options)
-    raise ArtifactError(f"Unknown backend '{backend}' in the manifest; this edgebert knows onnxruntime and openvino.")
+    raise ArtifactError(f"Unknown backend '{backend}' in the manifest; this edgebert knows {list(BACKENDS)}.")

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..token_task import bio_entities, first_subtokens
-from .classifier import ArtifactModel, batched_token_logits, softmax
-
-TOKEN_TASK = "token-classification"
+from ..core.artifact import TOKEN
+from ..core.bio import bio_entities, first_subtokens
+from .model import ArtifactModel, batched_token_logits, softmax
 
 
 @dataclass(frozen=True)
@@ -43,14 +42,14 @@ class TokenClassifier(ArtifactModel):
     [Entity(label='ORG', text='Arsenal', start=0, end=7, score=0.98), ...]
     """
 
-    TASK = TOKEN_TASK
+    TASK = TOKEN
 
     def predict(self, texts: str | Sequence[str]) -> list[WordLabel] | list[list[WordLabel]]:
         """Word labels for one text (a list), or for each of several texts (a list of lists)."""
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
         ids, type_ids, word_ids, offsets = self.encoder.encode_with_words(batch)
-        logits = batched_token_logits(self.backend, self.encoder, ids, type_ids, self.batch_size)
+        logits = batched_token_logits(self.backend, self.encoder, ids, type_ids, self.batch_size, len(self.labels))
         results = [
             self._words(text, rows, words, spans)
             for text, rows, words, spans in zip(batch, logits, word_ids, offsets, strict=True)
@@ -84,7 +83,7 @@ class TokenClassifier(ArtifactModel):
         return result
 
     def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:
-        rows = batched_token_logits(self.backend, self.encoder, ids, type_ids, 1)
+        rows = batched_token_logits(self.backend, self.encoder, ids, type_ids, 1, len(self.labels))
         return max(
             (float(np.max(np.abs(r - np.asarray(g)), initial=0.0)) for r, g in zip(rows, golden_logits, strict=True)),
             default=0.0,

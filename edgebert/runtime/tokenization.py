@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from ..errors import ArtifactError
+from ..core.errors import ArtifactError
 
 
 @dataclass

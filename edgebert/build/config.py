@@ -1,0 +1,73 @@
+"""The export stage's configs as validated dataclasses; every default lives here. Torch-free.
+
+Which settings `--int8`, `--recipe`, `--target` and `--static` produce is decided in recipes.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..core.artifact import BACKENDS
+from ..core.errors import InputError
+from ..core.validate import choice, positive
+
+WEIGHT_TYPES = ("qint8", "quint8")
+QUANT_MODES = ("dynamic", "static")
+CALIB_METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass
+class QuantizationConfig:
+    """How to quantize. Field names follow ONNX Runtime's quantize_dynamic/quantize_static."""
+
+    mode: str = "dynamic"
+    weight_type: str = "qint8"
+    per_channel: bool = True
+    reduce_range: bool = False  # 7-bit weights: avoids U8S8 overflow on AVX2/AVX-512 CPUs without VNNI
+    op_types: list[str] = field(default_factory=lambda: ["MatMul", "Attention", "EmbedLayerNormalization"])
+    exclude_nodes: list[str] = field(default_factory=list)
+    calibration_method: str = "minmax"
+    calibration_size: int = 200
+    recipe: str = ""  # the named recipe this came from, for the manifest
+
+    def __post_init__(self) -> None:
+        choice(self, "mode", QUANT_MODES)
+        choice(self, "weight_type", WEIGHT_TYPES)
+        choice(self, "calibration_method", CALIB_METHODS)
+        positive(self, "calibration_size")
+
+    def with_options(self, **changes: Any) -> QuantizationConfig:
+        """A copy with CLI overrides applied (None means: keep the recipe's value); re-validated."""
+        return QuantizationConfig(**{**self.to_dict(), **{k: v for k, v in changes.items() if v is not None}})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ExportConfig:
+    opset: int = 17
+    optimize: bool = True  # ORT transformer fusions (attention, skip-layer-norm, bias-gelu, embed-layer-norm)
+    require_attention_fusion: bool = True
+    quantization: QuantizationConfig | None = None
+    backend: str = "onnxruntime"  # "openvino" compiles the ONNX graph to OpenVINO IR
+    max_drop_points: float | None = None  # accuracy budget: return sensitive layers to fp32 until met
+    parity_atol: float = 1e-3  # max |Δlogit| allowed between torch and the fp32 ONNX graph
+
+    def __post_init__(self) -> None:
+        if not 14 <= self.opset <= 21:
+            raise InputError(f"--opset must be between 14 and 21, got {self.opset}.")
+        choice(self, "backend", BACKENDS)
+        if self.max_drop_points is not None:
+            if self.quantization is None:
+                raise InputError("--max-drop limits the INT8 accuracy drop; add --int8 (or --recipe).")
+            if not 0 <= self.max_drop_points < 100:
+                raise InputError(f"--max-drop is in accuracy points, between 0 and 100; got {self.max_drop_points}.")
+        if self.backend == "openvino" and self.quantization and self.quantization.mode != "static":
+            # NNCF's post-training quantization always calibrates activations.
+            self.quantization = self.quantization.with_options(mode="static")
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.quantization is not None and self.quantization.mode == "static"

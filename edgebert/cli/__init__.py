@@ -1,0 +1,64 @@
+"""The `edgebert` command. The only place that turns exceptions into messages and exit codes.
+
+Each command's module imports its stage inside the run function, so `edgebert predict` never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..core.errors import EdgebertError
+from . import bench, export, predict, train
+
+COMMANDS = (train.add_adapt, train.add_train, export.add_export, predict.add_predict, bench.add_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgebert", description="Fine-tune, export and run BERT text classifiers on CPUs."
+    )
+    parser.add_argument("--version", action="version", version=f"edgebert {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "texts"):  # `predict ART --json "a text"`: texts may follow options
+        texts = [x for x in extra if x != "--"]
+        if unknown := [x for x in texts if x.startswith("-") and "--" not in extra[: extra.index(x)]]:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.texts += texts
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.run(args) or 0
+    except EdgebertError as exc:
+        print(f"edgebert: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgebert: interrupted", file=sys.stderr)
+        return 130
+
+
+def synopsis(width: int = 110) -> str:
+    """Every command's usage line, as the README's "Commands" section shows it (a test keeps the two equal;
+    `make readme-usage` rewrites that section)."""
+    import os
+
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)  # argparse wraps usage lines at the terminal width
+    try:
+        parser = build_parser()
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return "\n".join(sub.format_usage().removeprefix("usage: ").strip() for sub in subparsers.choices.values())
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous

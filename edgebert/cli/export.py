@@ -1,0 +1,86 @@
+"""`edgebert export`: checkpoint -> verified artifact. The flags map to build/recipes.export_config_from_flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..build.config import CALIB_METHODS, ExportConfig
+from ..core.artifact import BACKENDS
+from .options import add_columns, add_output, columns, config_option
+
+
+def add_export(commands) -> None:
+    p = commands.add_parser(
+        "export",
+        help="export a checkpoint to a verified artifact",
+        description="Export a trained checkpoint to an ONNX (or OpenVINO) artifact, checked against torch.",
+    )
+    p.add_argument("checkpoint", type=Path, help="checkpoint directory from `edgebert train`")
+    add_output(p, "artifact directory")
+    p.add_argument(
+        "--int8", action="store_true", help="dynamic INT8 quantization with the recipe for this CPU (or --target)"
+    )
+    p.add_argument("--recipe", help="named export recipe from export/ (e.g. avx2, avx512-vnni, arm64) or a .toml path")
+    p.add_argument(
+        "--target",
+        help="CPU family to export for, instead of this machine's (avx512-vnni, avx-vnni, avx512, avx2, arm64)",
+    )
+    p.add_argument("--backend", choices=BACKENDS, help="runtime engine (default: the recipe's, else onnxruntime)")
+    p.add_argument("--static", action="store_true", help="static INT8: calibrated activation scales (needs --calib)")
+    p.add_argument("--calib", help="calibration texts for --static / OpenVINO INT8 (JSONL/CSV/TSV or plain lines)")
+    p.add_argument("--calib-size", type=int, help="calibration texts to use (default: the recipe's, 200)")
+    p.add_argument("--calib-method", choices=CALIB_METHODS, help="calibration (default: the recipe's, minmax)")
+    p.add_argument("--eval", help="labelled data to measure accuracy and INT8 drift at export")
+    p.add_argument(
+        "--max-drop",
+        type=float,
+        metavar="POINTS",
+        help="accuracy budget in points on --eval: return the most sensitive layers to fp32 until the drop fits",
+    )
+    config_option(p, "--opset", ExportConfig, "opset", "ONNX opset", type=int)
+    p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
+    p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
+    add_columns(p)
+    p.set_defaults(run=run_export)
+
+
+def run_export(args) -> int:
+    from ..build.pipeline import export_artifact
+    from ..build.recipes import export_config_from_flags
+    from ..build.summary import format_export_summary
+    from ..data.text import load_dataset
+    from ..modeling.checkpoint import read_checkpoint_meta
+
+    config = export_config_from_flags(
+        int8=args.int8,
+        recipe=args.recipe,
+        target=args.target,
+        static=args.static,
+        backend=args.backend,
+        calibration_size=args.calib_size,
+        calibration_method=args.calib_method,
+        max_drop=args.max_drop,
+        opset=args.opset,
+        optimize=False if args.no_optimize else None,
+        require_attention_fusion=False if args.allow_unfused else None,
+    )
+    eval_data = calibration = None
+    if args.eval and read_checkpoint_meta(args.checkpoint).task == "token":
+        from ..data.tokens import load_token_file
+
+        eval_data = load_token_file(Path(args.eval))
+    elif args.eval:
+        eval_data = load_dataset(args.eval, split="dev", **columns(args))
+    if args.calib:
+        calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
+    report = export_artifact(
+        args.checkpoint,
+        args.out,
+        config,
+        eval_data=eval_data,
+        calibration_data=calibration,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    print(format_export_summary(report))
+    return 0

@@ -1,0 +1,51 @@
+"""Option groups shared by several commands, and the one rule for defaults: a flag left out is None, and the
+stage's config dataclass supplies the default (shown in --help from that dataclass, never restated here)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+
+def default_of(config_class: type, name: str) -> Any:
+    field = {f.name: f for f in fields(config_class)}[name]
+    return field.default_factory() if field.default is MISSING else field.default
+
+
+def config_option(
+    parser: argparse.ArgumentParser, flag: str, config_class: type, name: str, help: str = "", **kwargs: Any
+) -> None:
+    """A flag for `config_class.name`: default None (the dataclass decides), its default shown in --help."""
+    shown = default_of(config_class, name)
+    if kwargs.get("action") is None and "choices" not in kwargs:
+        kwargs.setdefault("metavar", flag.lstrip("-").upper().replace("-", "_"))
+    text = f"{help} (default: {shown})" if help else f"default: {shown}"
+    parser.add_argument(flag, dest=name, default=None, help=text.replace("%", "%%"), **kwargs)
+
+
+def config_from_args(config_class: type, args: argparse.Namespace, **extra: Any):
+    """`config_class` built from the flags that were given (not None), plus `extra`."""
+    given = {f.name: getattr(args, f.name) for f in fields(config_class) if getattr(args, f.name, None) is not None}
+    given.update({k: v for k, v in extra.items() if v is not None})  # already-parsed values win over raw flags
+    return config_class(**given)
+
+
+def add_columns(parser: argparse.ArgumentParser, *, labels: bool = True, pairs: bool = False) -> None:
+    parser.add_argument("--text-column", default="text", help="column holding the text (JSONL/CSV/TSV)")
+    if labels:
+        parser.add_argument("--label-column", default="label", help="column holding the label")
+    if pairs:
+        parser.add_argument("--text-pair-column", default="text_pair", help="second text of a pair, used when present")
+
+
+def columns(args: argparse.Namespace) -> dict[str, str]:
+    names = ("text_column", "label_column", "text_pair_column")
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+
+
+def add_output(parser: argparse.ArgumentParser, what: str, *, required: bool = True) -> None:
+    parser.add_argument("--out", required=required, type=Path, help=f"{what} to write")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")

@@ -1,0 +1,79 @@
+"""`edgebert predict`: classify texts (or find entities) with an artifact. Torch-free."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..core.errors import InputError
+from .options import add_columns
+
+
+def add_predict(commands) -> None:
+    p = commands.add_parser(
+        "predict",
+        help="classify texts with an artifact (no torch needed)",
+        description="Classify texts with an exported artifact. Reads stdin (one text per line) when no TEXT or --file is given.",
+    )
+    p.add_argument("artifact", type=Path)
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--file", help="JSONL/CSV/TSV (uses --text-column) or plain text, one text per line")
+    add_columns(p, labels=False)
+    p.add_argument("--json", action="store_true", help="one JSON object per line, with every label's score")
+    p.add_argument("--threads", type=int, help="inference threads (default: CPUs this process may use)")
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args) -> int:
+    from ..data.text import load_file
+    from ..runtime import Classifier
+
+    texts = list(args.texts)
+    if args.file:
+        texts += load_file(Path(args.file), text_column=args.text_column, label_column=None).texts
+    if not texts and not args.file:
+        if sys.stdin.isatty():
+            raise InputError("No texts given: pass TEXT arguments, --file FILE, or pipe lines on stdin.")
+        texts = [line.rstrip("\n") for line in sys.stdin]
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads must be at least 1.")
+    from ..core.artifact import TOKEN, read_manifest
+
+    if read_manifest(Path(args.artifact)).task == TOKEN:
+        return _predict_tokens(args, texts)
+    classifier = Classifier.load(args.artifact, threads=args.threads)
+    for text, prediction in zip(texts, classifier.predict(texts), strict=True):
+        if args.json:
+            print(
+                json.dumps(
+                    {"text": text, "label": prediction.label, "score": prediction.score, "scores": prediction.scores},
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            preview = text.replace("\n", " ")
+            print(f"{prediction.label}\t{prediction.score:.4f}\t{preview[:80]}")
+    return 0
+
+
+def _predict_tokens(args, texts: list[str]) -> int:
+    """Token artifacts: entities per text (JSON: every word's label and offsets too)."""
+    from dataclasses import asdict
+
+    from ..runtime import TokenClassifier
+
+    tagger = TokenClassifier.load(args.artifact, threads=args.threads)
+    for text in texts:
+        entities = tagger.entities(text)
+        if args.json:
+            words = [asdict(w) for w in tagger.predict(text)]
+            print(
+                json.dumps(
+                    {"text": text, "entities": [asdict(e) for e in entities], "words": words}, ensure_ascii=False
+                )
+            )
+        else:
+            found = "  ".join(f"{e.text}/{e.label}[{e.start}:{e.end}]" for e in entities) or "(no entities)"
+            print(f"{found}\t{text.replace(chr(10), ' ')[:80]}")
+    return 0

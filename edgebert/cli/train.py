@@ -1,0 +1,126 @@
+"""`edgebert adapt` and `edgebert train`: the torch stages."""
+
+from __future__ import annotations
+
+import sys
+
+from ..train.config import POOLINGS, PRECISIONS, AdaptConfig, TrainConfig
+from .options import add_columns, add_output, columns, config_from_args, config_option
+
+SHARED = (  # flag, field, help, argparse options: the options adapt and train have in common
+    ("--model", "model", "bundled encoder (minilm-l6, minilm-l6-zh) or a local checkpoint directory", {}),
+    ("--epochs", "epochs", "", {"type": int}),
+    ("--batch-size", "batch_size", "", {"type": int}),
+    ("--lr", "learning_rate", "peak learning rate", {"type": float}),
+    ("--warmup-ratio", "warmup_ratio", "share of steps with a rising learning rate", {"type": float}),
+    ("--precision", "precision", "'auto': bf16 autocast only on CPUs with native bf16", {"choices": PRECISIONS}),
+    ("--extend-vocab", "extend_vocab", "add the texts' unknown characters to the vocabulary", {"action": "store_true"}),
+    ("--seed", "seed", "", {"type": int}),
+)
+
+
+def _shared(parser, config_class) -> None:
+    for flag, name, text, kwargs in SHARED:
+        config_option(parser, flag, config_class, name, text, **kwargs)
+
+
+def add_adapt(commands) -> None:
+    p = commands.add_parser(
+        "adapt",
+        help="continue pre-training an encoder on your texts (before train)",
+        description="Domain-adaptive pre-training: masked-language modelling on the training texts (labels unused). "
+        "Writes an encoder directory for `edgebert train --model DIR`. Most useful with --extend-vocab "
+        "(or --model minilm-l6-zh), whose new characters start untrained.",
+    )
+    p.add_argument("--data", required=True, help="texts: JSONL/CSV/TSV file, or a bundled dataset's train split")
+    p.add_argument(
+        "--eval",
+        help="texts to measure masked-token accuracy on (default: a bundled dataset's dev split, or 5%% of --data)",
+    )
+    add_output(p, "encoder directory")
+    _shared(p, AdaptConfig)
+    config_option(p, "--max-length", AdaptConfig, "max_length", "tokens per text", type=int)
+    config_option(p, "--mask-probability", AdaptConfig, "mask_probability", "share of tokens masked", type=float)
+    add_columns(p, labels=False)
+    p.set_defaults(run=run_adapt)
+
+
+def run_adapt(args) -> int:
+    from ..train.adapt import adapt, adaptation_texts
+
+    config = config_from_args(AdaptConfig, args)
+    texts, eval_texts = adaptation_texts(args.data, args.eval, seed=config.seed, text_column=args.text_column)
+    report = adapt(texts, eval_texts, config, args.out, force=args.force, progress=not args.quiet, source=args.data)
+    before, after = report["history"][0], report["history"][-1]
+    print(
+        f"saved {args.out}: dev masked-token accuracy {before['mlm_accuracy']:.4f} -> {after['mlm_accuracy']:.4f} "
+        f"(loss {before['mlm_loss']:.3f} -> {after['mlm_loss']:.3f}); fine-tune it with "
+        f"`edgebert train --model {args.out} ...`"
+    )
+    return 0
+
+
+def add_train(commands) -> None:
+    p = commands.add_parser(
+        "train",
+        help="fine-tune a classifier",
+        description="Fine-tune a BERT-family encoder for text (or text-pair) classification or token tagging.",
+    )
+    p.add_argument(
+        "--data", required=True, help="training data: JSONL/CSV/TSV file, or a bundled dataset (bbc_news, zh_reviews)"
+    )
+    p.add_argument(
+        "--eval",
+        help="dev data for model selection (default: a bundled dataset's dev split, or a stratified 10%% of --data)",
+    )
+    add_output(p, "checkpoint directory")
+    config_option(
+        p, "--task", TrainConfig, "task", "one label per text, or per word (BIO tags)", choices=["sequence", "token"]
+    )
+    config_option(p, "--pooling", TrainConfig, "pooling", "sentence vector: [CLS] or mean of tokens", choices=POOLINGS)
+    config_option(p, "--max-length", TrainConfig, "max_length", "truncate to N tokens, or 'auto' (99th percentile)")
+    _shared(p, TrainConfig)
+    config_option(p, "--grad-accum", TrainConfig, "grad_accum", "optimizer step every N batches", type=int)
+    config_option(p, "--patience", TrainConfig, "patience", "stop after N epochs without a better dev score", type=int)
+    config_option(
+        p,
+        "--class-weights",
+        TrainConfig,
+        "class_weights",
+        "'auto' reweights classes for imbalanced data",
+        choices=["none", "auto"],
+    )
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same options")
+    add_columns(p, pairs=True)
+    p.set_defaults(run=run_train)
+
+
+def run_train(args) -> int:
+    from ..train.loop import train
+
+    config = config_from_args(TrainConfig, args)
+    train_data, eval_data = training_data(args, config)
+    best = train(train_data, eval_data, config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
+    if config.task == "token":
+        scores = ", ".join(f"entity {k} {best[k]:.4f}" for k in ("precision", "recall", "f1"))
+    else:
+        scores = f"accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f}"
+    print(f"saved {args.out} (best epoch {best['epoch']}: dev {scores})")
+    return 0
+
+
+def training_data(args, config: TrainConfig):
+    from pathlib import Path
+
+    from ..core.errors import InputError
+
+    if config.task == "token":
+        from ..data.tokens import load_token_file
+
+        if args.eval is None:
+            raise InputError("--task token needs --eval FILE (JSONL with tokens and tags) for model selection.")
+        return load_token_file(Path(args.data)), load_token_file(Path(args.eval))
+    from ..data.text import training_splits
+
+    say = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
+    return training_splits(args.data, args.eval, seed=config.seed, say=say, **columns(args))

@@ -1,0 +1,355 @@
+"""The artifact contract: the only thing build time writes and run time reads.
+
+An artifact is a directory:
+    edgebert.json    the manifest (`Manifest` below: every field typed and validated at load)
+    model.onnx       (onnxruntime backend)  or  model.xml + model.bin (openvino backend)
+    tokenizer.json   the exact tokenizer used in training
+
+This module owns the file names, the task names, the manifest's sections and their checks. The exporter
+builds a `Manifest` and `write_manifest`s it; the runtime `read_manifest`s and `verify_files`. A manifest
+that is malformed, lies about its files or points outside its directory is refused with an ArtifactError
+naming the field. Torch-free, numpy-free.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError
+from .files import sha256_file
+
+MANIFEST = "edgebert.json"
+TOKENIZER = "tokenizer.json"
+FORMAT_VERSION = 2
+MAX_MANIFEST_BYTES = 16 << 20  # a real one is a few hundred KB (golden logits of a token model included)
+
+# One set of task names, used by training, the checkpoint, the manifest and the runtime.
+SEQUENCE, TOKEN = "sequence", "token"
+TASKS = (SEQUENCE, TOKEN)  # sequence: one label per text (or pair); token: one label per word
+BACKENDS = ("onnxruntime", "openvino")
+PRECISIONS = ("fp32", "int8")
+MODEL_FILES = {"onnxruntime": ["model.onnx"], "openvino": ["model.xml", "model.bin"]}
+MAX_GOLDEN_ATOL = 1.0  # a wider tolerance would accept a different model
+
+
+@dataclass
+class GoldenSample:
+    """Texts with the token ids and logits the artifact produced at export; replayed at load, one text per call."""
+
+    texts: list[str]
+    input_ids: list[list[int]]
+    logits: list[Any]  # per text: [num_labels] floats (sequence), or [tokens][num_labels] (token)
+    atol: float  # allowed max |Δlogit| on another machine (INT8 kernels differ slightly by CPU)
+
+
+@dataclass
+class BudgetStep:
+    fp32_units: list[str]
+    accuracy: float
+    drop_points: float
+
+
+@dataclass
+class AccuracyBudget:
+    """How `--max-drop` was met: which units went back to fp32, each step's accuracy, and what it cost."""
+
+    max_drop_points: float
+    drop_points: float
+    fp32_units: list[str]
+    fp32_nodes: list[str]
+    sensitivity: dict[str, float] = field(default_factory=dict)  # unit -> mean |Δlogit| when quantized alone
+    steps: list[BudgetStep] = field(default_factory=list)
+    latency_cost: dict[str, Any] = field(default_factory=dict)  # shape, p50 of all-INT8 vs final, ratio
+
+
+@dataclass
+class Quantization:
+    """The settings the INT8 model was built with (see build/recipes.py for where they are decided)."""
+
+    recipe: str  # named recipe from export/, or "" for a custom one
+    mode: str  # "dynamic" | "static"
+    weight_type: str  # "qint8" | "quint8"
+    per_channel: bool
+    reduce_range: bool
+    op_types: list[str]
+    exclude_nodes: list[str]
+    calibration_method: str
+    calibration_size: int
+    export_cpu: str  # ISA of the machine that exported it
+    calibration_source: str | None = None
+    calibration_texts: int | None = None
+    accuracy_budget: AccuracyBudget | None = None
+
+
+@dataclass
+class Optimization:
+    opset: int
+    fusions: dict[str, int] = field(default_factory=dict)  # fused op -> count (Attention, SkipLayerNormalization...)
+    unfused: list[str] = field(default_factory=list)  # per-layer fusions that did not happen on every layer
+
+
+@dataclass
+class Drift:
+    """What quantization changed against the fp32 graph on the eval texts (sequence task)."""
+
+    agreement: float
+    flips: int
+    flipped_indices: list[int]
+    max_abs_logit_diff: float
+    mean_abs_logit_diff: float
+
+
+@dataclass
+class Evaluation:
+    """What `--eval` measured at export. `metric` is what `drop_points` and `--max-drop` are in."""
+
+    data: str
+    n: int
+    metric: str  # "accuracy" (sequence) | "entity_f1" (token)
+    score: float  # the artifact's
+    reference_score: float  # the fp32 graph's (equal to score for an fp32 artifact)
+    drop_points: float  # 100 * (reference_score - score)
+    metrics: dict[str, Any]  # the artifact's full scores (per class / per entity type, confusion matrix)
+    reference_metrics: dict[str, Any] | None = None  # the fp32 graph's, when the artifact is quantized
+    drift: Drift | None = None
+
+
+@dataclass
+class Source:
+    checkpoint: str
+    base_model: str
+    pooling: str
+    train_dev_metrics: dict[str, float] | None = None
+
+
+@dataclass
+class Manifest:
+    task: str
+    labels: list[str]  # in logit order
+    max_length: int  # tokens per text; longer texts are truncated
+    backend: str
+    precision: str
+    model_files: list[str]
+    files: dict[str, str]  # file name -> sha256, for every file but the manifest
+    optimization: Optimization
+    source: Source
+    quantization: Quantization | None = None
+    golden: GoldenSample | None = None
+    golden_opt_out: str | None = None  # why an export chose to record no golden sample
+    evaluation: Evaluation | None = None
+    tools: dict[str, str] = field(default_factory=dict)  # versions of the tools that produced it
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str | Path) -> Manifest:
+        """Decode and validate a parsed manifest; any problem is an ArtifactError naming the field."""
+        if not isinstance(data, dict):
+            raise ArtifactError(f"{where} is not an edgebert manifest (a JSON object). Re-export the artifact.")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ArtifactError(
+                f"{where} has format version {version!r}; this edgebert reads version {FORMAT_VERSION}. "
+                "Re-export the artifact with this edgebert version."
+            )
+        manifest = _decode(cls, data, "", where)
+        manifest.validate(where)
+        return manifest
+
+    def validate(self, where: str | Path) -> None:
+        """The checks types alone cannot express: choices, ranges, file names, and golden-sample shapes."""
+
+        def bad(field_name: str, problem: str) -> ArtifactError:
+            return ArtifactError(f"{where}: field '{field_name}' {problem}. Re-export the artifact.")
+
+        for name, allowed in (("task", TASKS), ("backend", BACKENDS), ("precision", PRECISIONS)):
+            if getattr(self, name) not in allowed:
+                raise bad(name, f"is {getattr(self, name)!r}, not one of {list(allowed)}")
+        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels) or not all(self.labels):
+            raise bad("labels", "must list at least 2 distinct, non-empty label names")
+        if not 3 <= self.max_length <= 8192:
+            raise bad("max_length", f"is {self.max_length}, outside 3..8192")
+        if self.model_files != MODEL_FILES[self.backend]:
+            raise bad(
+                "model_files", f"is {self.model_files}; a {self.backend} artifact has {MODEL_FILES[self.backend]}"
+            )
+        for name, digest in self.files.items():
+            if not is_plain_name(name) or name == MANIFEST:
+                raise bad("files", f"names {name!r}: every file must be a plain name inside the artifact directory")
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise bad("files", f"has {digest!r} for {name}, not a sha256 hex digest")
+        missing = [name for name in [*self.model_files, TOKENIZER] if name not in self.files]
+        if missing:
+            raise bad("files", f"has no checksum for {missing}: every file the runtime opens must be listed")
+        if (self.precision == "int8") != (self.quantization is not None):
+            raise bad("quantization", "must be present exactly when precision is int8")
+        if self.golden is None:
+            if not self.golden_opt_out:
+                raise bad("golden", "is missing (and no golden_opt_out was recorded at export)")
+            return
+        self._validate_golden(bad)
+
+    def _validate_golden(self, bad) -> None:
+        golden, width = self.golden, len(self.labels)
+        if not 0 < golden.atol <= MAX_GOLDEN_ATOL:
+            raise bad("golden.atol", f"is {golden.atol}; it must be in (0, {MAX_GOLDEN_ATOL}]")
+        if not golden.texts or not len(golden.texts) == len(golden.input_ids) == len(golden.logits):
+            raise bad("golden", "must hold one token-id list and one logits entry per text")
+        for i, (ids, logits) in enumerate(zip(golden.input_ids, golden.logits, strict=True)):
+            rows = logits if self.task == TOKEN else [logits]
+            if self.task == TOKEN and (not isinstance(logits, list) or len(logits) != len(ids)):
+                raise bad(f"golden.logits[{i}]", f"must have one row per token ({len(ids)})")
+            for row in rows:
+                if not isinstance(row, list) or len(row) != width or not all(_is_number(x) for x in row):
+                    raise bad(f"golden.logits[{i}]", f"must be rows of {width} finite numbers (one per label)")
+            if len(ids) > self.max_length:
+                raise bad(f"golden.input_ids[{i}]", f"has {len(ids)} tokens, more than max_length {self.max_length}")
+        if max(len(ids) for ids in golden.input_ids) != self.max_length:
+            raise bad("golden", f"must include a text truncated at max_length ({self.max_length} tokens)")
+
+
+def is_plain_name(name: str) -> bool:
+    """A file name that stays inside its directory: no separators, no '..', not absolute, not hidden."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") and not name.startswith(".")
+
+
+def read_manifest(bundle: Path) -> Manifest:
+    bundle = Path(bundle)
+    if not bundle.is_dir():
+        raise ArtifactError(f"Artifact not found: {bundle} is not a directory. Create one with `edgebert export`.")
+    path = bundle / MANIFEST
+    if not path.is_file():
+        raise ArtifactError(f"{bundle} is not an edgebert artifact: {MANIFEST} is missing. Run `edgebert export`.")
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ArtifactError(f"{path} is over {MAX_MANIFEST_BYTES >> 20} MB; no real manifest is. Re-export it.")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ArtifactError(f"Cannot read {path} ({exc.strerror}); check its permissions.") from exc
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path} is not UTF-8 JSON ({exc.reason}). Re-export the artifact.") from exc
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise ArtifactError(f"{path} is corrupt ({exc}). Re-export the artifact.") from exc
+    except RecursionError as exc:
+        raise ArtifactError(f"{path} is nested too deeply to be a manifest. Re-export the artifact.") from exc
+    return Manifest.from_dict(data, path)
+
+
+def verify_files(bundle: Path, manifest: Manifest) -> None:
+    """Refuse a bundle whose files are missing, truncated, altered or outside it, naming the file."""
+    bundle = Path(bundle)
+    root = bundle.resolve()
+    for name, expected in manifest.files.items():
+        path = bundle / name
+        if path.is_symlink() and root not in path.resolve().parents:
+            raise ArtifactError(f"Artifact file {path} links outside the artifact directory; refusing to read it.")
+        if not path.is_file():
+            raise ArtifactError(f"Artifact {bundle} is missing {name}. Re-export it or copy the whole directory.")
+        try:
+            actual = sha256_file(path)
+        except OSError as exc:
+            raise ArtifactError(f"Cannot read {path} ({exc.strerror}); check its permissions.") from exc
+        if actual != expected:
+            raise ArtifactError(
+                f"Artifact file {path} does not match its checksum in {MANIFEST}: it was truncated or altered. "
+                "Re-export or re-copy the artifact."
+            )
+
+
+def write_manifest(bundle: Path, manifest: Manifest) -> None:
+    """Checksum every file in the bundle, validate, and write the manifest last."""
+    bundle = Path(bundle)
+    manifest.files = {p.name: sha256_file(p) for p in sorted(bundle.iterdir()) if p.is_file() and p.name != MANIFEST}
+    manifest.validate(bundle / MANIFEST)
+    (bundle / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- decoding JSON into the dataclasses above
+def _decode(kind: Any, value: Any, path: str, where: str | Path) -> Any:
+    """`value` (parsed JSON) as an instance of `kind` (a type hint above); raises naming the field path."""
+
+    def bad(expected: str) -> ArtifactError:
+        return ArtifactError(
+            f"{where}: field '{path or '<root>'}' must be {expected}, got {type(value).__name__} "
+            f"{_preview(value)}. Re-export the artifact."
+        )
+
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _decode(inner, value, path, where)
+    if is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise bad("an object")
+        hints = typing.get_type_hints(kind)
+        known = {f.name: f for f in fields(kind)}
+        unknown = sorted(set(value) - known.keys())
+        if unknown:
+            raise ArtifactError(f"{where}: unknown field(s) {unknown} in '{path or '<root>'}'. Re-export the artifact.")
+        decoded = {}
+        for name, f in known.items():
+            child = f"{path}.{name}" if path else name
+            if name not in value:
+                if f.default is MISSING and f.default_factory is MISSING:
+                    raise ArtifactError(f"{where}: required field '{child}' is missing. Re-export the artifact.")
+                continue
+            decoded[name] = _decode(hints[name], value[name], child, where)
+        return kind(**decoded)
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad("a list")
+        return [_decode(args[0], item, f"{path}[{i}]", where) for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad("an object")
+        return {key: _decode(args[1], item, f"{path}.{key}", where) for key, item in value.items()}
+    if kind is Any:
+        return value  # free-form (metrics): JSON parsing already refused NaN and infinity
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise bad("an integer")
+        return value
+    if kind is float:
+        if not _is_number(value):
+            raise bad("a finite number")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    raise TypeError(f"no decoder for {kind!r}")  # a programming error in the dataclasses above
+
+
+def _is_number(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number a manifest may hold")
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,184 @@
+"""What the CPU can do and how many cores this process may use, on Linux, macOS and Windows (x86 and arm64).
+
+Instruction-set flags come from the platform's own source, normalized to Linux's flag names
+(`avx2`, `avx512_vnni`, `avx512_bf16`, `asimddp`, ...):
+  - Linux:   /proc/cpuinfo (`flags` on x86, `Features` on arm64)
+  - macOS:   sysctl (`machdep.cpu.*features` on x86, `hw.optional.arm.FEAT_*` on Apple silicon)
+  - Windows: CPUID, as read by numpy's runtime dispatcher (numpy is a base dependency and maintains it)
+Each parser is a pure function, unit-tested on recorded output of each platform (tests/fixtures/cpu/).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+NOTABLE_X86 = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+NOTABLE_ARM = ("asimddp", "i8mm", "bf16")
+# numpy's CPU-dispatch feature names -> Linux flag names
+NUMPY_FLAGS = {
+    "AVX2": "avx2",
+    "AVX512F": "avx512f",
+    "AVX512VNNI": "avx512_vnni",
+    "AVX512BF16": "avx512_bf16",
+    "ASIMDDP": "asimddp",
+}
+# macOS sysctl names -> Linux flag names
+SYSCTL_X86_FLAGS = {"AVX2": "avx2", "AVX512F": "avx512f", "AVX512VNNI": "avx512_vnni", "AVX512BF16": "avx512_bf16"}
+SYSCTL_ARM_FLAGS = {"FEAT_DotProd": "asimddp", "FEAT_I8MM": "i8mm", "FEAT_BF16": "bf16"}
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    model: str
+    arch: str  # "x86_64" or "arm64"
+    flags: frozenset[str]
+    source: str = ""  # where the flags came from
+
+    @property
+    def isa(self) -> str:
+        """The instruction-set family that decides which INT8 kernels ONNX Runtime uses.
+
+        One of: avx512-vnni, avx-vnni, avx512, avx2, arm64, generic.
+        """
+        if normalize_arch(self.arch) == "arm64":
+            return "arm64"
+        if "avx512_vnni" in self.flags:
+            return "avx512-vnni"
+        if "avx_vnni" in self.flags:
+            return "avx-vnni"
+        if "avx512f" in self.flags:
+            return "avx512"
+        if "avx2" in self.flags:
+            return "avx2"
+        return "generic"
+
+    @property
+    def native_bf16(self) -> bool:
+        return bool({"avx512_bf16", "amx_bf16"} & self.flags)
+
+    @property
+    def notable_flags(self) -> list[str]:
+        wanted = NOTABLE_ARM if normalize_arch(self.arch) == "arm64" else NOTABLE_X86
+        return [f for f in wanted if f in self.flags]
+
+
+def normalize_arch(machine: str) -> str:
+    machine = machine.lower()
+    if machine in ("arm64", "aarch64", "armv8", "armv8l"):
+        return "arm64"
+    if machine in ("x86_64", "amd64", "x64", "i686", "i386", "x86"):
+        return "x86_64"
+    return machine
+
+
+def parse_proc_cpuinfo(text: str) -> tuple[str, set[str]]:
+    """(model name, flags) from Linux's /proc/cpuinfo, x86 or arm64."""
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Model", "Hardware") and not model:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return model, flags
+
+
+def parse_sysctl(text: str) -> tuple[str, set[str]]:
+    """(model name, flags) from macOS `sysctl machdep.cpu hw.optional` output ("key: value" lines)."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            values[key.strip()] = value.strip()
+    flags = set()
+    for key in ("machdep.cpu.features", "machdep.cpu.leaf7_features", "machdep.cpu.extfeatures"):
+        flags |= {SYSCTL_X86_FLAGS[name] for name in values.get(key, "").split() if name in SYSCTL_X86_FLAGS}
+    for name, flag in SYSCTL_ARM_FLAGS.items():
+        if values.get(f"hw.optional.arm.{name}") == "1":
+            flags.add(flag)
+    return values.get("machdep.cpu.brand_string", ""), flags
+
+
+def flags_from_numpy(features: dict[str, bool]) -> set[str]:
+    """Flags from numpy's runtime CPU-dispatch table (CPUID on x86; HWCAP/sysctl/registry on ARM)."""
+    return {flag for name, flag in NUMPY_FLAGS.items() if features.get(name)}
+
+
+def cpu_info() -> CpuInfo:
+    system, arch = platform.system(), normalize_arch(platform.machine())
+    model, flags, source = "", set(), ""
+    if system == "Linux" and Path("/proc/cpuinfo").is_file():
+        model, flags = parse_proc_cpuinfo(Path("/proc/cpuinfo").read_text(errors="replace"))
+        source = "/proc/cpuinfo"
+    elif system == "Darwin":
+        model, flags = parse_sysctl(_run(["sysctl", "machdep.cpu", "hw.optional"]))
+        source = "sysctl"
+    if not flags:
+        flags, source = flags_from_numpy(_numpy_features()), "numpy cpu dispatch (CPUID)"
+    if system == "Windows" and not model:
+        model = _windows_cpu_name()
+    return CpuInfo(model=model or platform.processor() or arch, arch=arch, flags=frozenset(flags), source=source)
+
+
+def usable_cpu_count() -> int:
+    """CPUs this process may actually use: affinity mask, then a Linux cgroup CPU quota; never the host count."""
+    try:
+        count = len(os.sched_getaffinity(0))  # Linux
+    except (AttributeError, OSError):
+        process_count = getattr(os, "process_cpu_count", None)  # Python 3.13+: affinity on Windows too
+        count = (process_count() if process_count else None) or os.cpu_count() or 1
+    quota = cgroup_cpu_quota(Path("/sys/fs/cgroup"))
+    if quota is not None:
+        count = min(count, max(1, math.floor(quota)))
+    return max(1, count)
+
+
+def cgroup_cpu_quota(root: Path) -> float | None:
+    """The CPU quota in cores from cgroup v2 (cpu.max) or v1 (cfs quota/period); None when unlimited or absent
+    (no cgroups on macOS and Windows)."""
+    v2 = root / "cpu.max"
+    try:
+        if v2.is_file():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        v1_quota, v1_period = root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"
+        if v1_quota.is_file() and v1_period.is_file():
+            quota = int(v1_quota.read_text())
+            return None if quota <= 0 else quota / int(v1_period.read_text())
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _numpy_features() -> dict[str, bool]:
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__  # numpy 1.x
+        except ImportError:
+            return {}
+    return dict(__cpu_features__)
+
+
+def _run(command: list[str]) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _windows_cpu_name() -> str:
+    try:
+        import winreg
+
+        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"HARDWARE\DESCRIPTION\System\CentralProcessor\0")
+        return str(winreg.QueryValueEx(key, "ProcessorNameString")[0]).strip()
+    except (ImportError, OSError):
+        return ""

@@ -1,0 +1,103 @@
+"""Classification and entity metrics and quantization drift, from plain arrays. Torch-free (bench uses it on device)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .bio import bio_entities
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro precision/recall/F1, per-class scores and the confusion matrix (rows = true)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    k = len(labels)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    tp = np.diag(confusion).astype(float)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    present = actual > 0  # macro averages over classes that occur in y_true
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
+        "macro_precision": float(precision[present].mean()) if present.any() else 0.0,
+        "macro_recall": float(recall[present].mean()) if present.any() else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class": {
+            label: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(actual[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+        "labels": list(labels),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def drift(
+    reference_logits: np.ndarray, candidate_logits: np.ndarray, y_true: Sequence[int] | None, labels: Sequence[str]
+) -> dict[str, Any]:
+    """What a variant (e.g. INT8) changed against a reference (e.g. fp32) on the same inputs."""
+    ref_pred, cand_pred = reference_logits.argmax(-1), candidate_logits.argmax(-1)
+    delta = np.abs(reference_logits - candidate_logits)
+    flips = np.nonzero(ref_pred != cand_pred)[0]
+    result: dict[str, Any] = {
+        "n": int(len(ref_pred)),
+        "agreement": float((ref_pred == cand_pred).mean()) if len(ref_pred) else 1.0,
+        "flips": int(len(flips)),
+        "flipped_indices": flips.tolist(),
+        "max_abs_logit_diff": float(delta.max()) if delta.size else 0.0,
+        "mean_abs_logit_diff": float(delta.mean()) if delta.size else 0.0,
+    }
+    if y_true is not None:
+        ref = classification_metrics(y_true, ref_pred, labels)
+        cand = classification_metrics(y_true, cand_pred, labels)
+        result.update(
+            reference_accuracy=ref["accuracy"],
+            candidate_accuracy=cand["accuracy"],
+            accuracy_drop_points=100 * (ref["accuracy"] - cand["accuracy"]),
+            reference_macro_f1=ref["macro_f1"],
+            candidate_macro_f1=cand["macro_f1"],
+            macro_f1_drop_points=100 * (ref["macro_f1"] - cand["macro_f1"]),
+        )
+    return result
+
+
+def entity_metrics(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Entity-level micro precision/recall/F1 (exact span and type match) plus per-type scores."""
+    per_type: dict[str, list[int]] = {}  # type -> [true positives, predicted, actual]
+    tag_hits = tag_total = 0
+    for truth, pred in zip(true_tags, pred_tags, strict=True):
+        gold = {(k, s, e) for k, s, e in bio_entities(truth)}
+        found = {(k, s, e) for k, s, e in bio_entities(pred)}
+        for kind, *_ in gold:
+            per_type.setdefault(kind, [0, 0, 0])[2] += 1
+        for entity in found:
+            counts = per_type.setdefault(entity[0], [0, 0, 0])
+            counts[1] += 1
+            counts[0] += entity in gold
+        tag_hits += sum(t == p for t, p in zip(truth, pred, strict=True))
+        tag_total += len(truth)
+    tp, predicted, actual = (sum(c[i] for c in per_type.values()) for i in range(3))
+    result = _prf(tp, predicted, actual)
+    return {
+        **result,
+        "tag_accuracy": tag_hits / tag_total if tag_total else 0.0,
+        "sentences": len(true_tags),
+        "per_type": {kind: _prf(*counts) for kind, counts in sorted(per_type.items())},
+    }
+
+
+def _prf(tp: int, predicted: int, actual: int) -> dict[str, float]:
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "support": actual}

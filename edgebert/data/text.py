@@ -1,0 +1,193 @@
+"""Labelled text datasets from user files (JSONL, CSV, TSV, plain text), and how train and dev are chosen. Torch-free.
+
+A dataset is two parallel lists, texts and labels (strings). Label ids are assigned by `LabelSet`,
+which is saved with every checkpoint and artifact so ids never drift between stages.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import InputError
+
+
+@dataclass
+class TextDataset:
+    texts: list[str]
+    labels: list[str] | None  # None for unlabelled text (calibration, prediction)
+    source: str = ""
+    pairs: list[str] | None = None  # second text of each pair, for sentence-pair tasks
+
+    def subset(self, rows: Sequence[int], source: str) -> TextDataset:
+        pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
+        return TextDataset(pick(self.texts), pick(self.labels), source, pick(self.pairs))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    names: tuple[str, ...]
+
+    @classmethod
+    def from_labels(cls, labels: Sequence[str]) -> LabelSet:
+        unique = sorted(set(labels))
+        if len(unique) < 2:
+            raise InputError(f"Training needs at least 2 distinct labels, found {unique}.")
+        return cls(tuple(unique))
+
+    def encode(self, labels: Sequence[str], source: str = "data") -> list[int]:
+        index = {name: i for i, name in enumerate(self.names)}
+        unknown = sorted(set(labels) - index.keys())
+        if unknown:
+            raise InputError(
+                f"{source} has labels the model does not know: {unknown[:5]}. "
+                f"The model's labels are {list(self.names)}; fix the file or retrain with these labels."
+            )
+        return [index[label] for label in labels]
+
+
+def load_dataset(
+    source: str | Path,
+    *,
+    split: str = "train",
+    text_column: str = "text",
+    label_column: str | None = "label",
+    text_pair_column: str = "text_pair",
+) -> TextDataset:
+    """Load a bundled dataset by name (`bbc_news`, `bbc_news:dev`) or a JSONL/CSV/TSV/plain-text file."""
+    from .bundled import bundled_name, load_bundled
+
+    if name := bundled_name(source):
+        return load_bundled(name, str(source).partition(":")[2] or split)
+    return load_file(
+        Path(source), text_column=text_column, label_column=label_column, text_pair_column=text_pair_column
+    )
+
+
+def load_file(
+    path: Path, *, text_column: str = "text", label_column: str | None = "label", text_pair_column: str = "text_pair"
+) -> TextDataset:
+    if not path.is_file():
+        from .bundled import BUNDLED
+
+        hint = f" Bundled datasets: {', '.join(BUNDLED)}." if path.suffix == "" else ""
+        raise InputError(f"Data file not found: {path}.{hint}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".json"):
+            rows = _read_jsonl(path)
+        elif suffix in (".csv", ".tsv"):
+            with path.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+        elif suffix in (".txt", ""):
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+            return TextDataset([line for line in lines if line], None, str(path))
+        else:
+            raise InputError(f"Unsupported data file type '{suffix}' ({path}); use .jsonl, .csv, .tsv or .txt.")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason}); re-save it as UTF-8.") from exc
+    if not rows:
+        raise InputError(f"{path} holds no rows.")
+    return _columns(rows, path, text_column, label_column, text_pair_column)
+
+
+def read_jsonl_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise InputError(f"Data file not found: {path}.")
+    try:
+        return _read_jsonl(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason}); re-save it as UTF-8.") from exc
+
+
+def stratified_split(data: TextDataset, dev_fraction: float, seed: int) -> tuple[TextDataset, TextDataset]:
+    """Hold out `dev_fraction` of every label (at least one text each), for data that comes as one file."""
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(require_labels(data)):
+        by_label.setdefault(label, []).append(i)
+    rng = random.Random(seed)
+    train_rows, dev_rows = [], []
+    for label in sorted(by_label):
+        rows = by_label[label]
+        if len(rows) < 2:
+            raise InputError(f"{data.source}: label '{label}' has 1 example; a stratified dev split needs 2 per label.")
+        rng.shuffle(rows)
+        n_dev = max(1, round(len(rows) * dev_fraction))
+        dev_rows += rows[:n_dev]
+        train_rows += rows[n_dev:]
+    return (
+        data.subset(sorted(train_rows), f"{data.source} (train part)"),
+        data.subset(sorted(dev_rows), f"{data.source} (held-out {dev_fraction:.0%})"),
+    )
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{line_no} is not valid JSON ({exc.msg}).") from exc
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{line_no} must be a JSON object with a text field.")
+            rows.append(row)
+    return rows
+
+
+def _columns(rows: list[dict], path: Path, text_column: str, label_column: str | None, pair_column: str) -> TextDataset:
+    columns = list(rows[0].keys())
+    if text_column not in columns:
+        hint = " For token classification (tokens/tags columns) pass --task token." if "tokens" in columns else ""
+        raise InputError(f"{path} has no column '{text_column}' (columns: {columns}); pass --text-column NAME.{hint}")
+    has_labels = label_column is not None and label_column in columns
+    has_pairs = pair_column in columns
+    texts, labels, pairs = [], [], []
+    for i, row in enumerate(rows):
+        text = row.get(text_column)
+        if not isinstance(text, str):
+            raise InputError(f"{path} row {i + 1}: '{text_column}' must be a string, got {text!r:.40}.")
+        texts.append(text)
+        if has_pairs:
+            pair = row.get(pair_column)
+            if not isinstance(pair, str):
+                raise InputError(f"{path} row {i + 1}: '{pair_column}' must be a string, got {pair!r:.40}.")
+            pairs.append(pair)
+        if has_labels:
+            label = row.get(label_column)
+            if label is None or label == "":
+                raise InputError(f"{path} row {i + 1}: empty label in column '{label_column}'.")
+            labels.append(str(label))  # int labels become "0", "1", ... and round-trip as names
+    return TextDataset(texts, labels if has_labels else None, str(path), pairs if has_pairs else None)
+
+
+def require_labels(dataset: TextDataset, label_column: str = "label") -> list[str]:
+    if dataset.labels is None:
+        raise InputError(f"{dataset.source} has no label column '{label_column}'; pass --label-column NAME.")
+    return dataset.labels
+
+
+def training_splits(
+    data: str, eval_data: str | None, *, seed: int, dev_fraction: float = 0.1, say=lambda _: None, **columns: str
+) -> tuple[TextDataset, TextDataset]:
+    """(train, dev) for model selection: --eval when given, else a bundled dataset's dev split, else a stratified,
+    seeded `dev_fraction` of the training file (said through `say`)."""
+    from .bundled import bundled_name
+
+    train_data = load_dataset(data, split="train", **columns)
+    if eval_data is not None:
+        return train_data, load_dataset(eval_data, split="dev", **columns)
+    if name := bundled_name(data):
+        return train_data, load_dataset(f"{name}:dev", split="dev", **columns)
+    train_part, dev_part = stratified_split(train_data, dev_fraction, seed)
+    say(f"no --eval given: holding out a stratified {dev_fraction:.0%} of {data} ({len(dev_part)} texts) as dev")
+    return train_part, dev_part

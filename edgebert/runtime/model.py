@@ -1,0 +1,147 @@
+"""What every front-door class shares: opening a bundle, checking it, and running rows through the backend.
+
+`ArtifactModel.load` reads the manifest (validated by core/artifact.py), verifies checksums, opens the
+tokenizer and the inference engine, then replays the golden sample and checks the model's output width
+against the labels, so a swapped, corrupt or lying artifact is refused before it answers anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from ..core.artifact import TOKENIZER, Manifest, read_manifest, verify_files
+from ..core.cpu import usable_cpu_count
+from ..core.errors import ArtifactError, InputError
+from .backends import Backend, open_backend
+from .tokenization import TextEncoder
+
+ModelT = TypeVar("ModelT", bound="ArtifactModel")
+OPENVINO_MODES = ("latency", "throughput")
+
+
+class ArtifactModel:
+    """Subclasses set TASK and say how far their outputs are from the golden logits (`_golden_diff`)."""
+
+    TASK = ""
+    FRONT_DOOR = {"sequence": "Classifier", "token": "TokenClassifier"}
+
+    def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
+        self.manifest = manifest
+        self.encoder = encoder
+        self.backend = backend
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(
+        cls: type[ModelT],
+        path: str | Path,
+        threads: int | None = None,
+        *,
+        verify: bool = True,
+        check_golden: bool = True,
+        batch_size: int = 32,
+        openvino_mode: str = "latency",
+    ) -> ModelT:
+        """Load and check an artifact.
+
+        threads: intra-op threads; default is the CPUs this process may use (affinity, cgroup quota).
+        verify: check every file's sha256 against the manifest.
+        check_golden: replay the golden sample stored at export and refuse mismatching outputs.
+        batch_size: texts per inference call (texts of similar length are batched together).
+        """
+        _check_options(threads, batch_size, openvino_mode)
+        bundle = Path(path)
+        manifest = read_manifest(bundle)
+        if manifest.task != cls.TASK:
+            raise ArtifactError(
+                f"{bundle} holds a '{manifest.task}' model, not '{cls.TASK}'; "
+                f"load it with {cls.FRONT_DOOR[manifest.task]}."
+            )
+        if verify:
+            verify_files(bundle, manifest)
+        encoder = TextEncoder.from_file(bundle / TOKENIZER, manifest.max_length)
+        options = {"mode": openvino_mode} if manifest.backend == "openvino" else {}
+        model_path = bundle / manifest.model_files[0]
+        backend = open_backend(manifest.backend, model_path, threads or usable_cpu_count(), **options)
+        model = cls(manifest, encoder, backend, batch_size=batch_size)
+        if check_golden and manifest.golden:
+            model._check_golden(bundle)
+        return model
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest.labels)
+
+    def _check_golden(self, bundle: Path) -> None:
+        golden = self.manifest.golden
+        ids, type_ids = self.encoder.encode(golden.texts)
+        if ids != golden.input_ids:
+            raise ArtifactError(
+                f"{bundle}: the tokenizer gives different token ids than at export; the tokenizers package "
+                "version or tokenizer.json differs. Install the version in the manifest's 'tools' or re-export."
+            )
+        diff = self._golden_diff(ids, type_ids, golden.logits)
+        if not diff <= golden.atol:  # `not <=` also refuses NaN
+            raise ArtifactError(
+                f"{bundle}: outputs differ from those recorded at export (max |Δlogit| {diff:.4g} > {golden.atol}). "
+                "The runtime version or this CPU's kernels differ from the export machine; re-export for this "
+                "CPU (`edgebert export --target ...`) or load with check_golden=False to accept it."
+            )
+
+    def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:
+        raise NotImplementedError
+
+
+def run_checked(backend: Backend, batch, num_labels: int) -> np.ndarray:
+    """The backend's logits for one batch, refused if their width is not the label count or they are not finite."""
+    logits = backend.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+    if logits.shape[-1] != num_labels:
+        raise ArtifactError(
+            f"The model outputs {logits.shape[-1]} scores per row but the manifest lists {num_labels} labels: "
+            "the manifest does not belong to this model. Re-export the artifact."
+        )
+    if not np.isfinite(logits).all():
+        raise ArtifactError("The model produced NaN or infinite logits; the artifact is broken. Re-export it.")
+    return logits
+
+
+def batched_logits(
+    backend: Backend, encoder: TextEncoder, ids: list, type_ids: list, batch_size: int, num_labels: int
+) -> np.ndarray:
+    """Run already-tokenized rows through `backend` in length buckets; (N, num_labels) logits in input order."""
+    logits = np.zeros((len(ids), num_labels), dtype=np.float32)
+    for batch in encoder.batches(ids, type_ids, batch_size):
+        logits[batch.indices] = run_checked(backend, batch, num_labels)
+    return logits
+
+
+def batched_token_logits(
+    backend: Backend, encoder: TextEncoder, ids: list, type_ids: list, batch_size: int, num_labels: int
+) -> list[np.ndarray]:
+    """Per-token logits for already-tokenized rows: a (T_i, num_labels) array per row, in input order."""
+    rows: list[np.ndarray] = [np.zeros((0, num_labels), np.float32)] * len(ids)
+    for batch in encoder.batches(ids, type_ids, batch_size):
+        logits = run_checked(backend, batch, num_labels)  # (B, T, K)
+        for row, i in enumerate(batch.indices):
+            rows[i] = logits[row, : len(ids[i])]
+    return rows
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _check_options(threads: int | None, batch_size: int, openvino_mode: str) -> None:
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise InputError(
+            f"threads must be a whole number of at least 1 (or None for all usable CPUs), got {threads!r}."
+        )
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
+    if openvino_mode not in OPENVINO_MODES:
+        raise InputError(f"openvino_mode must be one of {list(OPENVINO_MODES)}, got {openvino_mode!r}.")

@@ -1,0 +1,91 @@
+"""The training stages' configs: `TrainConfig` (fine-tuning) and `AdaptConfig` (masked-LM adaptation).
+
+Every default lives here; the CLI flags map one-to-one to these fields and take their defaults from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.artifact import TASKS
+from ..core.errors import InputError
+from ..core.validate import choice, positive
+
+POOLINGS = ("cls", "mean")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "minilm-l6"  # short name of a bundled encoder, or a local checkpoint directory
+    task: str = "sequence"  # "sequence": one label per text; "token": one label per word (e.g. BIO tags)
+    pooling: str = "cls"  # sequence task: "cls" ([CLS] -> pooler) or "mean" (mean of real tokens)
+    max_length: int | str = 128  # or "auto": the 99th percentile of the training texts' token counts
+    epochs: int = 3
+    batch_size: int = 16
+    grad_accum: int = 1  # optimizer step every N batches: effective batch = batch_size x grad_accum
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    patience: int | None = None  # early stopping: stop after N epochs without a better dev score
+    class_weights: str = "none"  # "auto": weight each class by n / (classes x count), for imbalanced data
+    precision: str = "auto"  # "auto": bf16 autocast where the CPU has native bf16 (AVX512-BF16/AMX), else fp32
+    extend_vocab: bool = False  # add the training texts' [UNK] characters to the vocabulary (see vocab.py)
+    seed: int = 42
+    text_column: str = "text"
+    text_pair_column: str = "text_pair"  # used when the data has this column (sentence-pair tasks)
+    label_column: str = "label"
+    eval_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        choice(self, "task", TASKS)
+        choice(self, "pooling", POOLINGS)
+        choice(self, "precision", PRECISIONS)
+        choice(self, "class_weights", ("none", "auto"))
+        positive(self, "epochs", "batch_size", "eval_batch_size", "grad_accum")
+        if self.patience is not None:
+            positive(self, "patience")
+        if self.max_length != "auto":
+            if isinstance(self.max_length, str) and self.max_length.isdigit():
+                self.max_length = int(self.max_length)
+            if not isinstance(self.max_length, int) or not 3 <= self.max_length <= 512:
+                raise InputError(
+                    f"--max-length must be 'auto' or between 3 and 512 (BERT's position limit), got {self.max_length}."
+                )
+        check_schedule(self)
+        if self.task == "token" and self.pooling != "cls":
+            raise InputError("--pooling applies to --task sequence; token classification labels every token.")
+
+
+@dataclass
+class AdaptConfig:
+    """Domain-adaptive pre-training (masked-language modelling on the task's own texts); see adapt.py."""
+
+    model: str = "minilm-l6"  # short name of a bundled encoder, or a local checkpoint directory
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 2e-4  # higher than fine-tuning: the MLM head and any new embedding rows start random
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    mask_probability: float = 0.15  # BERT's: of the chosen tokens 80% -> [MASK], 10% random, 10% kept
+    max_length: int = 128
+    precision: str = "auto"
+    extend_vocab: bool = False
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        choice(self, "precision", PRECISIONS)
+        positive(self, "epochs", "batch_size")
+        if not 3 <= self.max_length <= 512:
+            raise InputError(f"--max-length must be between 3 and 512, got {self.max_length}.")
+        if not 0 < self.mask_probability < 1:
+            raise InputError(f"--mask-probability must be in (0, 1), got {self.mask_probability}.")
+        check_schedule(self)
+
+
+def check_schedule(config: TrainConfig | AdaptConfig) -> None:
+    """The optimizer fields TrainConfig and AdaptConfig share."""
+    if not 0 < config.learning_rate < 1:
+        raise InputError(f"--lr must be in (0, 1), got {config.learning_rate}.")
+    if not 0 <= config.warmup_ratio < 1:
+        raise InputError(f"--warmup-ratio must be in [0, 1), got {config.warmup_ratio}.")

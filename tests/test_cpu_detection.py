@@ -1,0 +1,87 @@
+"""CPU detection on each platform, from fixtures in each platform's own format (tests/fixtures/cpu/).
+
+linux-zen3.txt was captured on this project's CI machine; the others are transcribed in the format each
+platform prints (/proc/cpuinfo on arm64, macOS sysctl, numpy's CPUID table on Windows), not captured there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgebert.build.recipes import ISA_TO_RECIPE
+from edgebert.core.cpu import (
+    CpuInfo,
+    cgroup_cpu_quota,
+    flags_from_numpy,
+    normalize_arch,
+    parse_proc_cpuinfo,
+    parse_sysctl,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "cpu"
+
+
+@pytest.mark.parametrize(
+    "fixture, arch, isa, bf16",
+    [
+        ("linux-zen3.txt", "x86_64", "avx2", False),
+        ("linux-zen4-excerpt.txt", "x86_64", "avx512-vnni", True),
+        ("linux-arm64-graviton3.txt", "aarch64", "arm64", False),
+    ],
+)
+def test_linux_proc_cpuinfo(fixture, arch, isa, bf16):
+    model, flags = parse_proc_cpuinfo((FIXTURES / fixture).read_text())
+    info = CpuInfo(model, normalize_arch(arch), frozenset(flags))
+    assert info.isa == isa and info.native_bf16 is bf16
+    if arch == "x86_64":
+        assert model.startswith("AMD EPYC")
+    else:
+        assert {"asimddp", "i8mm", "bf16"} <= set(info.notable_flags)
+
+
+@pytest.mark.parametrize(
+    "fixture, arch, isa, model",
+    [("macos-x86-icelake.txt", "x86_64", "avx512-vnni", "Intel"), ("macos-arm64-m2.txt", "arm64", "arm64", "Apple M2")],
+)
+def test_macos_sysctl(fixture, arch, isa, model):
+    name, flags = parse_sysctl((FIXTURES / fixture).read_text())
+    info = CpuInfo(name, arch, frozenset(flags))
+    assert info.isa == isa and model in name
+    if arch == "arm64":
+        assert flags == {"asimddp", "i8mm", "bf16"}
+    else:
+        assert {"avx2", "avx512f", "avx512_vnni"} <= flags
+
+
+@pytest.mark.parametrize(
+    "fixture, arch, isa, bf16",
+    [
+        ("windows-x86-numpy-zen3.json", "AMD64", "avx2", False),
+        ("windows-x86-numpy-sapphirerapids.json", "AMD64", "avx512-vnni", True),
+        ("windows-arm64-numpy-snapdragon.json", "ARM64", "arm64", False),
+    ],
+)
+def test_windows_cpuid_through_numpy(fixture, arch, isa, bf16):
+    flags = flags_from_numpy(json.loads((FIXTURES / fixture).read_text()))
+    info = CpuInfo("cpu", normalize_arch(arch), frozenset(flags))
+    assert info.isa == isa and info.native_bf16 is bf16
+
+
+def test_every_isa_has_a_recipe():
+    for isa in ("avx512-vnni", "avx-vnni", "avx512", "avx2", "arm64", "generic"):
+        assert isa in ISA_TO_RECIPE
+
+
+def test_cgroup_quota_v2_v1_and_none(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_quota(tmp_path) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("200000")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
+    assert cgroup_cpu_quota(v1) == 2.0
+    assert cgroup_cpu_quota(tmp_path / "absent") is None  # macOS, Windows: no cgroups

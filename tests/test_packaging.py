@@ -1,0 +1,75 @@
+"""Packaging tells the truth: every extra an error names exists, every import is declared, Python versions match."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+EXTRAS = PYPROJECT["project"]["optional-dependencies"]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _declared() -> set[str]:
+    names = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
+    for requirements in EXTRAS.values():
+        names |= {_name(r) for r in requirements}
+    return names - {"edgebert"}
+
+
+def _sources() -> list[Path]:
+    return sorted((ROOT / "edgebert").rglob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+
+
+def test_every_require_names_an_existing_extra():
+    calls = []
+    for path in sorted((ROOT / "edgebert").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require":
+                args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+                calls.append((path.name, args))
+    assert calls, "require() calls were found"
+    for where, args in calls:
+        assert len(args) == 1 or args[1] in EXTRAS, f"{where}: require{tuple(args)} names an extra pyproject lacks"
+
+
+def test_every_third_party_import_is_declared():
+    mapping = importlib.metadata.packages_distributions()
+    declared = _declared()
+    missing = {}
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "edgebert":
+                    continue
+                distributions = {d.lower().replace("_", "-") for d in mapping.get(top, [top])}
+                if not distributions & declared:
+                    missing.setdefault(top, set()).add(path.relative_to(ROOT).as_posix())
+    assert missing == {}, f"imported but declared in no dependency list: {missing}"
+
+
+def test_python_requirement_matches_what_installs():
+    # onnxruntime 1.32 has no CPython 3.10 wheel and the recipes use tomllib (3.11+)
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11"
+    assert PYPROJECT["tool"]["ruff"]["target-version"] == "py311"
+
+
+def test_no_dataset_text_ships_in_the_package():
+    data_files = PYPROJECT["tool"]["setuptools"]["package-data"]["edgebert.data"]
+    assert data_files == ["splits/*.json"]
+    shipped = sum(p.stat().st_size for p in (ROOT / "edgebert" / "data" / "splits").glob("*.json"))
+    assert shipped < 300_000, "split lists only: the text comes from registry packages"
