@@ -1,0 +1,52 @@
+"""The export's closing summary: what was built, how it was checked, and what quantization cost."""
+
+from __future__ import annotations
+
+from .pipeline import ExportReport
+
+
+def format_export_summary(report: ExportReport) -> str:
+    m = report.manifest
+    q = m.quantization
+    rows = [
+        ("artifact", str(report.out)),
+        ("backend", m.backend),
+        ("precision", m.precision + (f" ({q.mode}, recipe {q.recipe or 'custom'})" if q else "")),
+        ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
+        ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or "none"),
+        ("parity vs torch", f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} texts"),
+    ]
+    e = m.evaluation
+    if e is not None and e.metric == "entity_f1":
+        if m.precision == "int8":
+            rows.append(("entity F1 fp32 / int8", f"{e.reference_score:.4f} / {e.score:.4f}"))
+            rows.append(("int8 drift", f"entity F1 drop {e.drop_points:.2f} pts"))
+        else:
+            rows.append(("entity P / R / F1", "{precision:.4f} / {recall:.4f} / {f1:.4f}".format(**e.metrics)))
+    elif e is not None:
+        f1 = e.metrics["macro_f1"]
+        if m.precision == "int8":
+            d = e.drift
+            rows += [
+                ("fp32 accuracy / F1", f"{e.reference_score:.4f} / {e.reference_metrics['macro_f1']:.4f}"),
+                ("int8 accuracy / F1", f"{e.score:.4f} / {f1:.4f}"),
+                (
+                    "int8 drift",
+                    f"accuracy drop {e.drop_points:.2f} pts, agreement {d.agreement:.2%}, "
+                    f"{d.flips} flips, max |Δlogit| {d.max_abs_logit_diff:.3f}",
+                ),
+            ]
+        else:
+            rows.append(("accuracy / F1", f"{e.score:.4f} / {f1:.4f}"))
+    if report.budget is not None:
+        b = report.budget
+        kept = ", ".join(b.fp32_units) or "none"
+        rows.append(
+            ("accuracy budget", f"drop {b.drop_points:.2f} ≤ {b.max_drop_points} pts; layers kept fp32: {kept}")
+        )
+        if b.latency_cost:
+            c = b.latency_cost
+            cost = f"{c['shape']} p50 {c['final_p50_ms']:.1f} ms vs {c['all_int8_p50_ms']:.1f} ms all-INT8 ({c['ratio']:.2f}x)"
+            rows.append(("budget latency cost", cost))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
