@@ -7,7 +7,6 @@ import functools
 import shutil
 from pathlib import Path
 
-
 from ..core.cpu import usable_cpu_count
 from ..core.progress import progress_bar
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
