@@ -82,11 +82,14 @@ from edgebert import Classifier
 clf = Classifier.load(sys.argv[1], threads=int(sys.argv[2]))
 clf.predict("cold start probe")
 elapsed = (time.perf_counter() - t0) * 1000
-try:
-    import resource  # peak resident set: KiB on Linux, bytes on macOS; no such module on Windows
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1 << 10)
-except ImportError:
-    peak = None
+try:  # Linux: this process's own high-water mark (ru_maxrss would carry the forking parent's over exec)
+    peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+except (OSError, StopIteration):
+    try:  # macOS (bytes) and other Unixes (KiB); Windows has neither
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1 << 10)
+    except ImportError:
+        peak = None
 print(json.dumps({"import_load_predict_ms": elapsed, "peak_rss_mb": peak}))
 """
 
