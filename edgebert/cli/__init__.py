@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and hasattr(args, "texts"):  # `predict ART --json "a text"`: texts may follow options
-        texts = [x for x in extra if x != "--"]
-        if unknown := [x for x in texts if x.startswith("-") and "--" not in extra[: extra.index(x)]]:
+        cut = extra.index("--") if "--" in extra else len(extra)  # after "--", even "-x" is a text
+        if unknown := [x for x in extra[:cut] if x.startswith("-")]:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-        args.texts += texts
+        args.texts += extra[:cut] + extra[cut + 1 :]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
