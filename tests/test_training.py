@@ -103,6 +103,28 @@ def test_resume_without_state_is_refused(tmp_path, tiny_base, data_dir):
         )
 
 
+def test_resume_refuses_a_planted_pickle_instead_of_running_it(tmp_path, tiny_base, data_dir):
+    import torch
+
+    class Payload:  # unpickling this with weights_only=False would run os.system
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    partial = tmp_path / ".victim.partial"
+    partial.mkdir()
+    torch.save({"model": Payload()}, partial / "state.pt")
+    with pytest.raises(InputError, match="not a training state this edgebert wrote"):
+        train(
+            load_file(data_dir / "train.jsonl"),
+            load_file(data_dir / "dev.jsonl"),
+            _config(tiny_base),
+            tmp_path / "victim",
+            resume=True,
+            progress=False,
+        )
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_mean_pooling_trains_exports_fused_and_quantizes(tmp_path, tiny_base, data_dir):
     from edgebert.build.config import ExportConfig
     from edgebert.build.pipeline import export_artifact

@@ -21,9 +21,18 @@ from ..runtime.tokenization import TextEncoder
 
 
 def model_logits(
-    backend: str, path: Path, encoder: TextEncoder, ids: list, type_ids: list, num_labels: int, *, task: str = SEQUENCE
+    backend: str,
+    path: Path,
+    encoder: TextEncoder,
+    ids: list,
+    type_ids: list,
+    num_labels: int,
+    *,
+    task: str = SEQUENCE,
+    row_by_row: bool = False,
 ) -> np.ndarray:
-    engine = open_backend(backend, path, usable_cpu_count())
+    """row_by_row: as the runtime will run it (core.artifact.quantizes_per_call), so scores match what users get."""
+    engine = open_backend(backend, path, usable_cpu_count(), row_by_row=row_by_row)
     return task_logits(task, engine, encoder, ids, type_ids, num_labels)
 
 
@@ -63,12 +72,20 @@ def sequence_evaluation(
 
 
 def token_evaluation(
-    backend: str, fp32_graph: Path | None, model_path: Path, encoder: TextEncoder, labels: LabelSet, data
+    backend: str,
+    fp32_graph: Path | None,
+    model_path: Path,
+    encoder: TextEncoder,
+    labels: LabelSet,
+    data,
+    *,
+    row_by_row: bool = False,
 ) -> Evaluation:
     """Entity-level scores of the exported model and, when quantized, of its fp32 graph."""
     task = task_for(TOKEN, labels)
     encoded = task.encode(encoder, data)
-    candidate = task.evaluate(open_backend(backend, model_path, usable_cpu_count()), encoder, encoded, 32)
+    engine = open_backend(backend, model_path, usable_cpu_count(), row_by_row=row_by_row)
+    candidate = task.evaluate(engine, encoder, encoded, 32)
     reference = candidate
     if fp32_graph is not None:
         reference = task.evaluate(open_backend("onnxruntime", fp32_graph, usable_cpu_count()), encoder, encoded, 32)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.metadata
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,12 @@ from ..core.artifact import (
     Optimization,
     Quantization,
     Source,
+    quantizes_per_call,
     write_manifest,
 )
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import InputError, require
-from ..core.files import atomic_directory, check_writable
+from ..core.files import atomic_directory, check_writable, temporary_directory
 from ..data.text import LabelSet, TextDataset, require_labels
 from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import read_checkpoint_meta
@@ -68,7 +68,7 @@ def export_artifact(
     progress: bool = True,
 ) -> ExportReport:
     checkpoint, out = Path(checkpoint), Path(out)
-    check_writable(out, force)
+    check_writable(out, force, inputs=(checkpoint, *(d.source for d in (eval_data, calibration_data) if d)))
     meta = read_checkpoint_meta(checkpoint)
     labels = LabelSet(tuple(meta.labels))
     num_labels, task = len(labels.names), meta.task
@@ -85,7 +85,7 @@ def export_artifact(
     parity_texts = (eval_data.texts[:32] if eval_data else []) + PARITY_TEXTS
     parity_ids, parity_types = encoder.encode(parity_texts)
 
-    with tempfile.TemporaryDirectory(prefix="edgebert-export-") as tmp, atomic_directory(out, force) as staging:
+    with temporary_directory("edgebert-export-") as tmp, atomic_directory(out, force) as staging:
         work = Path(tmp)
         # ---- export, then every graph must reproduce torch on the parity texts
         say("exporting to ONNX (dynamic batch and sequence axes)")
@@ -114,6 +114,7 @@ def export_artifact(
         calib_ids, calib_types = encoder.encode(calibration_data.texts) if calibration_data else ([], [])
         builder = ModelBuilder(config, graph, work, calib_ids, calib_types, progress=progress)
         budget, quantization = None, config.quantization
+        per_call = quantizes_per_call(config.backend, quantization)  # run as the runtime will: one row per call
         if quantization:
             say(f"quantizing to INT8 ({quantization.mode}, recipe {quantization.recipe or 'custom'}, {config.backend})")
         # fp32 logits on the eval set: the reference of both the budget and the drift
@@ -127,7 +128,7 @@ def export_artifact(
             def logits_of(path: Path, rows: np.ndarray | None) -> np.ndarray:
                 ids = eval_ids if rows is None else [eval_ids[i] for i in rows]
                 types = eval_types if rows is None else [eval_types[i] for i in rows]
-                return model_logits(config.backend, path, encoder, ids, types, num_labels)
+                return model_logits(config.backend, path, encoder, ids, types, num_labels, row_by_row=per_call)
 
             say(f"fitting the accuracy budget: drop at most {config.max_drop_points} pts on {eval_data.source}")
             built, budget = fit_accuracy_budget(
@@ -146,10 +147,14 @@ def export_artifact(
         if eval_data is not None and task == TOKEN:
             say(f"evaluating on {len(eval_data)} sentences from {eval_data.source}")
             fp32_graph = graph if quantization else None
-            evaluation = token_evaluation(config.backend, fp32_graph, model_path, encoder, labels, eval_data)
+            evaluation = token_evaluation(
+                config.backend, fp32_graph, model_path, encoder, labels, eval_data, row_by_row=per_call
+            )
         elif eval_data is not None:
             say(f"evaluating on {len(eval_data)} texts from {eval_data.source}")
-            candidate = model_logits(config.backend, model_path, encoder, eval_ids, eval_types, num_labels)
+            candidate = model_logits(
+                config.backend, model_path, encoder, eval_ids, eval_types, num_labels, row_by_row=per_call
+            )
             reference = candidate if fp32_eval is None else fp32_eval
             evaluation = sequence_evaluation(eval_data.source, reference, candidate, y_eval, labels)
 

@@ -10,6 +10,7 @@ import sys
 
 from .. import __version__
 from ..core.errors import EdgebertError
+from ..core.files import terminate_as_interrupt
 from . import bench, export, predict, train
 
 COMMANDS = (train.add_adapt, train.add_train, export.add_export, predict.add_predict, bench.add_bench)
@@ -36,14 +37,20 @@ def main(argv: list[str] | None = None) -> int:
         args.texts += extra[:cut] + extra[cut + 1 :]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    try:
-        return args.run(args) or 0
-    except EdgebertError as exc:
-        print(f"edgebert: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("edgebert: interrupted", file=sys.stderr)
-        return 130
+    with terminate_as_interrupt() as termination:  # `kill` cleans up like Ctrl-C: no staging or temp dirs left
+        try:
+            return args.run(args) or 0
+        except EdgebertError as exc:
+            print(f"edgebert: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("edgebert: interrupted", file=sys.stderr)
+            return 130
+        except Exception:
+            if termination.received:  # the interrupt surfaced wrapped in a library's own exception
+                print("edgebert: interrupted", file=sys.stderr)
+                return 130
+            raise
 
 
 def synopsis(width: int = 110) -> str:

@@ -64,7 +64,7 @@ def run_bench(args) -> int:
     if args.out:
         from ..core.files import check_writable
 
-        check_writable(args.out, args.force)
+        check_writable(args.out, args.force, inputs=(*args.artifacts, args.data))
     data = None
     if args.data:
         from ..data.text import load_dataset

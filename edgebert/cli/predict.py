@@ -26,7 +26,7 @@ def add_predict(commands) -> None:
 
 
 def run_predict(args) -> int:
-    from ..data.text import load_file
+    from ..data.text import load_file, text_lines
     from ..runtime import Classifier
 
     texts = list(args.texts)
@@ -35,7 +35,10 @@ def run_predict(args) -> int:
     if not texts and not args.file:
         if sys.stdin.isatty():
             raise InputError("No texts given: pass TEXT arguments, --file FILE, or pipe lines on stdin.")
-        texts = [line.rstrip("\n") for line in sys.stdin]
+        try:
+            texts = text_lines(sys.stdin.buffer.read().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InputError(f"stdin is not UTF-8 text (byte {exc.start}: {exc.reason}); send UTF-8.") from None
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1.")
     from ..core.artifact import TOKEN, read_manifest
@@ -46,9 +49,8 @@ def run_predict(args) -> int:
     for text, prediction in zip(texts, classifier.predict(texts), strict=True):
         if args.json:
             print(
-                json.dumps(
-                    {"text": text, "label": prediction.label, "score": prediction.score, "scores": prediction.scores},
-                    ensure_ascii=False,
+                json_line(
+                    {"text": text, "label": prediction.label, "score": prediction.score, "scores": prediction.scores}
                 )
             )
         else:
@@ -68,12 +70,20 @@ def _predict_tokens(args, texts: list[str]) -> int:
         entities = tagger.entities(text)
         if args.json:
             words = [asdict(w) for w in tagger.predict(text)]
-            print(
-                json.dumps(
-                    {"text": text, "entities": [asdict(e) for e in entities], "words": words}, ensure_ascii=False
-                )
-            )
+            print(json_line({"text": text, "entities": [asdict(e) for e in entities], "words": words}))
         else:
             found = "  ".join(f"{e.text}/{e.label}[{e.start}:{e.end}]" for e in entities) or "(no entities)"
             print(f"{found}\t{text.replace(chr(10), ' ')[:80]}")
     return 0
+
+
+LINE_BREAKING = ("\u2028", "\u2029", "\x85")  # JSON allows them raw, but splitlines() and JS parsers break on them
+
+
+def json_line(row: dict) -> str:
+    """One JSON Lines row: never NaN (allow_nan=False; the runtime refuses non-finite logits before this), and
+    never a raw character that a line-oriented reader would take as a line end."""
+    line = json.dumps(row, ensure_ascii=False, allow_nan=False)
+    for char in LINE_BREAKING:
+        line = line.replace(char, f"\\u{ord(char):04x}")
+    return line

@@ -88,6 +88,19 @@ class Quantization:
     accuracy_budget: AccuracyBudget | None = None
 
 
+def quantizes_per_call(backend: str, quantization) -> bool:
+    """True when the graph picks activation scales per call (ONNX Runtime's DynamicQuantizeLinear, QAttention),
+    so a row's logits would depend on what else shares its batch. Such models are run one unpadded row per
+    call (runtime/backends.RowByRow). `quantization`: a Quantization record or a build QuantizationConfig.
+
+    ORT static mode quantizes the dense MatMuls with calibrated scales but the fused Attention ops
+    dynamically (build/quantize.py), so it counts unless MatMul is its only op type. OpenVINO INT8 is static.
+    """
+    if backend != "onnxruntime" or quantization is None:
+        return False
+    return quantization.mode == "dynamic" or bool(set(quantization.op_types) - {"MatMul"})
+
+
 @dataclass
 class Optimization:
     opset: int

@@ -74,7 +74,7 @@ def load_dataset(
 def load_file(
     path: Path, *, text_column: str = "text", label_column: str | None = "label", text_pair_column: str = "text_pair"
 ) -> TextDataset:
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # not is_file(): /dev/stdin and named pipes are welcome
         from .bundled import BUNDLED
 
         hint = f" Bundled datasets: {', '.join(BUNDLED)}." if path.suffix == "" else ""
@@ -84,18 +84,57 @@ def load_file(
         if suffix in (".jsonl", ".json"):
             rows = _read_jsonl(path)
         elif suffix in (".csv", ".tsv"):
-            with path.open(newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+            rows = _read_delimited(path, "\t" if suffix == ".tsv" else ",")
         elif suffix in (".txt", ""):
-            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-            return TextDataset([line for line in lines if line], None, str(path))
+            texts = text_lines(path.read_bytes().decode("utf-8"))
+            if not texts:
+                raise InputError(f"{path} holds no texts (it is empty or blank).")
+            return TextDataset(texts, None, str(path))
         else:
             raise InputError(f"Unsupported data file type '{suffix}' ({path}); use .jsonl, .csv, .tsv or .txt.")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text ({exc.reason}); re-save it as UTF-8.") from exc
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror or exc}.") from None
     if not rows:
         raise InputError(f"{path} holds no rows.")
     return _columns(rows, path, text_column, label_column, text_pair_column)
+
+
+def text_lines(text: str) -> list[str]:
+    """One text per line, lines ended by \\n or \\r\\n only. str.splitlines() would also split on U+2028, form
+    feeds, \\x1c-\\x1e and \\x85, turning one text into several predictions. Blank lines are skipped."""
+    lines = (line.removesuffix("\r").strip() for line in text.split("\n"))
+    return [line for line in lines if line]
+
+
+def _read_delimited(path: Path, delimiter: str) -> list[dict]:
+    """CSV/TSV rows; a malformed file (e.g. a quote never closed) is an error with its line, never merged rows."""
+    csv.field_size_limit(MAX_FIELD_CHARS)  # the default 131,072 refuses long documents
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter=delimiter, strict=True)
+        rows, line = [], 1
+        try:
+            for row in reader:
+                rows.append(row)
+                line = reader.line_num + 1  # where the next row starts
+        except csv.Error as exc:
+            raise InputError(
+                f"{path}:{line}: malformed {kind} ({exc}); "
+                "check the quoting near that line (a quote opened and never closed swallows the rows after it)."
+            ) from None
+    width = len(reader.fieldnames or [])
+    for i, row in enumerate(rows, 2):
+        if None in row or len(row) != width or any(v is None for v in row.values()):
+            raise InputError(
+                f"{path}: data row {i - 1} has a different number of fields than the header ({width}); "
+                "check its quoting and delimiters."
+            )
+    return rows
+
+
+MAX_FIELD_CHARS = 1 << 30  # fields are limited by memory, not by the csv module's default
 
 
 def read_jsonl_rows(path: Path) -> list[dict]:

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ..core.artifact import TOKENIZER, Manifest, read_manifest, verify_files
+from ..core.artifact import TOKENIZER, Manifest, quantizes_per_call, read_manifest, verify_files
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactError, InputError
 from .backends import Backend, open_backend
@@ -50,7 +50,9 @@ class ArtifactModel:
         threads: intra-op threads; default is the CPUs this process may use (affinity, cgroup quota).
         verify: check every file's sha256 against the manifest.
         check_golden: replay the golden sample stored at export and refuse mismatching outputs.
-        batch_size: texts per inference call (texts of similar length are batched together).
+        batch_size: texts per inference call (texts of similar length are batched together). Artifacts whose
+            INT8 scales are picked per call run one text per call whatever this says, so that an answer never
+            depends on what else was in the call.
         """
         _check_options(threads, batch_size, openvino_mode)
         bundle = Path(path)
@@ -65,7 +67,10 @@ class ArtifactModel:
         encoder = TextEncoder.from_file(bundle / TOKENIZER, manifest.max_length)
         options = {"mode": openvino_mode} if manifest.backend == "openvino" else {}
         model_path = bundle / manifest.model_files[0]
-        backend = open_backend(manifest.backend, model_path, threads or usable_cpu_count(), **options)
+        row_by_row = quantizes_per_call(manifest.backend, manifest.quantization)  # same answer whatever the batch
+        backend = open_backend(
+            manifest.backend, model_path, threads or usable_cpu_count(), row_by_row=row_by_row, **options
+        )
         model = cls(manifest, encoder, backend, batch_size=batch_size)
         if check_golden and manifest.golden:
             model._check_golden(bundle)

@@ -51,12 +51,36 @@ class TextEncoder:
     def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> tuple[list, list]:
         """Token ids and token type ids per text, unpadded."""
         inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
+        encodings = self._encode_bounded(inputs)
+        return [e.ids for e in encodings], [e.type_ids for e in encodings]
+
+    def _encode_bounded(self, inputs: list) -> list:
+        """Encode with time and memory bounded by max_length, not by the input's size, and the same ids as
+        encoding the whole text.
+
+        The tokenizer would split a 10 MB text into every overflow piece (+1.4 GB, 17 s) to keep 128 tokens.
+        Instead each long text is cut at a word boundary after `max_length * CHARS_PER_TOKEN` characters; if the
+        cut text still overflows max_length, the tokens kept come from whole words before the cut, so the ids are
+        those of the full text (more than SPILL tokens past max_length, so a word cut in half at the end, at
+        most 100 tokens, is never among the kept ones). If it does not (very long words, e.g. base64), the cut is widened and retried.
+        """
+        limit = self.max_length * CHARS_PER_TOKEN
+        encodings = self._encode_all([_cut(x, limit) for x in inputs])
+        retry = [i for i, x in enumerate(inputs) if _longer(x, limit) and not _spills(encodings[i])]
+        while retry:
+            limit *= 8
+            again = self._encode_all([_cut(inputs[i], limit) for i in retry])
+            for i, encoding in zip(retry, again, strict=True):
+                encodings[i] = encoding
+            retry = [i for i in retry if _longer(inputs[i], limit) and not _spills(encodings[i])]
+        return encodings
+
+    def _encode_all(self, inputs: list) -> list:
         try:
-            encodings = self.tokenizer.encode_batch(inputs)
+            return self.tokenizer.encode_batch(inputs)
         except TypeError:
             # Lone surrogates (e.g. from JSON "\ud800") are not valid Unicode and tokenizers rejects them.
-            encodings = self.tokenizer.encode_batch([_valid_unicode(x) for x in inputs])
-        return [e.ids for e in encodings], [e.type_ids for e in encodings]
+            return self.tokenizer.encode_batch([_valid_unicode(x) for x in inputs])
 
     def encode_words(self, words: Sequence[Sequence[str]]) -> tuple[list, list, list]:
         """Ids, type ids and word ids for texts already split into words (token classification).
@@ -67,7 +91,7 @@ class TextEncoder:
 
     def encode_with_words(self, texts: Sequence[str]) -> tuple[list, list, list, list]:
         """Ids, type ids, word ids and character offsets for raw texts, words as the tokenizer splits them."""
-        encodings = self.tokenizer.encode_batch([_valid_unicode(t) for t in texts])
+        encodings = self._encode_bounded([_valid_unicode(t) for t in texts])
         return (
             [e.ids for e in encodings],
             [e.type_ids for e in encodings],
@@ -91,6 +115,31 @@ class TextEncoder:
                 token_types[row, :n] = type_ids[i]
                 mask[row, :n] = 1
             yield Batch(chosen, input_ids, mask, token_types)
+
+
+CHARS_PER_TOKEN = 16  # first cut; a WordPiece token rarely spans more than a few characters
+
+
+SPILL = 128
+
+
+def _spills(encoding) -> bool:
+    return sum(len(piece.ids) for piece in encoding.overflowing) > SPILL
+
+
+def _longer(item: str | tuple[str, str], limit: int) -> bool:
+    return any(len(part) > limit for part in (item if isinstance(item, tuple) else (item,)))
+
+
+def _cut(item: str | tuple[str, str], limit: int) -> str | tuple[str, str]:
+    """Cut at a whitespace at or before `limit` (or at `limit` when there is none in the last 200 characters:
+    such a word is longer than WordPiece's 100-character limit and becomes [UNK] whole or cut)."""
+    if isinstance(item, tuple):
+        return tuple(_cut(part, limit) for part in item)
+    if len(item) <= limit:
+        return item
+    space = max(item.rfind(" ", limit - 200, limit + 1), item.rfind("\n", limit - 200, limit + 1))
+    return item[: space if space > 0 else limit]
 
 
 def _valid_unicode(item: str | tuple[str, str]) -> str | tuple[str, str]:

@@ -64,7 +64,7 @@ def adapt(
 
     out = Path(out)
     say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
-    check_writable(out, force)
+    check_writable(out, force, inputs=(config.model, source))
     if not train_texts:
         raise InputError("adapt needs at least one training text.")
     seed_everything(torch, config.seed)

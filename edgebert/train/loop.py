@@ -54,8 +54,7 @@ def train(
     out = Path(out)
     world = World()
     say = (lambda message: print(message, file=sys.stderr)) if progress and world.is_main else (lambda _: None)
-    if not resume:
-        check_writable(out, force)
+    check_writable(out, force or resume, inputs=(config.model, train_data.source, eval_data.source))
     partial = partial_dir(out)
     if not resume and partial.exists():
         if not force:

@@ -51,17 +51,41 @@ def save_state(path: Path, model, optimizer, scheduler, progress: Progress, conf
         "scheduler": scheduler.state_dict(),
         "progress": progress.__dict__,
         "config": config,
-        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+        "rng": {"python": random.getstate(), "numpy": _numpy_rng_state(), "torch": torch.get_rng_state()},
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
+def _numpy_rng_state() -> tuple:
+    """numpy's RNG state with plain types (its ndarray would need unpickling numpy globals to load)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return kind, keys.tolist(), int(pos), int(has_gauss), float(cached)
+
+
+def _load_plain(path: Path) -> dict:
+    """Load with weights_only=True: tensors and plain containers only, never arbitrary pickled objects. A planted
+    or foreign state.pt (one that would run code when unpickled) is refused instead of executed."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # UnpicklingError for disallowed globals, RuntimeError/EOFError for corrupt files
+        raise InputError(
+            f"{path} is not a training state this edgebert wrote (it holds objects other than tensors and plain "
+            f"data, or it is corrupt: {str(exc).splitlines()[0][:200]}). It was not loaded. Start over with --force."
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or not {"model", "optimizer", "scheduler", "progress", "config", "rng"} <= state.keys()
+    ):
+        raise InputError(f"{path} is not a training state this edgebert wrote. Start over with --force.")
+    return state
+
+
 def load_state(path: Path, model, optimizer, scheduler, config: dict) -> Progress:
     if not path.is_file():
         raise InputError(f"Nothing to resume: {path} does not exist. Start the run without --resume.")
-    state = torch.load(path, weights_only=False)  # our own file: it holds python RNG state and dicts
+    state = _load_plain(path)
     changed = sorted(k for k in config.keys() | state["config"].keys() if config.get(k) != state["config"].get(k))
     changed = [k for k in changed if k not in RESUMABLE_CHANGES]
     if changed:
@@ -73,7 +97,8 @@ def load_state(path: Path, model, optimizer, scheduler, config: dict) -> Progres
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     random.setstate(state["rng"]["python"])
-    np.random.set_state(state["rng"]["numpy"])
+    kind, keys, pos, has_gauss, cached = state["rng"]["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["rng"]["torch"])
     return Progress(**state["progress"])
 

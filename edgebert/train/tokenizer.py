@@ -74,6 +74,11 @@ def _tokenizer_json(model_dir: Path) -> Path:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, use_fast=True)
-    converted = Path(tempfile.mkdtemp(prefix="edgebert-tok-")) / "tokenizer.json"
+    scratch = tempfile.TemporaryDirectory(prefix="edgebert-tok-")  # removed at exit (its finalizer)
+    _SCRATCH.append(scratch)
+    converted = Path(scratch.name) / "tokenizer.json"
     tokenizer.backend_tokenizer.save(str(converted))
     return converted
+
+
+_SCRATCH: list = []  # keeps converted tokenizers alive until the process exits
