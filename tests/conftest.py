@@ -177,3 +177,17 @@ def tiny_token_checkpoint(tmp_path_factory, tiny_base, token_data_dir) -> Path:
         progress=False,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def token_int8_artifact(tmp_path_factory, tiny_token_checkpoint, token_data_dir):
+    from edgebert.build.config import ExportConfig
+    from edgebert.build.pipeline import export_artifact
+    from edgebert.build.recipes import quantization_from_recipe
+    from edgebert.data.tokens import load_token_file
+
+    out = tmp_path_factory.mktemp("token-artifact") / "int8"
+    config = ExportConfig(quantization=quantization_from_recipe("avx2"))
+    dev = load_token_file(token_data_dir / "dev.jsonl")
+    export_artifact(tiny_token_checkpoint, out, config, eval_data=dev, progress=False)
+    return out

@@ -65,19 +65,6 @@ def test_token_training_learns_entities(tiny_token_checkpoint):
     assert metrics["best"]["f1"] > 0.6, metrics["best"]  # untrained: ~0; some entity words are [UNK] in the tiny vocab
 
 
-@pytest.fixture(scope="module")
-def token_int8_artifact(tmp_path_factory, tiny_token_checkpoint, token_data_dir):
-    from edgebert.build.config import ExportConfig
-    from edgebert.build.pipeline import export_artifact
-    from edgebert.build.recipes import quantization_from_recipe
-
-    out = tmp_path_factory.mktemp("token-artifact") / "int8"
-    config = ExportConfig(quantization=quantization_from_recipe("avx2"))
-    dev = load_token_file(token_data_dir / "dev.jsonl")
-    export_artifact(tiny_token_checkpoint, out, config, eval_data=dev, progress=False)
-    return out
-
-
 def test_int8_token_artifact_reports_entity_drift(token_int8_artifact):
     manifest = json.loads((token_int8_artifact / "edgebert.json").read_text())
     assert manifest["task"] == "token" and manifest["precision"] == "int8"

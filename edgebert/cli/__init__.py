@@ -11,9 +11,9 @@ import sys
 from .. import __version__
 from ..core.errors import EdgebertError
 from ..core.files import terminate_as_interrupt
-from . import bench, export, predict, train
+from . import bench, export, predict, serve, train
 
-COMMANDS = (train.add_adapt, train.add_train, export.add_export, predict.add_predict, bench.add_bench)
+COMMANDS = (train.add_adapt, train.add_train, export.add_export, predict.add_predict, serve.add_serve, bench.add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

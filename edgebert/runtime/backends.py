@@ -19,11 +19,16 @@ class Backend(Protocol):
 
 
 class OnnxRuntimeBackend:
-    def __init__(self, model_path: Path, threads: int) -> None:
+    def __init__(self, model_path: Path, threads: int, spinning: bool = False) -> None:
+        """spinning: let ORT's worker threads busy-wait between calls. Off by default: measured on the demo's INT8
+        artifact at 5 requests/s, spinning burned ~0.3 of a core while idle (bad for laptop batteries); it only
+        pays for back-to-back calls (benchmarks/results/serve-*.json has both)."""
         ort = require("onnxruntime")  # a base dependency
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
@@ -101,9 +106,9 @@ def open_backend(backend: str, model_path: Path, threads: int, *, row_by_row: bo
     return RowByRow(engine) if row_by_row else engine
 
 
-def _open(backend: str, model_path: Path, threads: int, **options) -> Backend:
+def _open(backend: str, model_path: Path, threads: int, spinning: bool = False, **options) -> Backend:
     if backend == "onnxruntime":
-        return OnnxRuntimeBackend(model_path, threads)
-    if backend == "openvino":
+        return OnnxRuntimeBackend(model_path, threads, spinning=spinning)
+    if backend == "openvino":  # OpenVINO's TBB workers park themselves when idle: no spinning switch to set
         return OpenVinoBackend(model_path, threads, **options)
     raise ArtifactError(f"Unknown backend '{backend}' in the manifest; this edgebert knows {list(BACKENDS)}.")

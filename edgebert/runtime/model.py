@@ -44,6 +44,7 @@ class ArtifactModel:
         check_golden: bool = True,
         batch_size: int = 32,
         openvino_mode: str = "latency",
+        spinning: bool = False,
     ) -> ModelT:
         """Load and check an artifact.
 
@@ -53,6 +54,8 @@ class ArtifactModel:
         batch_size: texts per inference call (texts of similar length are batched together). Artifacts whose
             INT8 scales are picked per call run one text per call whatever this says, so that an answer never
             depends on what else was in the call.
+        spinning: let inference threads busy-wait between calls (ONNX Runtime). Off: an app that calls now
+            and then does not burn CPU while idle; on: slightly lower latency for back-to-back calls.
         """
         _check_options(threads, batch_size, openvino_mode)
         bundle = Path(path)
@@ -69,7 +72,12 @@ class ArtifactModel:
         model_path = bundle / manifest.model_files[0]
         row_by_row = quantizes_per_call(manifest.backend, manifest.quantization)  # same answer whatever the batch
         backend = open_backend(
-            manifest.backend, model_path, threads or usable_cpu_count(), row_by_row=row_by_row, **options
+            manifest.backend,
+            model_path,
+            threads or usable_cpu_count(),
+            row_by_row=row_by_row,
+            spinning=spinning,
+            **options,
         )
         model = cls(manifest, encoder, backend, batch_size=batch_size)
         if check_golden and manifest.golden:

@@ -1,0 +1,50 @@
+"""Settings of `edgebert serve`; the CLI flags map one-to-one onto these fields."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..core.errors import InputError
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str = "127.0.0.1"  # loopback only, unless the user asks otherwise
+    port: int = 8080  # 0 picks a free port (written to port_file)
+    port_file: str | None = None
+    token: str | None = None  # bearer token required on /v1/* and /info, /metrics (or EDGEBERT_TOKEN)
+    allowed_hosts: tuple[str, ...] = ()  # extra Host header names accepted (DNS-rebinding guard)
+    threads: int | None = None  # inference threads (default: usable CPUs)
+    max_batch: int = 32  # rows per inference call
+    max_wait_ms: float = 2.0  # how long the first request of a batch waits for company
+    max_queue: int = 1024  # rows waiting; more gets 429
+    max_inputs: int = 256  # texts per request; more gets 413
+    max_body_bytes: int = 4 << 20  # request body; more gets 413
+    spinning: bool = False  # ORT worker threads busy-wait between calls (see runtime/backends.py)
+    drain_seconds: float = 30.0  # on SIGTERM, how long in-flight requests may take
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise InputError(f"--port must be 0-65535 (0 picks a free port), got {self.port}.")
+        for name in ("max_batch", "max_queue", "max_inputs", "max_body_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be a whole number of at least 1, got {value!r}.")
+        for name in ("max_wait_ms", "drain_seconds"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or not 0 <= value <= 60_000:
+                raise InputError(f"--{name.replace('_', '-')} must be between 0 and 60000, got {value!r}.")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {self.threads}.")
+        if self.token is not None and len(self.token) < 16:
+            raise InputError(
+                "--token must be at least 16 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)."
+            )
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """Host header names accepted: loopback names, the bound address, and --allow-host."""
+        return frozenset({*LOOPBACK_NAMES, self.host, *self.allowed_hosts})

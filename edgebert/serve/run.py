@@ -1,0 +1,75 @@
+"""Start the server: load and verify the artifact, bind, announce the port, serve until SIGTERM/Ctrl-C, drain."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+from pathlib import Path
+
+from ..core.artifact import SEQUENCE, read_manifest
+from ..core.errors import InputError, require
+from .config import ServeConfig
+
+
+def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: print(message, file=sys.stderr)) -> None:
+    require("starlette", "serve")
+    uvicorn = require("uvicorn", "serve")
+    from ..runtime import Classifier, TokenClassifier
+    from .app import build_app
+
+    bundle = Path(artifact)
+    front_door = Classifier if read_manifest(bundle).task == SEQUENCE else TokenClassifier
+    model = front_door.load(bundle, threads=config.threads, batch_size=config.max_batch, spinning=config.spinning)
+    app = build_app(model, bundle, config)
+
+    sock = _bind(config.host, config.port)
+    port = sock.getsockname()[1]
+    uv_config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=config.drain_seconds,
+        lifespan="on",
+    )
+    server = uvicorn.Server(uv_config)
+    original_startup = server.startup
+
+    async def startup(sockets=None):
+        await original_startup(sockets=sockets)
+        if config.port_file:  # written once the socket accepts, so the parent app may connect at once
+            _write_port_file(Path(config.port_file), port)
+        log(f"edgebert serve: {bundle} on http://{_url_host(config.host)}:{port} (Ctrl-C or SIGTERM to stop)")
+
+    server.startup = startup
+    # On SIGTERM/Ctrl-C uvicorn stops accepting, finishes in-flight requests, then re-raises the signal it handled.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    log("edgebert serve: stopped")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InputError(
+            f"Cannot listen on {host}:{port} ({exc.strerror}); pick another --port (0 = any free)."
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _write_port_file(path: Path, port: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{port}\n")
+    os.replace(tmp, path)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

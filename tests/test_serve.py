@@ -1,0 +1,209 @@
+"""`edgebert serve`: a real server process on 127.0.0.1, real HTTP requests, every error path, a drained stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from edgebert import Classifier, TokenClassifier  # noqa: E402
+from edgebert.core.files import sha256_file  # noqa: E402
+
+from .conftest import make_examples  # noqa: E402
+
+TOKEN = "s3cret-token-for-tests-0123456789"
+
+
+class Server:
+    def __init__(self, artifact: Path, tmp: Path, *flags: str, env: dict | None = None) -> None:
+        port_file = tmp / f"port-{time.monotonic_ns()}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgebert.cli",
+                "serve",
+                str(artifact),
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                *flags,
+            ],
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(self.process.stderr.read().decode())
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{int(port_file.read_text())}"
+
+    def request(self, path: str, body=None, *, headers: dict | None = None, raw: bytes | None = None):
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        req = urllib.request.Request(
+            self.url + path, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def json(self, path: str, body=None, **kwargs):
+        status, text = self.request(path, body, **kwargs)
+        return status, json.loads(text)
+
+    def stop(self) -> tuple[int, str]:
+        self.process.send_signal(signal.SIGTERM)
+        _, err = self.process.communicate(timeout=60)
+        return self.process.returncode, err.decode()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_int8_artifact, tmp_path_factory):
+    s = Server(tiny_int8_artifact, tmp_path_factory.mktemp("serve"), "--max-inputs", "64", "--max-queue", "100", "--max-body-bytes", "65536")
+    yield s
+    code, err = s.stop()
+    assert code == 0 and "Traceback" not in err, err
+
+
+def test_classify_equals_in_process_predict_in_input_order(server, tiny_int8_artifact):
+    texts = [row["text"] for row in make_examples(20, seed=3)] + ["进球", ""]
+    status, body = server.json("/v1/classify", {"inputs": texts})
+    assert status == 200
+    expected = Classifier.load(tiny_int8_artifact).predict(texts)
+    assert [r["label"] for r in body["results"]] == [p.label for p in expected]
+    for row, prediction in zip(body["results"], expected, strict=True):
+        assert row["scores"] == pytest.approx(prediction.scores, abs=1e-6)
+
+
+def test_concurrent_requests_are_micro_batched_and_each_gets_its_own_answers(server, tiny_int8_artifact):
+    texts = [row["text"] for row in make_examples(64, seed=5)]
+    clf = Classifier.load(tiny_int8_artifact)
+    expected = clf.predict_proba(texts)
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda t: server.json("/v1/classify", {"inputs": [t]}), texts))
+    for (status, body), probabilities in zip(answers, expected, strict=True):
+        assert status == 200
+        got = body["results"][0]["scores"]
+        np.testing.assert_allclose([got[label] for label in clf.labels], probabilities, atol=1e-6)
+    _, metrics = server.request("/metrics")
+    batch_count = next(
+        float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("edgebert_batch_rows_count")
+    )
+    rows = next(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("edgebert_rows_total"))
+    assert batch_count < rows, "concurrent single-text requests never shared an inference call"
+
+
+def test_top_k_and_pairs_validation(server):
+    status, body = server.json("/v1/classify", {"inputs": ["goal"], "top_k": 1})
+    assert status == 200 and len(body["results"][0]["scores"]) == 1
+    for bad in (
+        {"inputs": ["a"], "top_k": 0},
+        {"inputs": ["a"], "top_k": True},
+        {"inputs": ["a", "b"], "pairs": ["x"]},
+    ):
+        assert server.json("/v1/classify", bad)[0] == 422
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (b"not json", 422),
+        (b"[1, 2]", 422),
+        (b'{"inputs": [1]}', 422),
+        (b'{"inputs": null}', 422),
+        (b'{"inputs": ["a"], "extra": 1}', 422),
+        (b"[" * 30_000 + b"]" * 30_000, 422),
+        (b'{"inputs": ' + json.dumps(["a"] * 65).encode() + b"}", 413),
+        (b'{"inputs": ["' + b"a" * 70_000 + b'"]}', 413),
+    ],
+)
+def test_bad_requests_get_a_status_and_a_message_never_a_traceback(server, payload, status):
+    got, text = server.request("/v1/classify", raw=payload, headers={"Content-Type": "application/json"})
+    assert got == status
+    assert "error" in json.loads(text) and "Traceback" not in text
+
+
+def test_queue_limit_answers_429(tiny_int8_artifact, tmp_path):
+    s = Server(tiny_int8_artifact, tmp_path, "--max-queue", "4")
+    try:
+        assert s.json("/v1/classify", {"inputs": ["a"] * 5})[0] == 429
+        assert s.json("/v1/classify", {"inputs": ["a"] * 4})[0] == 200
+    finally:
+        assert s.stop()[0] == 0
+
+
+def test_info_health_ready_and_metrics(server, tiny_int8_artifact):
+    status, info = server.json("/info")
+    manifest = json.loads((tiny_int8_artifact / "edgebert.json").read_text())
+    assert status == 200 and info["labels"] == manifest["labels"] and info["precision"] == "int8"
+    assert info["model_sha256"]["model.onnx"] == sha256_file(tiny_int8_artifact / "model.onnx")
+    assert server.json("/health") == (200, {"status": "ok"})
+    assert server.json("/ready") == (200, {"ready": True})
+    _, metrics = server.request("/metrics")
+    assert 'edgebert_requests_total{path="/health",status="200"}' in metrics
+    assert "edgebert_request_seconds_bucket" in metrics
+
+
+def test_host_header_from_another_name_is_refused(server):
+    status, body = server.json("/info", headers={"Host": "attacker.example:80"})
+    assert status == 421 and "--allow-host" in body["error"]
+
+
+def test_bearer_token_from_env_guards_everything_but_probes(tiny_int8_artifact, tmp_path):
+    s = Server(tiny_int8_artifact, tmp_path, env={"EDGEBERT_TOKEN": TOKEN})
+    try:
+        assert s.json("/v1/classify", {"inputs": ["a"]})[0] == 401
+        assert s.json("/v1/classify", {"inputs": ["a"]}, headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert s.json("/v1/classify", {"inputs": ["a"]}, headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+        assert s.json("/health")[0] == 200
+    finally:
+        assert s.stop()[0] == 0
+
+
+def test_entities_for_token_artifacts(token_int8_artifact, tmp_path):
+    s = Server(token_int8_artifact, tmp_path)
+    try:
+        text = "alice joined arsenal in paris"
+        status, body = s.json("/v1/entities", {"inputs": [text]})
+        expected = TokenClassifier.load(token_int8_artifact).entities(text)
+        assert status == 200 and [e["text"] for e in body["results"][0]] == [e.text for e in expected]
+        assert s.json("/v1/classify", {"inputs": [text]})[0] == 404
+    finally:
+        assert s.stop()[0] == 0
+
+
+def test_sigterm_lets_in_flight_requests_finish(tiny_int8_artifact, tmp_path):
+    s = Server(tiny_int8_artifact, tmp_path, "--max-inputs", "2000", "--max-queue", "4000")
+    texts = [row["text"] for row in make_examples(40, seed=1)] * 50  # ~2000 rows: takes a moment
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(s.json, "/v1/classify", {"inputs": texts})
+        time.sleep(0.3)
+        code, err = s.stop()
+        status, body = pending.result()
+    assert status == 200 and len(body["results"]) == len(texts)
+    assert code == 0 and "stopped" in err
+
+
+def test_serve_refuses_bad_flags(tiny_int8_artifact, capsys):
+    from edgebert.cli import main
+
+    for flags in (["--port", "70000"], ["--max-batch", "0"], ["--max-wait-ms", "nan"], ["--token", "short"]):
+        assert main(["serve", str(tiny_int8_artifact), *flags]) == 2, flags
+        assert "error" in capsys.readouterr().err
