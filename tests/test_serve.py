@@ -76,7 +76,16 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tiny_int8_artifact, tmp_path_factory):
-    s = Server(tiny_int8_artifact, tmp_path_factory.mktemp("serve"), "--max-inputs", "64", "--max-queue", "100", "--max-body-bytes", "65536")
+    s = Server(
+        tiny_int8_artifact,
+        tmp_path_factory.mktemp("serve"),
+        "--max-inputs",
+        "64",
+        "--max-queue",
+        "100",
+        "--max-body-bytes",
+        "65536",
+    )
     yield s
     code, err = s.stop()
     assert code == 0 and "Traceback" not in err, err
