@@ -40,6 +40,7 @@ from ..runtime.tokenization import TextEncoder
 from .accuracy_budget import fit_accuracy_budget
 from .builder import ModelBuilder, latency_cost
 from .config import ExportConfig
+from .conformance import write_conformance
 from .evaluate import model_logits, sequence_evaluation, task_logits, token_evaluation
 from .fuse import check_fusions, optimize_for_onnxruntime, require_attention_fusion
 from .onnx_export import PARITY_TEXTS, check_parity, export_onnx
@@ -180,6 +181,7 @@ def export_artifact(
             evaluation=evaluation,
             tools=tool_versions(),
         )
+        write_conformance(staging, encoder, getattr(eval_data, "texts", None) or ())
         write_manifest(staging, manifest)
         size = sum((staging / name).stat().st_size for name in model_files)
     return ExportReport(out=out, manifest=manifest, parity=parity, size_bytes=size, budget=budget)

@@ -11,9 +11,17 @@ import sys
 from .. import __version__
 from ..core.errors import EdgebertError
 from ..core.files import terminate_as_interrupt
-from . import bench, export, predict, serve, train
+from . import bench, export, predict, serve, train, verify
 
-COMMANDS = (train.add_adapt, train.add_train, export.add_export, predict.add_predict, serve.add_serve, bench.add_bench)
+COMMANDS = (
+    train.add_adapt,
+    train.add_train,
+    export.add_export,
+    predict.add_predict,
+    verify.add_verify,
+    serve.add_serve,
+    bench.add_bench,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

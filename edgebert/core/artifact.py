@@ -27,6 +27,7 @@ from .files import sha256_file
 
 MANIFEST = "edgebert.json"
 TOKENIZER = "tokenizer.json"
+CONFORMANCE = "conformance.jsonl"  # strings and their token ids: the kit for ports to other languages
 FORMAT_VERSION = 2
 MAX_MANIFEST_BYTES = 16 << 20  # a real one is a few hundred KB (golden logits of a token model included)
 

@@ -56,6 +56,7 @@ def atomic_directory(out: Path, force: bool = False) -> Iterator[Path]:
     sweep_stale(out.parent, f".{out.name}.old-")
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); the result is an ordinary directory
         yield staging
         fsync_tree(staging)
         if out.exists():
@@ -131,6 +132,12 @@ def terminate_as_interrupt() -> Iterator[Termination]:
         yield state
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,110 @@
+"""The conformance kit every artifact carries, `edgebert verify`, and the Node.js port that must pass it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgebert import Classifier
+from edgebert.cli import main
+from edgebert.core.artifact import CONFORMANCE, MANIFEST
+from edgebert.core.files import sha256_file
+
+NODE_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node"
+
+
+def _kit(artifact: Path) -> list[dict]:
+    return [json.loads(line) for line in (artifact / CONFORMANCE).read_text().splitlines()]
+
+
+def test_every_artifact_carries_at_least_1000_strings_with_their_ids(tiny_int8_artifact):
+    rows = _kit(tiny_int8_artifact)
+    texts = [r["text"] for r in rows]
+    assert len(rows) >= 1000 and len(set(texts)) == len(texts)
+    assert "" in texts and any("中" in t for t in texts) and any("😀" in t for t in texts)
+    assert any("\u200b" in t for t in texts) and any("，" in t for t in texts) and any(len(t) > 5000 for t in texts)
+    manifest = json.loads((tiny_int8_artifact / MANIFEST).read_text())
+    assert manifest["files"][CONFORMANCE] == sha256_file(tiny_int8_artifact / CONFORMANCE)  # checksummed
+    encoder = Classifier.load(tiny_int8_artifact).encoder
+    assert encoder.encode(texts[:50])[0] == [r["ids"] for r in rows[:50]]
+
+
+def test_verify_passes_a_good_artifact(tiny_int8_artifact, capsys):
+    assert main(["verify", str(tiny_int8_artifact)]) == 0
+    assert "give the recorded ids" in capsys.readouterr().out
+
+
+def test_verify_names_strings_whose_ids_differ(tmp_path, tiny_int8_artifact, capsys):
+    artifact = tmp_path / "artifact"
+    shutil.copytree(tiny_int8_artifact, artifact)
+    rows = _kit(artifact)
+    rows[7]["ids"] = rows[7]["ids"][:-1] + [0, rows[7]["ids"][-1]]  # as if another tokenizer gave one more id
+    (artifact / CONFORMANCE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = json.loads((artifact / MANIFEST).read_text())
+    manifest["files"][CONFORMANCE] = sha256_file(artifact / CONFORMANCE)
+    (artifact / MANIFEST).write_text(json.dumps(manifest))
+    assert main(["verify", str(artifact), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert not report["ok"] and [m["line"] for m in report["mismatches"]] == [8]
+
+
+def test_verify_refuses_an_altered_kit(tmp_path, tiny_int8_artifact, capsys):
+    artifact = tmp_path / "artifact"
+    shutil.copytree(tiny_int8_artifact, artifact)
+    with (artifact / CONFORMANCE).open("a") as f:
+        f.write('{"text": "x", "ids": [1]}\n')
+    assert main(["verify", str(artifact)]) == 2
+    assert CONFORMANCE in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def node_example() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not on PATH")
+    if not (NODE_EXAMPLE / "node_modules" / "onnxruntime-node").is_dir():
+        # --ignore-scripts: onnxruntime-node's install script downloads GPU binaries; the CPU build is in the package
+        result = subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=NODE_EXAMPLE,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"npm registry unreachable: {result.stderr[-500:]}")
+    return NODE_EXAMPLE
+
+
+def test_node_port_passes_the_conformance_kit_and_golden_logits(node_example, tiny_int8_artifact):
+    result = subprocess.run(
+        ["node", "conformance.mjs", str(tiny_int8_artifact)],
+        cwd=node_example,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], report["first_mismatches"][:3]
+    assert report["strings"] >= 1000 and report["golden_ids_match"]
+    assert report["golden_max_abs_diff"] <= report["golden_atol"]
+
+
+def test_node_classifies_like_python(node_example, tiny_int8_artifact):
+    texts = ["goal for the team", "bank profit rises", "进球 ２０２６ café 😀"]
+    result = subprocess.run(
+        ["node", "edgebert.mjs", str(tiny_int8_artifact), *texts],
+        cwd=node_example,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = Classifier.load(tiny_int8_artifact).predict(texts)
+    assert [r["label"] for r in rows] == [p.label for p in expected]
+    for row, prediction in zip(rows, expected, strict=True):
+        assert row["scores"] == pytest.approx(prediction.scores, abs=1e-5)
