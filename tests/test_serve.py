@@ -216,3 +216,15 @@ def test_serve_refuses_bad_flags(tiny_int8_artifact, capsys):
     for flags in (["--port", "70000"], ["--max-batch", "0"], ["--max-wait-ms", "nan"], ["--token", "short"]):
         assert main(["serve", str(tiny_int8_artifact), *flags]) == 2, flags
         assert "error" in capsys.readouterr().err
+
+
+def test_replicas_run_batches_in_parallel_with_the_same_answers(tiny_int8_artifact, tmp_path):
+    s = Server(tiny_int8_artifact, tmp_path, "--replicas", "2", "--threads", "1", "--max-batch", "4")
+    try:
+        texts = [row["text"] for row in make_examples(40, seed=8)]
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda t: s.json("/v1/classify", {"inputs": [t]}), texts))
+        expected = Classifier.load(tiny_int8_artifact).predict(texts)
+        assert [a[1]["results"][0]["label"] for a in answers] == [p.label for p in expected]
+    finally:
+        assert s.stop()[0] == 0

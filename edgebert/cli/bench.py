@@ -40,6 +40,12 @@ def add_bench(commands) -> None:
         "--max-drop", type=float, default=0.5, help="with --compare: allowed accuracy drop in points (default: 0.5)"
     )
     p.add_argument("--no-cold-start", action="store_true", help="skip the fresh-process cold-start probe")
+    p.add_argument(
+        "--idle",
+        type=float,
+        metavar="RATE",
+        help="instead: CPU used per request when called RATE times a second, worker-thread spinning on vs off",
+    )
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument("--quiet", action="store_true")
     add_columns(p)
@@ -61,6 +67,8 @@ def run_bench(args) -> int:
         return 1 if regressions else 0
     if not args.artifacts:
         raise InputError("Name at least one ARTIFACT to benchmark (or pass --compare HISTORY).")
+    if args.idle is not None:
+        return _run_idle(args)
     if args.out:
         from ..core.files import check_writable
 
@@ -83,4 +91,21 @@ def run_bench(args) -> int:
         print(f"report written to {args.out}")
     if args.history:
         append_history(args.history, report)
+    return 0
+
+
+def _run_idle(args) -> int:
+    import json
+
+    from ..bench.idle import IdleConfig, format_idle, measure_idle
+
+    config = IdleConfig(
+        rate=args.idle, seconds=args.seconds_per_round or 5.0, rounds=args.rounds or 2, threads=args.threads
+    )
+    for artifact in args.artifacts:
+        result = measure_idle(artifact, config)
+        print(format_idle(result))
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / f"idle-{artifact.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -29,6 +29,7 @@ def add_serve(commands) -> None:
     config_option(
         p, "--threads", ServeConfig, "threads", "inference threads (None: CPUs this process may use)", type=int
     )
+    config_option(p, "--replicas", ServeConfig, "replicas", "model copies running in parallel", type=int)
     config_option(p, "--max-batch", ServeConfig, "max_batch", "rows per inference call", type=int)
     config_option(p, "--max-wait-ms", ServeConfig, "max_wait_ms", "wait for batch-mates", type=float)
     config_option(p, "--max-queue", ServeConfig, "max_queue", "rows waiting before 429", type=int)

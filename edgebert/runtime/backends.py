@@ -20,15 +20,16 @@ class Backend(Protocol):
 
 class OnnxRuntimeBackend:
     def __init__(self, model_path: Path, threads: int, spinning: bool = False) -> None:
-        """spinning: let ORT's worker threads busy-wait between calls. Off by default: measured on the demo's INT8
-        artifact at 5 requests/s, spinning burned ~0.3 of a core while idle (bad for laptop batteries); it only
-        pays for back-to-back calls (benchmarks/results/serve-*.json has both)."""
+        """spinning: let ORT's worker threads busy-wait *between* calls too. Off by default: they spin only while a
+        call runs (between its ops, where waking a sleeping thread costs more than the op) and stop when it
+        returns (session.force_spinning_stop). Measured with the demo's INT8 artifact on Zen 3, 2 threads, one
+        call every 200 ms: spinning between calls burned 5x the CPU of the calls themselves; forbidding spinning
+        altogether made 128-token calls 1.6x slower. benchmarks/results/idle-*.json has the numbers."""
         ort = require("onnxruntime")  # a base dependency
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
+        options.add_session_config_entry("session.force_spinning_stop", "0" if spinning else "1")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])

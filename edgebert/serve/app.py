@@ -30,17 +30,18 @@ class HttpError(Exception):
         self.status = status
 
 
-def build_app(model, bundle, config: ServeConfig):
-    """model: a loaded Classifier or TokenClassifier; bundle: its directory (for /info)."""
+def build_app(models: list, bundle, config: ServeConfig):
+    """models: loaded copies of one Classifier or TokenClassifier (run in parallel); bundle: their directory."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
     metrics = Metrics()
+    model = models[0]
     task = model.manifest.task
     batcher = MicroBatcher(
-        _runner(model),
+        [_runner(m) for m in models],
         max_batch=config.max_batch,
         max_wait_ms=config.max_wait_ms,
         max_queue=config.max_queue,

@@ -17,7 +17,8 @@ class ServeConfig:
     port_file: str | None = None
     token: str | None = None  # bearer token required on /v1/* and /info, /metrics (or EDGEBERT_TOKEN)
     allowed_hosts: tuple[str, ...] = ()  # extra Host header names accepted (DNS-rebinding guard)
-    threads: int | None = None  # inference threads (default: usable CPUs)
+    threads: int | None = None  # inference threads per model copy (default: usable CPUs)
+    replicas: int = 1  # model copies running batches in parallel (e.g. 2 copies x 1 thread for many short texts)
     max_batch: int = 32  # rows per inference call
     max_wait_ms: float = 2.0  # how long the first request of a batch waits for company
     max_queue: int = 1024  # rows waiting; more gets 429
@@ -29,7 +30,7 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise InputError(f"--port must be 0-65535 (0 picks a free port), got {self.port}.")
-        for name in ("max_batch", "max_queue", "max_inputs", "max_body_bytes"):
+        for name in ("replicas", "max_batch", "max_queue", "max_inputs", "max_body_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be a whole number of at least 1, got {value!r}.")

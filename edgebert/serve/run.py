@@ -21,8 +21,10 @@ def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: prin
 
     bundle = Path(artifact)
     front_door = Classifier if read_manifest(bundle).task == SEQUENCE else TokenClassifier
-    model = front_door.load(bundle, threads=config.threads, batch_size=config.max_batch, spinning=config.spinning)
-    app = build_app(model, bundle, config)
+    options = {"threads": config.threads, "batch_size": config.max_batch, "spinning": config.spinning}
+    models = [front_door.load(bundle, **options)]  # checksums and golden logits checked once
+    models += [front_door.load(bundle, verify=False, check_golden=False, **options) for _ in range(config.replicas - 1)]
+    app = build_app(models, bundle, config)
 
     sock = _bind(config.host, config.port)
     port = sock.getsockname()[1]
@@ -51,7 +53,9 @@ def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: prin
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not 0: asyncio turns on TCP_NODELAY only for sockets that say so, and without it a
+    # keep-alive client waits ~40 ms per response (Nagle's algorithm meeting delayed ACKs).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

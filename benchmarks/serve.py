@@ -1,0 +1,202 @@
+"""`edgebert serve` measured against in-process calls, on this machine (results name the CPU).
+
+- ready: spawn -> first 200 from /ready (warm disk cache), median of 3 starts
+- overhead: p50 of one short text (about 16 tokens) over HTTP (keep-alive) vs in-process, interleaved rounds
+- concurrency: 16 client threads sending single-text requests vs the same texts one by one in-process;
+  throughput ratio and p50/p99 latency (micro-batching at work)
+- idle: CPU per request at 5 requests/s with worker-thread spinning between calls on and off (bench/idle.py)
+
+  python benchmarks/serve.py --artifact runs/bbc/int8 --data bbc_news:dev --out benchmarks/results/serve-zen3
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from edgebert import Classifier
+from edgebert.bench.idle import IdleConfig, format_idle, measure_idle
+from edgebert.bench.run import fingerprint
+from edgebert.data.text import load_dataset
+
+SHORT = "Shares rose after record sales in Europe and Asia this quarter."  # 1x16 with [CLS]/[SEP]
+
+
+class Served:
+    def __init__(self, artifact: str, *flags: str) -> None:
+        self.port_file = Path(tempfile.mkdtemp()) / "port"
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgebert.cli",
+                "serve",
+                artifact,
+                "--port",
+                "0",
+                "--port-file",
+                str(self.port_file),
+                *flags,
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+        while not self.port_file.exists():
+            time.sleep(0.002)
+        self.port = int(self.port_file.read_text())
+        while True:
+            try:
+                if self.get("/ready")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.002)
+        self.ready_s = time.perf_counter() - self.started
+
+    def connection(self) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        conn.connect()  # http.client sends headers and body in two writes: without NODELAY, Nagle adds ~40 ms
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        c = self.connection()
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def classify(conn: http.client.HTTPConnection, texts: list[str]) -> dict:
+    conn.request(
+        "POST", "/v1/classify", body=json.dumps({"inputs": texts}), headers={"Content-Type": "application/json"}
+    )
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError(body)
+    return json.loads(body)
+
+
+def ready_times(artifact: str, n: int = 3) -> list[float]:
+    times = []
+    for _ in range(n):
+        s = Served(artifact)
+        times.append(s.ready_s)
+        s.stop()
+    return times
+
+
+def overhead(artifact: str, threads: int, rounds: int = 5, per_round: int = 100) -> dict:
+    clf = Classifier.load(artifact, threads=threads)
+    server = Served(artifact, "--threads", str(threads), "--max-wait-ms", "0")
+    conn = server.connection()
+    local, remote = [], []
+    for _ in range(20):
+        clf.predict_logits([SHORT])
+        classify(conn, [SHORT])
+    for r in range(rounds):
+        for kind in ("local", "remote") if r % 2 == 0 else ("remote", "local"):
+            for _ in range(per_round):
+                t = time.perf_counter()
+                clf.predict_logits([SHORT]) if kind == "local" else classify(conn, [SHORT])
+                (local if kind == "local" else remote).append((time.perf_counter() - t) * 1000)
+    server.stop()
+    return {
+        "tokens": len(clf.encoder.encode([SHORT])[0][0]),
+        "in_process_p50_ms": float(np.median(local)),
+        "http_p50_ms": float(np.median(remote)),
+        "added_ms": float(np.median(remote) - np.median(local)),
+    }
+
+
+def concurrency(artifact: str, texts: list[str], threads: int, clients: int = 16) -> dict:
+    clf = Classifier.load(artifact, threads=threads)
+    for t in texts[:10]:
+        clf.predict_logits([t])
+    start = time.perf_counter()
+    for t in texts:
+        clf.predict_logits([t])
+    one_by_one_s = time.perf_counter() - start
+
+    # one copy per core, one thread each: INT8 artifacts run row by row, so parallel copies are what scales
+    server = Served(artifact, "--threads", "1", "--replicas", str(threads), "--max-batch", "8", "--max-wait-ms", "2")
+    latencies: list[float] = []
+
+    def client(chunk: list[str]) -> None:
+        conn = server.connection()
+        for text in chunk:
+            t = time.perf_counter()
+            classify(conn, [text])
+            latencies.append((time.perf_counter() - t) * 1000)
+
+    chunks = [texts[i::clients] for i in range(clients)]
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, [texts[:2]] * clients))  # warm-up
+        latencies.clear()
+        start = time.perf_counter()
+        list(pool.map(client, chunks))
+        served_s = time.perf_counter() - start
+    _, metrics = server.get("/metrics")
+    server.stop()
+    return {
+        "requests": len(texts),
+        "clients": clients,
+        "in_process_one_by_one_per_s": len(texts) / one_by_one_s,
+        "served_per_s": len(texts) / served_s,
+        "ratio": one_by_one_s / served_s,
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99)),
+        "mean_batch_rows": _mean_batch(metrics.decode()),
+    }
+
+
+def _mean_batch(metrics: str) -> float:
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("edgebert_batch_rows_")
+    }
+    return values["edgebert_batch_rows_sum"] / values["edgebert_batch_rows_count"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifact", required=True)
+    parser.add_argument("--data", default="bbc_news:dev", help="texts for the concurrency run (first sentence of each)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=320)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    texts = [t.split(".")[0][:200] for t in load_dataset(args.data, split="dev", label_column=None).texts]
+    texts = (texts * (args.requests // len(texts) + 1))[: args.requests]
+    report = {
+        "machine": fingerprint(args.threads),
+        "artifact": args.artifact,
+        "ready_s": ready_times(args.artifact),
+        "overhead_1x16": overhead(args.artifact, args.threads),
+        "concurrency_16_clients": concurrency(args.artifact, texts, args.threads),
+        "idle_5_per_s": measure_idle(
+            Path(args.artifact), IdleConfig(rate=5, seconds=4, rounds=3, threads=args.threads)
+        ),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k not in ("machine", "idle_5_per_s")}, indent=2))
+    print(format_idle(report["idle_5_per_s"]))
+
+
+if __name__ == "__main__":
+    main()
