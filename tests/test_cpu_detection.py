@@ -85,3 +85,30 @@ def test_cgroup_quota_v2_v1_and_none(tmp_path):
     (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
     assert cgroup_cpu_quota(v1) == 2.0
     assert cgroup_cpu_quota(tmp_path / "absent") is None  # macOS, Windows: no cgroups
+
+
+def test_usable_cpu_count_without_affinity_or_cgroups_falls_back_to_the_os(monkeypatch):
+    """macOS and Windows have no sched_getaffinity and no /sys/fs/cgroup."""
+    import os
+
+    from edgebert.core import cpu
+
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    if hasattr(os, "process_cpu_count"):
+        monkeypatch.setattr(os, "process_cpu_count", lambda: 6)
+    monkeypatch.setattr(cpu, "cgroup_cpu_quota", lambda root: None)
+    assert cpu.usable_cpu_count() == 6
+    monkeypatch.setattr(cpu, "cgroup_cpu_quota", lambda root: 2.5)  # a container limited to 2.5 cores
+    assert cpu.usable_cpu_count() == 2
+
+
+def test_cpu_info_on_windows_needs_neither_proc_nor_sysctl(monkeypatch):
+    from edgebert.core import cpu
+
+    monkeypatch.setattr(cpu.platform, "system", lambda: "Windows")
+    monkeypatch.setattr(cpu.platform, "machine", lambda: "AMD64")
+    monkeypatch.setattr(cpu, "_windows_cpu_name", lambda: "Fake CPU")
+    monkeypatch.setattr(cpu, "_numpy_features", lambda: {"AVX2": True, "AVX512_VNNI": False})
+    info = cpu.cpu_info()
+    assert info.arch == "x86_64" and info.model == "Fake CPU" and "avx2" in info.flags

@@ -11,7 +11,7 @@ import sys
 from .. import __version__
 from ..core.errors import EdgebertError
 from ..core.files import terminate_as_interrupt
-from . import bench, export, predict, serve, train, verify
+from . import bench, export, predict, score, serve, train, verify
 
 COMMANDS = (
     train.add_adapt,
@@ -19,6 +19,7 @@ COMMANDS = (
     export.add_export,
     predict.add_predict,
     verify.add_verify,
+    score.add_score,
     serve.add_serve,
     bench.add_bench,
 )

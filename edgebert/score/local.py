@@ -1,0 +1,238 @@
+"""Score a corpus on local worker processes: shards, resume, and one ordered output written atomically.
+
+    inputs --read.py--> rows ──shards of `shard_rows`──> workers (each: load + verify the artifact once)
+                          │                                   │ OUT.parts/shard-000123.jsonl (atomic)
+                          └──> rejects                        ▼
+    OUT  <──concatenate parts in order (temp file, fsync, rename)── OUT.parts/  (removed at the end)
+
+A re-run after Ctrl-C, a crash or kill -9 finds OUT.parts/plan.json, checks it describes the same job (inputs'
+sizes and mtimes, artifact checksum, settings), and skips the shards already written. Output rows:
+{"position", "id", "label", "score"} (+ "scores" with --all-scores), in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from ..core.artifact import SEQUENCE, read_manifest
+from ..core.cpu import usable_cpu_count
+from ..core.errors import ArtifactExistsError, InputError
+from ..core.files import check_writable
+from ..core.progress import progress_bar
+from .config import ScoreConfig
+from .read import Reject, Row, expand_inputs, read_rows
+
+PLAN = "plan.json"
+
+
+@dataclass
+class ScoreReport:
+    output: Path
+    rows: int = 0
+    rejects: int = 0
+    shards: int = 0
+    resumed_shards: int = 0
+    seconds: float = 0.0
+    rejects_file: Path | None = None
+    workers: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def parts_dir(output: Path) -> Path:
+    return output.parent / f".{output.name}.parts"
+
+
+def rejects_path(output: Path) -> Path:
+    return output.with_name(output.name + ".rejects.jsonl")
+
+
+def plan_for(artifact: Path, inputs: list[Path], config: ScoreConfig) -> dict:
+    manifest = read_manifest(artifact)
+    if manifest.task != SEQUENCE:
+        raise InputError(f"{artifact} labels tokens; `score` classifies whole texts. Use `edgebert predict --json`.")
+    return {
+        "artifact_files": manifest.files,
+        "inputs": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in inputs],
+        "settings": {k: v for k, v in asdict(config).items() if k not in ("workers", "threads_per_worker")},
+    }
+
+
+def prepare(
+    artifact: Path, patterns: list[str], output: Path, config: ScoreConfig, force: bool
+) -> tuple[list[Path], dict, int]:
+    """Validate, and decide between a fresh run and a resume. Returns (inputs, plan, shards already done)."""
+    inputs = expand_inputs(patterns)
+    check_writable(output, force, inputs=(artifact, *inputs))
+    plan = plan_for(artifact, inputs, config)
+    parts = parts_dir(output)
+    if parts.exists():
+        try:
+            previous = json.loads((parts / PLAN).read_text())
+        except (OSError, ValueError):
+            previous = None
+        if previous != plan or force:
+            if not force:
+                raise ArtifactExistsError(
+                    f"{parts} holds an unfinished run with other inputs or settings; pass --force to start over."
+                )
+            shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    _write_atomic(parts / PLAN, json.dumps(plan))
+    done = sum(1 for p in parts.glob("shard-*.jsonl"))
+    return inputs, plan, done
+
+
+def shards(rows: Iterator[Row | Reject], size: int, rejects: list[Reject]) -> Iterator[list[Row]]:
+    """Consecutive valid rows in shards of `size`; rejects collected on the side."""
+    shard: list[Row] = []
+    for item in rows:
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        shard.append(item)
+        if len(shard) == size:
+            yield shard
+            shard = []
+    if shard:
+        yield shard
+
+
+def score_local(
+    artifact: Path,
+    patterns: list[str],
+    output: Path,
+    config: ScoreConfig,
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> ScoreReport:
+    started = time.perf_counter()
+    inputs, _, _ = prepare(artifact, patterns, output, config, force)
+    parts = parts_dir(output)
+    workers = config.workers or usable_cpu_count()
+    report = ScoreReport(output=output, workers=workers)
+    rejects: list[Reject] = []
+    bar = progress_bar(unit=" rows", disable=not progress, desc="scoring")
+    context = get_context("spawn")  # fresh interpreters: no inherited threads or ORT state, same on every OS
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(str(artifact), config)
+    ) as pool:
+        pending: set = set()
+        for index, shard in enumerate(
+            shards(read_rows(inputs, config.text_column, config.id_column), config.shard_rows, rejects)
+        ):
+            report.shards += 1
+            report.rows += len(shard)
+            part = parts / f"shard-{index:06d}.jsonl"
+            if part.exists():
+                report.resumed_shards += 1
+                bar.update(len(shard))
+                continue
+            if len(pending) >= 2 * workers:  # bounded: the reader never runs far ahead of the workers
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    bar.update(future.result())
+            pending.add(pool.submit(_score_shard, [(r.position, r.id, r.text) for r in shard], str(part)))
+        for future in pending:
+            bar.update(future.result())
+    bar.close()
+    if not report.rows and not rejects:
+        shutil.rmtree(parts, ignore_errors=True)
+        raise InputError(f"The inputs ({', '.join(map(str, inputs))}) hold no rows.")
+    finish(output, parts, report.shards, rejects)
+    report.rejects = len(rejects)
+    report.rejects_file = rejects_path(output) if rejects else None
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def finish(output: Path, parts: Path, n_shards: int, rejects: list[Reject]) -> None:
+    """Concatenate the parts in order into `output` (atomically), write the rejects, remove the parts."""
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as out:
+            for index in range(n_shards):
+                with (parts / f"shard-{index:06d}.jsonl").open("rb") as part:
+                    shutil.copyfileobj(part, out)
+            out.flush()
+            os.fsync(out.fileno())
+        if output.suffix.lower() == ".parquet":
+            _to_parquet(tmp, output)
+        else:
+            os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    target = rejects_path(output)
+    if rejects:
+        _write_atomic(target, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rejects))
+    else:
+        target.unlink(missing_ok=True)
+    shutil.rmtree(parts, ignore_errors=True)
+
+
+def _to_parquet(jsonl: Path, output: Path) -> None:
+    from ..core.errors import require
+
+    pa = require("pyarrow", "ray")
+    import pyarrow.json as pa_json
+    import pyarrow.parquet as pq
+
+    table = pa_json.read_json(jsonl)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.parquet.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, output)
+    del pa
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ---- inside each worker process
+_MODEL = None
+_CONFIG: ScoreConfig | None = None
+
+
+def _init_worker(artifact: str, config: ScoreConfig) -> None:
+    global _MODEL, _CONFIG
+    from ..runtime import Classifier
+
+    _MODEL = Classifier.load(artifact, threads=config.threads_per_worker, batch_size=config.batch_size)
+    _CONFIG = config
+
+
+def _score_shard(rows: list[tuple[int, str, str]], part: str) -> int:
+    lines = score_lines(_MODEL, rows, _CONFIG.all_scores)
+    _write_atomic(Path(part), lines)
+    return len(rows)
+
+
+def score_lines(model, rows: list[tuple[int, str, str]], all_scores: bool) -> str:
+    """JSON Lines for (position, id, text) rows; shared by local workers and Ray actors, so outputs are equal."""
+    probabilities = model.predict_proba([text for _, _, text in rows])
+    labels = model.labels
+    out = []
+    for (position, row_id, _), row in zip(rows, probabilities, strict=True):
+        best = int(row.argmax())
+        record = {"position": position, "id": row_id, "label": labels[best], "score": round(float(row[best]), 6)}
+        if all_scores:
+            record["scores"] = {label: round(float(p), 6) for label, p in zip(labels, row, strict=True)}
+        out.append(json.dumps(record, ensure_ascii=False) + "\n")
+    return "".join(out)

@@ -1,0 +1,164 @@
+"""Inputs to rows. A row that cannot be read becomes a reject with its reason; nothing is dropped silently.
+
+Row positions count every row of every input in order (rejects included), so outputs and rejects together
+account for the whole input. Plain-text lines split on \\n / \\r\\n only; blank lines are not rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import InputError
+
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+@dataclass(frozen=True)
+class Row:
+    position: int
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Reject:
+    position: int
+    source: str  # PATH:LINE
+    reason: str
+
+
+def expand_inputs(patterns: list[str]) -> list[Path]:
+    """Files and globs (`logs/*.jsonl`, `data/**/*.csv`), in the order given, each file once."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            matched = sorted(glob.glob(pattern, recursive=True))
+            files = [Path(m) for m in matched if Path(m).is_file()]
+            if not files:
+                raise InputError(f"--input {pattern} matches no file.")
+        else:
+            path = Path(pattern)
+            if not path.exists() or path.is_dir():
+                raise InputError(f"--input {pattern}: no such file (use a glob like '{pattern}/*.jsonl' for a folder).")
+            files = [path]
+        paths += [p for p in files if p not in paths]
+    if not paths:
+        raise InputError("Give at least one --input file or glob.")
+    return paths
+
+
+def read_rows(paths: list[Path], text_column: str = "text", id_column: str | None = None) -> Iterator[Row | Reject]:
+    position = 0
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix in JSON_SUFFIXES:
+            items = _jsonl(path, text_column, id_column)
+        elif suffix in TABLE_SUFFIXES:
+            items = _table(path, TABLE_SUFFIXES[suffix], text_column, id_column)
+        else:
+            items = _lines(path)
+        for line, text_or_reason, row_id in items:
+            source = f"{path}:{line}"
+            if row_id is _REJECT:
+                yield Reject(position, source, text_or_reason)
+            else:
+                yield Row(position, row_id if row_id is not None else source, text_or_reason)
+            position += 1
+
+
+_REJECT = object()  # marks (line, reason, _REJECT) items from the per-format readers
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
+    """(line number, text or None, reason) per line; bytes are decoded per line so one bad line is one reject."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror}.") from None
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            raw = raw.rstrip(b"\n").rstrip(b"\r")
+            try:
+                yield number, raw.decode("utf-8"), ""
+            except UnicodeDecodeError as exc:
+                yield number, None, f"not UTF-8 (byte {exc.start}: {exc.reason})"
+
+
+def _jsonl(path: Path, text_column: str, id_column: str | None):
+    for line, content, reason in _decoded_lines(path):
+        if content is None:
+            yield line, reason, _REJECT
+            continue
+        if not content.strip():
+            continue
+        try:
+            row = json.loads(content)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield line, f"invalid JSON ({getattr(exc, 'msg', 'nested too deeply')})", _REJECT
+            continue
+        if not isinstance(row, dict):
+            yield line, f"a JSON {type(row).__name__}, not an object with a '{text_column}' field", _REJECT
+            continue
+        yield (line, *_fields(row, text_column, id_column))
+
+
+def _table(path: Path, delimiter: str, text_column: str, id_column: str | None):
+    csv.field_size_limit(1 << 30)
+    lines = ((content if content is not None else "\udcff") + "\n" for _, content, _ in _decoded_lines(path))
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise InputError(f"{path}:1: malformed header ({exc}).") from None
+    if text_column not in header:
+        raise InputError(f"{path} has no column '{text_column}' (columns: {header}); pass --text-column NAME.")
+    line = 1
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(
+                f"{path}:{start}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc}); a quote opened and "
+                "never closed swallows the rows after it. Fix the quoting near that line."
+            ) from None
+        line = start
+        if not any(values):
+            continue
+        if any("\udcff" in v for v in values):
+            yield line, "not UTF-8", _REJECT
+        elif len(values) != len(header):
+            yield line, f"{len(values)} fields, the header has {len(header)}", _REJECT
+        else:
+            yield (line, *_fields(dict(zip(header, values, strict=True)), text_column, id_column))
+
+
+def _lines(path: Path):
+    for line, content, reason in _decoded_lines(path):
+        if content is None:
+            yield line, reason, _REJECT
+        elif content.strip():
+            yield line, content.strip(), None
+
+
+def _fields(row: dict, text_column: str, id_column: str | None) -> tuple[str, object]:
+    text = row.get(text_column)
+    if text is None:
+        return f"no '{text_column}' field (pass --text-column NAME)", _REJECT
+    if not isinstance(text, str):
+        return f"'{text_column}' is {type(text).__name__}, not a string", _REJECT
+    if id_column is None:
+        return text, None
+    if row.get(id_column) in (None, ""):
+        return f"no '{id_column}' value (--id-column)", _REJECT
+    return text, str(row[id_column])

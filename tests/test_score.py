@@ -1,0 +1,171 @@
+"""`edgebert score`: local workers and Ray give the same ordered output as in-process predict; bad rows are
+rejected with their reason; a killed run resumes; the output is never partial."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgebert import Classifier
+from edgebert.cli import main
+
+from .conftest import make_examples
+
+CLI = [sys.executable, "-m", "edgebert.cli", "score"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Three formats, good rows and every kind of bad row."""
+    root = tmp_path_factory.mktemp("corpus")
+    texts = [row["text"] for row in make_examples(90, seed=11)]
+    with (root / "a.jsonl").open("wb") as f:
+        for i, text in enumerate(texts[:40]):
+            f.write(json.dumps({"doc": f"a{i}", "text": text}).encode() + b"\n")
+        f.write(b"{not json\n")
+        f.write(b'{"text": 7, "doc": "x"}\n')
+        f.write(b'{"body": "no text field", "doc": "y"}\n')
+        f.write(b'{"text": "caf\xe9", "doc": "z"}\n')  # latin-1 byte: not UTF-8
+        f.write(b"\n")  # blank: not a row
+        f.write(b"[1, 2]\n")
+    with (root / "b.csv").open("w", newline="") as f:
+        f.write("doc,text\n")
+        for i, text in enumerate(texts[40:70]):
+            f.write(f'b{i},"{text}"\n')
+        f.write("only-one-field\n")
+    (root / "c.txt").write_text("\n".join(texts[70:]) + "\n")
+    return root
+
+
+def _expected(artifact: Path) -> list[str]:
+    """The corpus fixture's good rows are make_examples(90, seed=11) in order."""
+    texts = [row["text"] for row in make_examples(90, seed=11)]
+    return [p.label for p in Classifier.load(artifact).predict(texts)]
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_local_workers_match_in_process_predict_and_reject_bad_rows_with_reasons(tiny_int8_artifact, corpus, tmp_path):
+    out = tmp_path / "out.jsonl"
+    inputs = ["--input", str(corpus / "a.jsonl"), "--input", str(corpus / "*.csv"), "--input", str(corpus / "c.txt")]
+    args = [str(tiny_int8_artifact), *inputs, "--output", str(out), "--workers", "2", "--shard-rows", "16", "--quiet"]
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = _read(out)
+    assert [r["label"] for r in rows] == _expected(tiny_int8_artifact)
+    positions = [r["position"] for r in rows]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    assert rows[0]["id"].endswith("a.jsonl:1") and rows[-1]["id"].endswith("c.txt:20")
+    rejects = _read(out.with_name("out.jsonl.rejects.jsonl"))
+    reasons = " | ".join(r["reason"] for r in rejects)
+    assert len(rejects) == 6, reasons
+    for expected in ("invalid JSON", "'text' is int", "no 'text' field", "not UTF-8", "a JSON list", "1 fields"):
+        assert expected in reasons
+    assert sorted(positions + [r["position"] for r in rejects]) == list(range(len(rows) + len(rejects)))
+    assert not list(tmp_path.glob(".out.jsonl*")), "no temp files or parts left behind"
+
+    by_id = tmp_path / "ids.jsonl"
+    args = [str(tiny_int8_artifact), "--input", str(corpus / "a.jsonl"), "--output", str(by_id), "--id-column", "doc"]
+    assert main(["score", *args, "--workers", "1", "--quiet"]) == 0
+    assert [r["id"] for r in _read(by_id)][:3] == ["a0", "a1", "a2"]
+
+
+def test_killed_run_resumes_skipping_finished_shards_with_the_same_output(tiny_int8_artifact, tmp_path):
+    texts = [row["text"] for row in make_examples(400, seed=2)]
+    (tmp_path / "big.txt").write_text("\n".join(texts) + "\n")
+    args = [
+        str(tiny_int8_artifact),
+        "--input",
+        str(tmp_path / "big.txt"),
+        "--workers",
+        "1",
+        "--shard-rows",
+        "8",
+        "--quiet",
+    ]
+    reference = tmp_path / "reference.jsonl"
+    assert subprocess.run([*CLI, *args, "--output", str(reference)], timeout=300).returncode == 0
+
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen([*CLI, *args, "--output", str(out)], stderr=subprocess.DEVNULL)
+    parts = tmp_path / ".out.jsonl.parts"
+    deadline = time.monotonic() + 120
+    while len(list(parts.glob("shard-*.jsonl"))) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists(), "a killed run must not leave a partial output"
+    done = len(list(parts.glob("shard-*.jsonl")))
+    assert 5 <= done < 50
+
+    resumed = subprocess.run([*CLI, *args, "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{done} of 50 shards resumed" in resumed.stdout
+    assert out.read_bytes() == reference.read_bytes()
+    assert not parts.exists()
+
+
+def test_unfinished_run_with_other_settings_needs_force(tiny_int8_artifact, tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("goal\nbank\n")
+    parts = tmp_path / ".out.jsonl.parts"
+    parts.mkdir()
+    (parts / "plan.json").write_text('{"other": "job"}')
+    args = [
+        "score",
+        str(tiny_int8_artifact),
+        "--input",
+        str(tmp_path / "t.txt"),
+        "--output",
+        str(tmp_path / "out.jsonl"),
+    ]
+    assert main([*args, "--quiet"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main([*args, "--quiet", "--force", "--workers", "1"]) == 0
+    assert len(_read(tmp_path / "out.jsonl")) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--input", "/nonexistent/*.jsonl"], "matches no file"),
+        (["--input", "{inp}", "--workers", "0"], "--workers"),
+        (["--input", "{inp}", "--shard-rows", "0"], "--shard-rows"),
+    ],
+)
+def test_bad_arguments_are_named(tiny_int8_artifact, tmp_path, capsys, extra, message):
+    (tmp_path / "t.txt").write_text("goal\n")
+    extra = [x.replace("{inp}", str(tmp_path / "t.txt")) for x in extra]
+    assert main(["score", str(tiny_int8_artifact), *extra, "--output", str(tmp_path / "o.jsonl"), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_output_may_not_replace_an_input(tiny_int8_artifact, tmp_path, capsys):
+    source = tmp_path / "t.txt"
+    source.write_text("goal\n")
+    assert main(["score", str(tiny_int8_artifact), "--input", str(source), "--output", str(source), "--force"]) == 2
+    assert "never overwritten" in capsys.readouterr().err
+    assert source.read_text() == "goal\n"
+
+
+def test_ray_data_on_a_local_instance_gives_the_local_output_row_for_row(tiny_int8_artifact, corpus, tmp_path):
+    pytest.importorskip("ray")
+    inputs = ["--input", str(corpus / "a.jsonl"), "--input", str(corpus / "b.csv"), "--input", str(corpus / "c.txt")]
+    common = [str(tiny_int8_artifact), *inputs, "--shard-rows", "16", "--quiet", "--all-scores"]
+    local, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert subprocess.run([*CLI, *common, "--output", str(local), "--workers", "2"], timeout=300).returncode == 0
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    result = subprocess.run(
+        [*CLI, *common, "--output", str(ray_out), "--ray"], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ray_out.read_bytes() == local.read_bytes()
+    assert (tmp_path / "ray.jsonl.rejects.jsonl").read_bytes() == (tmp_path / "local.jsonl.rejects.jsonl").read_bytes()
