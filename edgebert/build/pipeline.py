@@ -31,6 +31,7 @@ from ..core.artifact import (
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import InputError, require
 from ..core.files import atomic_directory, check_writable, temporary_directory
+from ..data.tasks import task_for
 from ..data.text import LabelSet, TextDataset, require_labels
 from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import read_checkpoint_meta
@@ -41,7 +42,7 @@ from .accuracy_budget import fit_accuracy_budget
 from .builder import ModelBuilder, latency_cost
 from .config import ExportConfig
 from .conformance import write_conformance
-from .evaluate import model_logits, sequence_evaluation, task_logits, token_evaluation
+from .evaluate import accuracy_of, entity_f1_of, model_logits, sequence_evaluation, task_logits, token_evaluation
 from .fuse import check_fusions, optimize_for_onnxruntime, require_attention_fusion
 from .onnx_export import PARITY_TEXTS, check_parity, export_onnx
 
@@ -111,7 +112,15 @@ def export_artifact(
             parity = check_parity(torch_logits, graph_logits(graph), config.parity_atol, stage="graph fusion")
 
         # ---- quantize (or compile), within the accuracy budget when one is set
-        eval_ids, eval_types = encoder.encode(eval_data.texts) if y_eval is not None else ([], [])
+        eval_ids, eval_types, score_of = [], [], None  # score_of(logits): the metric --max-drop is in
+        if y_eval is not None:
+            eval_ids, eval_types = encoder.encode(eval_data.texts)
+            score_of = accuracy_of(y_eval)
+        elif eval_data is not None and task == TOKEN:
+            token_task = task_for(TOKEN, labels)
+            encoded_eval = token_task.encode(encoder, eval_data)
+            eval_ids, eval_types = encoded_eval.ids, encoded_eval.type_ids
+            score_of = entity_f1_of(token_task, encoded_eval)
         calib_ids, calib_types = encoder.encode(calibration_data.texts) if calibration_data else ([], [])
         builder = ModelBuilder(config, graph, work, calib_ids, calib_types, progress=progress)
         budget, quantization = None, config.quantization
@@ -120,20 +129,35 @@ def export_artifact(
             say(f"quantizing to INT8 ({quantization.mode}, recipe {quantization.recipe or 'custom'}, {config.backend})")
         # fp32 logits on the eval set: the reference of both the budget and the drift
         fp32_eval = (
-            model_logits("onnxruntime", graph, encoder, eval_ids, eval_types, num_labels)
-            if quantization and y_eval is not None
+            model_logits("onnxruntime", graph, encoder, eval_ids, eval_types, num_labels, task=task)
+            if quantization and score_of is not None
             else None
         )
         if quantization and config.max_drop_points is not None:
 
             def logits_of(path: Path, rows: np.ndarray | None) -> np.ndarray:
+                if task == TOKEN:  # rows index tokens of all sentences: score every sentence, then pick
+                    flat = model_logits(
+                        config.backend, path, encoder, eval_ids, eval_types, num_labels, task=task, row_by_row=per_call
+                    )
+                    return flat if rows is None else flat[rows]
                 ids = eval_ids if rows is None else [eval_ids[i] for i in rows]
                 types = eval_types if rows is None else [eval_types[i] for i in rows]
                 return model_logits(config.backend, path, encoder, ids, types, num_labels, row_by_row=per_call)
 
-            say(f"fitting the accuracy budget: drop at most {config.max_drop_points} pts on {eval_data.source}")
+            metric = "entity F1" if task == TOKEN else "accuracy"
+            say(
+                f"fitting the accuracy budget: {metric} drop at most {config.max_drop_points} pts on {eval_data.source}"
+            )
             built, budget = fit_accuracy_budget(
-                builder.units, builder.build, logits_of, fp32_eval, y_eval, config.max_drop_points, say=say
+                builder.units,
+                builder.build,
+                logits_of,
+                fp32_eval,
+                score_of,
+                config.max_drop_points,
+                metric=metric,
+                say=say,
             )
             if budget.fp32_units:
                 budget.latency_cost = latency_cost(config.backend, builder.built[0], built)
@@ -206,8 +230,6 @@ def golden_sample(
 def _check_stage_inputs(
     config: ExportConfig, task: str, eval_data: TextDataset | TokenDataset | None, calibration: TextDataset | None
 ) -> None:
-    if task == TOKEN and config.max_drop_points is not None:
-        raise InputError("--max-drop is not supported for token classification yet; export without it.")
     if task == TOKEN and calibration is not None:
         raise InputError("Static INT8 calibration is not supported for token classification yet; use --int8.")
     if config.max_drop_points is not None and eval_data is None:

@@ -66,9 +66,9 @@ def run_export(args) -> int:
     )
     eval_data = calibration = None
     if args.eval and read_checkpoint_meta(args.checkpoint).task == "token":
-        from ..data.tokens import load_token_file
+        from ..data.tokens import load_token_data
 
-        eval_data = load_token_file(Path(args.eval))
+        eval_data = load_token_data(args.eval, "dev")
     elif args.eval:
         eval_data = load_dataset(args.eval, split="dev", **columns(args))
     if args.calib:

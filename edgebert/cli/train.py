@@ -110,16 +110,18 @@ def run_train(args) -> int:
 
 
 def training_data(args, config: TrainConfig):
-    from pathlib import Path
 
     from ..core.errors import InputError
 
     if config.task == "token":
-        from ..data.tokens import load_token_file
+        from ..data.bundled import TOKEN_DATASETS, bundled_name
+        from ..data.tokens import load_token_data
 
+        if args.eval is None and bundled_name(args.data) in TOKEN_DATASETS:
+            args.eval = f"{bundled_name(args.data)}:dev"
         if args.eval is None:
             raise InputError("--task token needs --eval FILE (JSONL with tokens and tags) for model selection.")
-        return load_token_file(Path(args.data)), load_token_file(Path(args.eval))
+        return load_token_data(args.data, "train"), load_token_data(args.eval, "dev")
     from ..data.text import training_splits
 
     say = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))

@@ -53,7 +53,7 @@ class GoldenSample:
 @dataclass
 class BudgetStep:
     fp32_units: list[str]
-    accuracy: float
+    accuracy: float  # the budget's metric: accuracy (sequence) or entity F1 (token)
     drop_points: float
 
 
@@ -121,6 +121,17 @@ class Drift:
 
 
 @dataclass
+class EntityDrift:
+    """What quantization changed against the fp32 graph, entity by entity (token task)."""
+
+    sentences_changed: int  # sentences whose entity list differs
+    gained: int  # entities the artifact finds that the fp32 graph does not (no overlapping fp32 entity)
+    lost: int  # fp32 entities the artifact misses (no overlapping artifact entity)
+    changed: int  # overlapping but different span or type
+    changed_sentence_indices: list[int] = field(default_factory=list)  # the first 100
+
+
+@dataclass
 class Evaluation:
     """What `--eval` measured at export. `metric` is what `drop_points` and `--max-drop` are in."""
 
@@ -133,6 +144,7 @@ class Evaluation:
     metrics: dict[str, Any]  # the artifact's full scores (per class / per entity type, confusion matrix)
     reference_metrics: dict[str, Any] | None = None  # the fp32 graph's, when the artifact is quantized
     drift: Drift | None = None
+    entity_drift: EntityDrift | None = None
 
 
 @dataclass

