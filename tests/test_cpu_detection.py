@@ -112,3 +112,28 @@ def test_cpu_info_on_windows_needs_neither_proc_nor_sysctl(monkeypatch):
     monkeypatch.setattr(cpu, "_numpy_features", lambda: {"AVX2": True, "AVX512_VNNI": False})
     info = cpu.cpu_info()
     assert info.arch == "x86_64" and info.model == "Fake CPU" and "avx2" in info.flags
+
+
+def test_full_range_int8_artifact_is_refused_on_a_cpu_without_vnni(tiny_checkpoint, data_dir, tmp_path, monkeypatch):
+    from edgebert import Classifier
+    from edgebert.build.config import ExportConfig
+    from edgebert.build.pipeline import export_artifact
+    from edgebert.build.recipes import quantization_from_recipe
+    from edgebert.core.cpu import CpuInfo
+    from edgebert.core.errors import ArtifactError
+    from edgebert.runtime import model
+
+    out = tmp_path / "vnni"
+    export_artifact(
+        tiny_checkpoint, out, ExportConfig(quantization=quantization_from_recipe("avx512-vnni")), progress=False
+    )
+    avx2 = CpuInfo("Fake Zen 3", "x86_64", frozenset({"avx2", "fma"}))
+    vnni = CpuInfo("Fake Zen 4", "x86_64", frozenset({"avx2", "avx512f", "avx512_vnni"}))
+    arm = CpuInfo("Fake M2", "arm64", frozenset({"asimddp"}))
+    monkeypatch.setattr(model, "cpu_info", lambda: avx2)
+    with pytest.raises(ArtifactError, match="no VNNI.*--target avx2"):
+        Classifier.load(out)
+    assert Classifier.load(out, allow_saturation=True).predict("goal").label
+    for cpu in (vnni, arm):
+        monkeypatch.setattr(model, "cpu_info", lambda cpu=cpu: cpu)
+        Classifier.load(out)

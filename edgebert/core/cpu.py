@@ -58,6 +58,12 @@ class CpuInfo:
         return "generic"
 
     @property
+    def saturates_u8s8(self) -> bool:
+        """True where ONNX Runtime's U8S8 kernels add pairs of products in saturating 16-bit (x86 without VNNI):
+        INT8 weights must then be 7-bit (reduce_range), or some outputs are silently wrong."""
+        return self.isa in ("avx512", "avx2", "generic")
+
+    @property
     def native_bf16(self) -> bool:
         return bool({"avx512_bf16", "amx_bf16"} & self.flags)
 

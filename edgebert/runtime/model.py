@@ -13,7 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..core.artifact import TOKENIZER, Manifest, quantizes_per_call, read_manifest, verify_files
-from ..core.cpu import usable_cpu_count
+from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import ArtifactError, InputError
 from .backends import Backend, open_backend
 from .tokenization import TextEncoder
@@ -45,6 +45,7 @@ class ArtifactModel:
         batch_size: int = 32,
         openvino_mode: str = "latency",
         spinning: bool = False,
+        allow_saturation: bool = False,
     ) -> ModelT:
         """Load and check an artifact.
 
@@ -54,6 +55,7 @@ class ArtifactModel:
         batch_size: texts per inference call (texts of similar length are batched together). Artifacts whose
             INT8 scales are picked per call run one text per call whatever this says, so that an answer never
             depends on what else was in the call.
+        allow_saturation: load a full-range INT8 artifact (built for VNNI CPUs) on a CPU without VNNI anyway.
         spinning: let inference threads busy-wait between calls (ONNX Runtime). Off: an app that calls now
             and then does not burn CPU while idle; on: slightly lower latency for back-to-back calls.
         """
@@ -67,6 +69,8 @@ class ArtifactModel:
             )
         if verify:
             verify_files(bundle, manifest)
+        if not allow_saturation:
+            _refuse_saturating_int8(bundle, manifest)
         encoder = TextEncoder.from_file(bundle / TOKENIZER, manifest.max_length)
         options = {"mode": openvino_mode} if manifest.backend == "openvino" else {}
         model_path = bundle / manifest.model_files[0]
@@ -158,3 +162,20 @@ def _check_options(threads: int | None, batch_size: int, openvino_mode: str) -> 
         raise InputError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
     if openvino_mode not in OPENVINO_MODES:
         raise InputError(f"openvino_mode must be one of {list(OPENVINO_MODES)}, got {openvino_mode!r}.")
+
+
+def _refuse_saturating_int8(bundle: Path, manifest: Manifest) -> None:
+    """A full-range U8S8 artifact (weights using all 8 bits) on an x86 CPU without VNNI: ONNX Runtime's kernels
+    there add pairs of u8 x s8 products in saturating 16-bit arithmetic, so large activations give wrong outputs
+    that a few golden texts may not reveal."""
+    q = manifest.quantization
+    if manifest.backend != "onnxruntime" or q is None or q.reduce_range or q.weight_type != "qint8":
+        return
+    cpu = cpu_info()  # read only for full-range INT8 artifacts
+    if cpu.saturates_u8s8:
+        raise ArtifactError(
+            f"{bundle} holds INT8 weights for CPUs with VNNI (recipe '{q.recipe or 'custom'}', full 8-bit range); this "
+            f"CPU ({cpu.model}, {cpu.isa}) has no VNNI, so ONNX Runtime's U8S8 kernels would saturate and some outputs "
+            "would be wrong. Re-export for this CPU (`edgebert export ... --int8`, or `--target avx2` for a fleet), or "
+            "load with allow_saturation=True to accept it."
+        )
