@@ -163,6 +163,54 @@ def concurrency(artifact: str, texts: list[str], threads: int, clients: int = 16
     }
 
 
+def concurrency_wrk(artifact: str, texts: list[str], threads: int, seconds: int = 10, clients: int = 16) -> dict | None:
+    """The same comparison with wrk (C, Debian package) as the client, so the load generator takes little of the
+    2 cores the server runs on. None when wrk is not installed."""
+    import re
+    import shutil
+
+    if shutil.which("wrk") is None:
+        return None
+    clf = Classifier.load(artifact, threads=threads)
+    for t in texts[:10]:
+        clf.predict_logits([t])
+    start = time.perf_counter()
+    for t in texts:
+        clf.predict_logits([t])
+    in_process = len(texts) / (time.perf_counter() - start)
+    bodies = ",\n".join(json.dumps(json.dumps({"inputs": [t]})) for t in texts)
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    script.write_text(
+        f"local bodies = {{\n{bodies}\n}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #bodies + 1\n"
+        '  return wrk.format("POST", "/v1/classify", {["Content-Type"] = "application/json"}, bodies[i])\nend\n'
+    )
+    server = Served(artifact, "--threads", "1", "--replicas", str(threads), "--max-batch", "8", "--max-wait-ms", "2")
+    url = f"http://127.0.0.1:{server.port}"
+    subprocess.run(["wrk", "-t1", f"-c{clients}", "-d2s", "-s", str(script), url], capture_output=True)  # warm-up
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(script), "--latency", url],
+        capture_output=True,
+        text=True,
+    ).stdout
+    server.stop()
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    served = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {
+        "client": "wrk -t1 -c16",
+        "in_process_one_by_one_per_s": in_process,
+        "served_per_s": served,
+        "ratio": served / in_process,
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+        "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
+    }
+
+
 def _mean_batch(metrics: str) -> float:
     values = {
         line.split()[0]: float(line.split()[1])
@@ -188,6 +236,7 @@ def main() -> None:
         "ready_s": ready_times(args.artifact),
         "overhead_1x16": overhead(args.artifact, args.threads),
         "concurrency_16_clients": concurrency(args.artifact, texts, args.threads),
+        "concurrency_16_clients_wrk": concurrency_wrk(args.artifact, texts, args.threads),
         "idle_5_per_s": measure_idle(
             Path(args.artifact), IdleConfig(rate=5, seconds=4, rounds=3, threads=args.threads)
         ),

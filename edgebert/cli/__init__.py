@@ -16,6 +16,7 @@ from . import bench, export, predict, score, serve, train, verify
 COMMANDS = (
     train.add_adapt,
     train.add_train,
+    train.add_distill,
     export.add_export,
     predict.add_predict,
     verify.add_verify,

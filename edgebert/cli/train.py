@@ -126,3 +126,52 @@ def training_data(args, config: TrainConfig):
 
     say = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
     return training_splits(args.data, args.eval, seed=config.seed, say=say, **columns(args))
+
+
+def add_distill(commands) -> None:
+    p = commands.add_parser(
+        "distill",
+        help="train a shallower student from a fine-tuned checkpoint (faster to run)",
+        description="Knowledge distillation: a student made of --layers of the TEACHER checkpoint's encoder layers "
+        "(evenly spaced, weights copied) learns the teacher's soft targets plus the labels, on --data, selected on "
+        "--eval. It keeps the teacher's tokenizer, max length, pooling and labels; export it like any checkpoint.",
+    )
+    p.add_argument("teacher", metavar="TEACHER", help="a checkpoint directory from `edgebert train`")
+    p.add_argument("--layers", type=int, required=True, dest="student_layers", help="encoder layers the student keeps")
+    p.add_argument(
+        "--data", required=True, help="training data (the teacher's, or more unlabelled-alike text with labels)"
+    )
+    p.add_argument("--eval", help="dev data for selection (default: a bundled dataset's dev split)")
+    add_output(p, "student checkpoint directory")
+    for flag, name, text, kwargs in SHARED[1:]:  # every shared flag but --model: the student is the teacher's
+        if name != "extend_vocab":
+            config_option(p, flag, TrainConfig, name, text, **kwargs)
+    config_option(p, "--temperature", TrainConfig, "distill_temperature", "softmax temperature T", type=float)
+    config_option(p, "--alpha", TrainConfig, "distill_alpha", "weight of the soft-target loss", type=float)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    add_columns(p)
+    p.set_defaults(run=run_distill)
+
+
+def run_distill(args) -> int:
+    from pathlib import Path
+
+    from ..core.errors import InputError
+    from ..modeling.checkpoint import is_checkpoint, read_checkpoint_meta
+    from ..train.loop import train
+
+    if not is_checkpoint(Path(args.teacher)):
+        raise InputError(
+            f"{args.teacher} is not a checkpoint from `edgebert train`; distill needs a fine-tuned teacher."
+        )
+    meta = read_checkpoint_meta(Path(args.teacher))
+    args.task = meta.task
+    config = config_from_args(TrainConfig, args, model=args.teacher, teacher=args.teacher, task=meta.task)
+    train_data, eval_data = training_data(args, config)
+    best = train(train_data, eval_data, config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
+    name = "f1" if meta.task == "token" else "accuracy"
+    print(
+        f"saved {args.out}: {config.student_layers}-layer student, best epoch {best['epoch']}: dev {name} "
+        f"{best[name]:.4f} (teacher: {meta.dev_metrics.get(name, float('nan')):.4f})"
+    )
+    return 0

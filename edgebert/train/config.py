@@ -36,8 +36,17 @@ class TrainConfig:
     text_pair_column: str = "text_pair"  # used when the data has this column (sentence-pair tasks)
     label_column: str = "label"
     eval_batch_size: int = 64
+    # distillation (train/distill.py): `teacher` is a trained checkpoint; the student keeps `student_layers` of its layers
+    teacher: str | None = None
+    student_layers: int | None = None
+    distill_temperature: float = 2.0
+    distill_alpha: float = 0.5  # weight of the soft-target term; 1 - alpha on the hard labels
 
     def __post_init__(self) -> None:
+        if (self.teacher is None) != (self.student_layers is None):
+            raise InputError("Distillation needs both a teacher checkpoint and --layers.")
+        if not 0 < self.distill_temperature <= 100 or not 0 <= self.distill_alpha <= 1:
+            raise InputError("--temperature must be in (0, 100] and --alpha in [0, 1].")
         choice(self, "task", TASKS)
         choice(self, "pooling", POOLINGS)
         choice(self, "precision", PRECISIONS)

@@ -22,10 +22,10 @@ from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError, TrainingInterrupted, require
 from ..core.files import check_writable
 from ..core.progress import progress_bar
-from ..data.tasks import SequenceTask, TokenTask
-from ..data.text import TextDataset
+from ..data.tasks import SequenceTask, TokenTask, task_for
+from ..data.text import LabelSet, TextDataset
 from ..data.tokens import IGNORE, TokenDataset
-from ..modeling.checkpoint import CHECKPOINT_META
+from ..modeling.checkpoint import CHECKPOINT_META, read_checkpoint_meta
 from ..modeling.pretrained import resolve_model
 from ..runtime.tokenization import TextEncoder
 from .config import TrainConfig
@@ -47,7 +47,8 @@ def train(
     """Train, keep the checkpoint with the best dev score, write it to `out`. Returns its metrics."""
     torch = require("torch", "train")
     require("transformers", "train")
-    from ..modeling.models import TorchBackend, new_model, resize_embeddings
+    from ..modeling.models import TorchBackend, load_trained, new_model, resize_embeddings
+    from .distill import distillation_loss
     from .report import write_training_report
     from .state import STATE_FILE, Progress, StopRequest, World, finish, load_state, partial_dir, save_state
 
@@ -68,7 +69,13 @@ def train(
     world.barrier()
     seed_everything(torch, config.seed)
     torch.set_num_threads(max(1, usable_cpu_count() // world.size))
-    if config.task == TOKEN:
+    teacher_meta = read_checkpoint_meta(Path(config.teacher)) if config.teacher else None
+    if teacher_meta is not None:  # distillation: the teacher's labels, in its logit order
+        if teacher_meta.task != config.task:
+            raise InputError(f"The teacher {config.teacher} is a '{teacher_meta.task}' model, not '{config.task}'.")
+        task = task_for(config.task, LabelSet(tuple(teacher_meta.labels)))
+        config = dataclasses.replace(config, max_length=teacher_meta.max_length, pooling=teacher_meta.pooling)
+    elif config.task == TOKEN:
         task = TokenTask.from_training_data(train_data)
     else:
         task = SequenceTask.from_training_data(train_data, config.label_column)
@@ -79,6 +86,8 @@ def train(
     saved_tokenizer = partial / "tokenizer.json"
     if resume and saved_tokenizer.is_file():
         tokenizer_json, vocab = saved_tokenizer.read_text(encoding="utf-8"), None
+    elif teacher_meta is not None:  # the student reads text exactly as its teacher does
+        tokenizer_json, vocab = (Path(config.teacher) / "tokenizer.json").read_text(encoding="utf-8"), None
     else:
         tokenizer_json, vocab = prepare_tokenizer(config, model_dir, train_data.texts, say)
     tokenizer = plain_tokenizer(tokenizer_json)
@@ -95,10 +104,18 @@ def train(
             (partial / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
 
     # ---- model: pretrained encoder + freshly initialised head (+ new embedding rows for an extended vocabulary)
-    model = new_model(model_dir, config.task, config.pooling, labels)
-    added = resize_embeddings(model, vocab_size, config.seed)
-    if added:
-        say(f"added {added} embedding rows for the extended vocabulary ({vocab_size} tokens)")
+    teacher = None
+    if teacher_meta is not None:
+        from .distill import student_from_teacher
+
+        teacher = load_trained(Path(config.teacher), config.task, teacher_meta.pooling).eval()
+        model, kept = student_from_teacher(teacher, config.student_layers)
+        say(f"student: layers {[i + 1 for i in kept]} of the teacher's {teacher.config.num_hidden_layers}, copied")
+    else:
+        model = new_model(model_dir, config.task, config.pooling, labels)
+        added = resize_embeddings(model, vocab_size, config.seed)
+        if added:
+            say(f"added {added} embedding rows for the extended vocabulary ({vocab_size} tokens)")
     ddp_model = world.wrap(model)
 
     # ---- optimizer: AdamW, no weight decay on biases and LayerNorm weights; linear warmup then decay
@@ -146,18 +163,31 @@ def train(
                 step_loss = 0.0
                 for batch in group:
                     targets = torch.from_numpy(task.batch_targets(train_set, batch))  # (B,) or (B, T)
+                    inputs = {
+                        "input_ids": torch.from_numpy(batch.input_ids),  # (B, T)
+                        "attention_mask": torch.from_numpy(batch.attention_mask),
+                        "token_type_ids": torch.from_numpy(batch.token_type_ids),
+                    }
                     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                        logits = ddp_model(
-                            input_ids=torch.from_numpy(batch.input_ids),  # (B, T)
-                            attention_mask=torch.from_numpy(batch.attention_mask),
-                            token_type_ids=torch.from_numpy(batch.token_type_ids),
-                        ).logits  # (B, K) or (B, T, K)
-                    loss = torch.nn.functional.cross_entropy(
-                        logits.float().reshape(-1, logits.shape[-1]),
-                        targets.reshape(-1),
-                        weight=class_weights,
-                        ignore_index=IGNORE,
-                    )
+                        logits = ddp_model(**inputs).logits  # (B, K) or (B, T, K)
+                    if teacher is not None:
+                        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                            teacher_logits = teacher(**inputs).logits
+                        loss = distillation_loss(
+                            logits.float(),
+                            teacher_logits.float(),
+                            targets,
+                            temperature=config.distill_temperature,
+                            alpha=config.distill_alpha,
+                            class_weights=class_weights,
+                        )
+                    else:
+                        loss = torch.nn.functional.cross_entropy(
+                            logits.float().reshape(-1, logits.shape[-1]),
+                            targets.reshape(-1),
+                            weight=class_weights,
+                            ignore_index=IGNORE,
+                        )
                     (loss / len(group)).backward()
                     step_loss += loss.item() / len(group)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -213,7 +243,7 @@ def train(
         meta = {
             "labels": labels,
             "max_length": max_length,
-            "base_model": config.model,
+            "base_model": f"distilled from {config.teacher}" if config.teacher else config.model,
             "task": config.task,
             "pooling": config.pooling,
             "train_config": state_config,

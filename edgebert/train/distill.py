@@ -1,0 +1,76 @@
+"""Knowledge distillation: a shallower student that learns a fine-tuned teacher's outputs (`edgebert distill`).
+
+The student starts as the teacher itself with only `layers` of its encoder layers kept, evenly spaced and ending on
+the last one (6 -> 3 keeps 2, 4, 6; 6 -> 4 keeps 2, 3, 4, 6), so it begins close to the teacher rather than from
+scratch (DistilBERT's every-other-layer initialisation). It keeps the teacher's tokenizer, max_length, pooling and
+labels, and trains with the usual loop (train/loop.py) on
+
+    loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * cross_entropy(labels)
+
+(Hinton et al.'s soft targets; T^2 keeps the soft term's gradient scale independent of T). For token tasks both
+terms skip positions without a label (IGNORE). The student is an ordinary checkpoint: `edgebert export` takes it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..core.errors import InputError
+from ..data.tokens import IGNORE
+
+
+def kept_layers(teacher_layers: int, student_layers: int) -> list[int]:
+    """Evenly spaced teacher layer indices, ending on the last layer."""
+    if not 1 <= student_layers < teacher_layers:
+        raise InputError(
+            f"--layers must be between 1 and {teacher_layers - 1} (the teacher has {teacher_layers} layers), "
+            f"got {student_layers}."
+        )
+    return sorted({round((k + 1) * teacher_layers / student_layers) - 1 for k in range(student_layers)})
+
+
+def student_from_teacher(teacher: nn.Module, student_layers: int) -> tuple[nn.Module, list[int]]:
+    """A copy of `teacher` with only the kept encoder layers (their weights copied). Returns (student, kept)."""
+    student = copy.deepcopy(teacher)
+    name, layers = _encoder_layers(student)
+    keep = kept_layers(len(layers), student_layers)
+    parent = student.get_submodule(name.rpartition(".")[0]) if "." in name else student
+    setattr(parent, name.rpartition(".")[2], nn.ModuleList([layers[i] for i in keep]))
+    for module in student.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "num_hidden_layers"):
+            config.num_hidden_layers = len(keep)
+    return student, keep
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,  # (B, K) or (B, T, K)
+    teacher_logits: torch.Tensor,  # same shape
+    targets: torch.Tensor,  # (B,) or (B, T), IGNORE where there is no label
+    *,
+    temperature: float,
+    alpha: float,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    k = student_logits.shape[-1]
+    student, teacher, flat_targets = student_logits.reshape(-1, k), teacher_logits.reshape(-1, k), targets.reshape(-1)
+    hard = nn.functional.cross_entropy(student, flat_targets, weight=class_weights, ignore_index=IGNORE)
+    labelled = flat_targets != IGNORE
+    soft = nn.functional.kl_div(
+        nn.functional.log_softmax(student[labelled] / temperature, dim=-1),
+        nn.functional.log_softmax(teacher[labelled] / temperature, dim=-1),
+        log_target=True,
+        reduction="batchmean",
+    )
+    return alpha * temperature**2 * soft + (1 - alpha) * hard
+
+
+def _encoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The BERT-family encoder's layer list, whatever head wraps it (…encoder.layer)."""
+    for name, module in model.named_modules():
+        if name.endswith("encoder.layer") and isinstance(module, nn.ModuleList):
+            return name, module
+    raise InputError("The teacher has no BERT-style encoder.layer list; distillation supports BERT-family encoders.")

@@ -1,0 +1,85 @@
+"""`edgebert distill`: student initialisation from the teacher's layers, the loss, and a student that trains
+(falling loss), exports and runs like any checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from edgebert.cli import main
+from edgebert.core.errors import InputError
+from edgebert.data.tokens import IGNORE
+from edgebert.train.distill import distillation_loss, kept_layers, student_from_teacher
+
+
+def test_kept_layers_are_evenly_spaced_and_end_on_the_last():
+    assert kept_layers(6, 3) == [1, 3, 5]
+    assert kept_layers(6, 4) == [1, 2, 3, 5]
+    assert kept_layers(2, 1) == [1]
+    for bad in (0, 6, 7):
+        with pytest.raises(InputError, match="--layers"):
+            kept_layers(6, bad)
+
+
+def test_student_copies_the_kept_layers_and_leaves_the_teacher_alone(tiny_checkpoint):
+    from edgebert.modeling.models import load_checkpoint_model
+
+    teacher = load_checkpoint_model(tiny_checkpoint)
+    student, kept = student_from_teacher(teacher, 1)
+    assert kept == [1] and student.config.num_hidden_layers == 1 and teacher.config.num_hidden_layers == 2
+    assert len(student.bert.encoder.layer) == 1 and len(teacher.bert.encoder.layer) == 2
+    for a, b in zip(
+        student.bert.encoder.layer[0].parameters(), teacher.bert.encoder.layer[1].parameters(), strict=True
+    ):
+        assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
+    ids = torch.tensor([[2, 10, 11, 3]])
+    out = student(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids))
+    assert out.logits.shape == (1, teacher.config.num_labels)
+
+
+def test_distillation_loss_is_the_hard_loss_when_student_equals_teacher_and_skips_unlabelled():
+    logits = torch.randn(2, 5, 3, requires_grad=True)
+    targets = torch.tensor([[0, 1, IGNORE, 2, IGNORE], [1, IGNORE, IGNORE, 0, 2]])
+    same = distillation_loss(logits, logits.detach(), targets, temperature=2.0, alpha=0.5)
+    hard = torch.nn.functional.cross_entropy(logits.reshape(-1, 3), targets.reshape(-1), ignore_index=IGNORE)
+    assert same.item() == pytest.approx(0.5 * hard.item(), abs=1e-6)
+    other = distillation_loss(logits, torch.randn(2, 5, 3), targets, temperature=2.0, alpha=1.0)
+    other.backward()
+    assert other.item() > 0 and logits.grad[0, 2].abs().sum() == 0  # an unlabelled position gets no gradient
+
+
+def test_distilled_student_trains_exports_and_runs(tiny_checkpoint, data_dir, tmp_path, capsys):
+    from edgebert import Classifier
+
+    out = tmp_path / "student"
+    args = ["distill", str(tiny_checkpoint), "--layers", "1", "--data", str(data_dir / "train.jsonl")]
+    args += ["--eval", str(data_dir / "dev.jsonl"), "--out", str(out), "--epochs", "4", "--lr", "5e-3", "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "1-layer student" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["num_hidden_layers"] == 1
+    assert (out / "tokenizer.json").read_text() == (tiny_checkpoint / "tokenizer.json").read_text()
+    losses = json.loads((out / "metrics.json").read_text())["losses"]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]), "the distillation loss did not fall"
+    assert main(["export", str(out), "--int8", "--out", str(tmp_path / "int8"), "--quiet"]) == 0
+    manifest = json.loads((tmp_path / "int8" / "edgebert.json").read_text())
+    assert manifest["optimization"]["fusions"].get("Attention") == 1
+    assert Classifier.load(tmp_path / "int8").predict("goal for the team").label
+
+
+def test_distill_refuses_a_non_checkpoint_teacher(tmp_path, data_dir, capsys):
+    args = [
+        "distill",
+        str(tmp_path),
+        "--layers",
+        "1",
+        "--data",
+        str(data_dir / "train.jsonl"),
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    assert main(args) == 2
+    assert "not a checkpoint" in capsys.readouterr().err
