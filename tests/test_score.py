@@ -103,8 +103,11 @@ def test_killed_run_resumes_skipping_finished_shards_with_the_same_output(tiny_i
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    time.sleep(1.0)  # the workers get SIGTERM when their parent dies (PR_SET_PDEATHSIG); let them go
     assert not out.exists(), "a killed run must not leave a partial output"
     done = len(list(parts.glob("shard-*.jsonl")))
+    time.sleep(0.5)
+    assert len(list(parts.glob("shard-*.jsonl"))) == done, "orphaned workers kept scoring after kill -9"
     assert 5 <= done < 50
 
     resumed = subprocess.run([*CLI, *args, "--output", str(out)], capture_output=True, text=True, timeout=300)

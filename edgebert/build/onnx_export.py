@@ -76,4 +76,5 @@ def check_parity(reference: np.ndarray, candidate: np.ndarray, atol: float, *, s
             atol=atol,
             agreement=agreement,
         )
+    # n: rows compared (texts for sequence models, tokens of all texts for token models)
     return {"stage": stage, "max_abs_logit_diff": max_diff, "agreement": agreement, "atol": atol, "n": len(reference)}

@@ -14,13 +14,24 @@ def format_export_summary(report: ExportReport) -> str:
         ("precision", m.precision + (f" ({q.mode}, recipe {q.recipe or 'custom'})" if q else "")),
         ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
         ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or "none"),
-        ("parity vs torch", f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} texts"),
+        (
+            "parity vs torch",
+            f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} "
+            + ("tokens" if m.task == "token" else "texts"),
+        ),
     ]
     e = m.evaluation
     if e is not None and e.metric == "entity_f1":
         if m.precision == "int8":
             rows.append(("entity F1 fp32 / int8", f"{e.reference_score:.4f} / {e.score:.4f}"))
-            rows.append(("int8 drift", f"entity F1 drop {e.drop_points:.2f} pts"))
+            drift = e.entity_drift
+            changes = (
+                f"; vs fp32: {drift.gained} entities gained, {drift.lost} lost, {drift.changed} changed in "
+                f"{drift.sentences_changed} sentences"
+                if drift
+                else ""
+            )
+            rows.append(("int8 drift", f"entity F1 drop {e.drop_points:.2f} pts{changes}"))
         else:
             rows.append(("entity P / R / F1", "{precision:.4f} / {recall:.4f} / {f1:.4f}".format(**e.metrics)))
     elif e is not None:

@@ -12,9 +12,11 @@ sizes and mtimes, artifact checksum, settings), and skips the shards already wri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -214,8 +216,20 @@ def _init_worker(artifact: str, config: ScoreConfig) -> None:
     global _MODEL, _CONFIG
     from ..runtime import Classifier
 
+    _die_with_parent()
     _MODEL = Classifier.load(artifact, threads=config.threads_per_worker, batch_size=config.batch_size)
     _CONFIG = config
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker when the parent dies (kill -9 included), so no orphan keeps scoring."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _score_shard(rows: list[tuple[int, str, str]], part: str) -> int:
