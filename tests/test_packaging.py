@@ -73,3 +73,13 @@ def test_no_dataset_text_ships_in_the_package():
     assert data_files == ["splits/*.json"]
     shipped = sum(p.stat().st_size for p in (ROOT / "edgebert" / "data" / "splits").glob("*.json"))
     assert shipped < 300_000, "split lists only: the text comes from registry packages"
+
+
+def test_every_sub_package_is_in_the_wheel():
+    """setuptools lists packages explicitly here: a new stage folder missing from the list is absent from installs."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(root).parts) for p in (root / "edgebert").rglob("__init__.py")}
+    assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
