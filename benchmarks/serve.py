@@ -122,14 +122,19 @@ def overhead(artifact: str, threads: int, rounds: int = 5, per_round: int = 100)
     }
 
 
-def concurrency(artifact: str, texts: list[str], threads: int, clients: int = 16) -> dict:
+def one_by_one_per_s(artifact: str, texts: list[str], threads: int) -> float:
+    """The baseline: the same texts, one call each, in-process (after 10 warm-up calls)."""
     clf = Classifier.load(artifact, threads=threads)
     for t in texts[:10]:
         clf.predict_logits([t])
     start = time.perf_counter()
     for t in texts:
         clf.predict_logits([t])
-    one_by_one_s = time.perf_counter() - start
+    return len(texts) / (time.perf_counter() - start)
+
+
+def concurrency(artifact: str, texts: list[str], threads: int, clients: int = 16) -> dict:
+    in_process = one_by_one_per_s(artifact, texts, threads)
 
     # one copy per core, one thread each: INT8 artifacts run row by row, so parallel copies are what scales
     server = Served(artifact, "--threads", "1", "--replicas", str(threads), "--max-batch", "8", "--max-wait-ms", "2")
@@ -154,9 +159,9 @@ def concurrency(artifact: str, texts: list[str], threads: int, clients: int = 16
     return {
         "requests": len(texts),
         "clients": clients,
-        "in_process_one_by_one_per_s": len(texts) / one_by_one_s,
+        "in_process_one_by_one_per_s": in_process,
         "served_per_s": len(texts) / served_s,
-        "ratio": one_by_one_s / served_s,
+        "ratio": len(texts) / served_s / in_process,
         "p50_ms": float(np.percentile(latencies, 50)),
         "p99_ms": float(np.percentile(latencies, 99)),
         "mean_batch_rows": _mean_batch(metrics.decode()),
@@ -171,13 +176,7 @@ def concurrency_wrk(artifact: str, texts: list[str], threads: int, seconds: int 
 
     if shutil.which("wrk") is None:
         return None
-    clf = Classifier.load(artifact, threads=threads)
-    for t in texts[:10]:
-        clf.predict_logits([t])
-    start = time.perf_counter()
-    for t in texts:
-        clf.predict_logits([t])
-    in_process = len(texts) / (time.perf_counter() - start)
+    in_process = one_by_one_per_s(artifact, texts, threads)
     bodies = ",\n".join(json.dumps(json.dumps({"inputs": [t]})) for t in texts)
     script = Path(tempfile.mkdtemp()) / "post.lua"
     script.write_text(

@@ -75,6 +75,20 @@ def atomic_directory(out: Path, force: bool = False) -> Iterator[Path]:
         raise
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file so readers see the old content or the whole new one, never a part: temp file, fsync, rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def temporary_directory(prefix: str) -> tempfile.TemporaryDirectory:
     """A scratch directory named after this process, with those of dead edgebert processes swept first."""
     sweep_stale(Path(tempfile.gettempdir()), prefix)

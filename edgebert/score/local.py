@@ -20,14 +20,14 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 from ..core.artifact import SEQUENCE, read_manifest
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError
-from ..core.files import check_writable
+from ..core.files import check_writable, write_text_atomic
 from ..core.progress import progress_bar
 from .config import ScoreConfig
 from .read import Reject, Row, expand_inputs, read_rows
@@ -45,7 +45,6 @@ class ScoreReport:
     seconds: float = 0.0
     rejects_file: Path | None = None
     workers: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def rows_per_s(self) -> float:
@@ -91,9 +90,8 @@ def prepare(
                 )
             shutil.rmtree(parts)
     parts.mkdir(parents=True, exist_ok=True)
-    _write_atomic(parts / PLAN, json.dumps(plan))
-    done = sum(1 for p in parts.glob("shard-*.jsonl"))
-    return inputs, plan, done
+    write_text_atomic(parts / PLAN, json.dumps(plan))
+    return inputs
 
 
 def shards(rows: Iterator[Row | Reject], size: int, rejects: list[Reject]) -> Iterator[list[Row]]:
@@ -121,7 +119,7 @@ def score_local(
     progress: bool = True,
 ) -> ScoreReport:
     started = time.perf_counter()
-    inputs, _, _ = prepare(artifact, patterns, output, config, force)
+    inputs = prepare(artifact, patterns, output, config, force)
     parts = parts_dir(output)
     workers = config.workers or usable_cpu_count()
     report = ScoreReport(output=output, workers=workers)
@@ -178,7 +176,7 @@ def finish(output: Path, parts: Path, n_shards: int, rejects: list[Reject]) -> N
         tmp.unlink(missing_ok=True)
     target = rejects_path(output)
     if rejects:
-        _write_atomic(target, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rejects))
+        write_text_atomic(target, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rejects))
     else:
         target.unlink(missing_ok=True)
     shutil.rmtree(parts, ignore_errors=True)
@@ -187,7 +185,7 @@ def finish(output: Path, parts: Path, n_shards: int, rejects: list[Reject]) -> N
 def _to_parquet(jsonl: Path, output: Path) -> None:
     from ..core.errors import require
 
-    pa = require("pyarrow", "ray")
+    require("pyarrow", "ray")
     import pyarrow.json as pa_json
     import pyarrow.parquet as pq
 
@@ -195,16 +193,6 @@ def _to_parquet(jsonl: Path, output: Path) -> None:
     tmp = output.with_name(f".{output.name}.{os.getpid()}.parquet.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, output)
-    del pa
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # ---- inside each worker process
@@ -234,7 +222,7 @@ def _die_with_parent() -> None:
 
 def _score_shard(rows: list[tuple[int, str, str]], part: str) -> int:
     lines = score_lines(_MODEL, rows, _CONFIG.all_scores)
-    _write_atomic(Path(part), lines)
+    write_text_atomic(Path(part), lines)
     return len(rows)
 
 

@@ -9,13 +9,13 @@ shard-level resume does not apply here.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import InputError, require
+from ..core.files import write_text_atomic
 from .config import ScoreConfig
 from .local import ScoreReport, finish, parts_dir, prepare, score_lines
 from .read import Reject, read_rows
@@ -48,7 +48,7 @@ def score_ray(
 ) -> ScoreReport:
     ray = require("ray", "ray")
     started = time.perf_counter()
-    inputs, _, _ = prepare(artifact, patterns, output, config, force)
+    inputs = prepare(artifact, patterns, output, config, force)
     rejects: list[Reject] = []
     items = []
     for item in read_rows(inputs, config.text_column, config.id_column):
@@ -85,17 +85,11 @@ def score_ray(
             num_cpus=config.threads_per_worker,
         )
         rows = sorted(scored.iter_rows(), key=lambda r: r["position"])
-        _write_part(parts / "shard-000000.jsonl", "".join(r["line"] for r in rows))
+        write_text_atomic(parts / "shard-000000.jsonl", "".join(r["line"] for r in rows))
     else:
-        _write_part(parts / "shard-000000.jsonl", "")
+        write_text_atomic(parts / "shard-000000.jsonl", "")
     finish(output, parts, 1, rejects)
     report.shards = 1
     report.rejects_file = output.with_name(output.name + ".rejects.jsonl") if rejects else None
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _write_part(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

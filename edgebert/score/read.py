@@ -120,7 +120,6 @@ def _table(path: Path, delimiter: str, text_column: str, id_column: str | None):
         raise InputError(f"{path}:1: malformed header ({exc}).") from None
     if text_column not in header:
         raise InputError(f"{path} has no column '{text_column}' (columns: {header}); pass --text-column NAME.")
-    line = 1
     while True:
         start = reader.line_num + 1
         try:

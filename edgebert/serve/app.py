@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core.artifact import SEQUENCE
 from ..core.files import sha256_file
+from ..runtime.backends import RowByRow
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
 from .metrics import Metrics
@@ -252,5 +253,5 @@ def _info(model, bundle) -> dict[str, Any]:
         "precision": manifest.precision,
         "recipe": quantization.recipe if quantization else None,
         "model_sha256": {name: sha256_file(bundle / name) for name in manifest.model_files},
-        "row_by_row": type(model.backend).__name__ == "RowByRow",
+        "row_by_row": isinstance(model.backend, RowByRow),
     }

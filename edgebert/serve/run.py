@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import sys
 from pathlib import Path
 
 from ..core.artifact import SEQUENCE, read_manifest
 from ..core.errors import InputError, require
+from ..core.files import write_text_atomic
 from .config import ServeConfig
 
 
@@ -41,7 +41,7 @@ def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: prin
     async def startup(sockets=None):
         await original_startup(sockets=sockets)
         if config.port_file:  # written once the socket accepts, so the parent app may connect at once
-            _write_port_file(Path(config.port_file), port)
+            write_text_atomic(Path(config.port_file), f"{port}\n")
         log(f"edgebert serve: {bundle} on http://{_url_host(config.host)}:{port} (Ctrl-C or SIGTERM to stop)")
 
     server.startup = startup
@@ -67,12 +67,6 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
-
-
-def _write_port_file(path: Path, port: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"{port}\n")
-    os.replace(tmp, path)
 
 
 def _url_host(host: str) -> str:
