@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from ..train.config import POOLINGS, PRECISIONS, AdaptConfig, TrainConfig
@@ -165,6 +166,12 @@ def run_distill(args) -> int:
             f"{args.teacher} is not a checkpoint from `edgebert train`; distill needs a fine-tuned teacher."
         )
     meta = read_checkpoint_meta(Path(args.teacher))
+    from ..train.distill import kept_layers
+
+    config_file = Path(args.teacher) / "config.json"
+    layers = json.loads(config_file.read_text()).get("num_hidden_layers") if config_file.is_file() else None
+    if isinstance(layers, int):  # refuse a bad --layers before loading any data (a broken teacher fails at load)
+        kept_layers(layers, args.student_layers)
     args.task = meta.task
     config = config_from_args(TrainConfig, args, model=args.teacher, teacher=args.teacher, task=meta.task)
     train_data, eval_data = training_data(args, config)
