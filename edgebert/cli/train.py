@@ -169,7 +169,10 @@ def run_distill(args) -> int:
     from ..train.distill import kept_layers
 
     config_file = Path(args.teacher) / "config.json"
-    layers = json.loads(config_file.read_text()).get("num_hidden_layers") if config_file.is_file() else None
+    try:
+        layers = json.loads(config_file.read_text()).get("num_hidden_layers")
+    except (OSError, ValueError, AttributeError):
+        layers = None  # unreadable: the teacher's own load reports it
     if isinstance(layers, int):  # refuse a bad --layers before loading any data (a broken teacher fails at load)
         kept_layers(layers, args.student_layers)
     args.task = meta.task
