@@ -162,9 +162,13 @@ def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifa
     clf = Classifier.load(tmp_path / "ov", openvino_mode="throughput")
     texts = ["the team won the match", "shares fell on the market", "new phone chip"]
     ov, ort = clf.predict_proba(texts), Classifier.load(tiny_artifact).predict_proba(texts)
-    assert ov.argmax(1).tolist() == ort.argmax(1).tolist()
-    if not int8:
-        np.testing.assert_allclose(ov, ort, atol=1e-4)
+    # The tiny model's probabilities are near-uniform (top two can tie to 3 decimals), so INT8 is held
+    # to a probability tolerance, and labels must agree only where fp32's margin exceeds that tolerance.
+    atol = 0.03 if int8 else 1e-4
+    np.testing.assert_allclose(ov, ort, atol=atol)
+    top2 = np.sort(ort, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 2 * atol
+    assert (ov.argmax(1) == ort.argmax(1))[clear].all()
     assert manifest.evaluation.drift.agreement >= 0.9
     # and `edgebert bench` measures it next to the ONNX Runtime artifact
     argv = ["bench", str(tmp_path / "ov"), "--reference", str(tiny_artifact), "--data", str(data_dir / "dev.jsonl")]
