@@ -54,6 +54,7 @@ class ExportConfig:
     backend: str = "onnxruntime"  # "openvino" compiles the ONNX graph to OpenVINO IR
     max_drop_points: float | None = None  # accuracy budget: return sensitive layers to fp32 until met
     parity_atol: float = 1e-3  # max |Δlogit| allowed between torch and the fp32 ONNX graph
+    light_last_layer: bool = False  # [CLS] models: the last layer computes position 0 only (modeling/last_layer.py)
 
     def __post_init__(self) -> None:
         if not 14 <= self.opset <= 21:

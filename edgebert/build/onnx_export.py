@@ -24,11 +24,18 @@ PARITY_TEXTS = [
 ]
 
 
-def export_onnx(model, out_dir: Path, opset: int, *, task: str = SEQUENCE, pooling: str = "cls") -> Path:
+def export_onnx(
+    model, out_dir: Path, opset: int, *, task: str = SEQUENCE, pooling: str = "cls", light_last_layer: bool = False
+) -> Path:
     """Export with dynamic batch and sequence axes; returns the model path.
 
-    Hugging Face heads go through optimum's exporter; the mean-pooling head (not a transformers class)
-    through torch.onnx with the same input and output names."""
+    Hugging Face heads go through optimum's exporter; the mean-pooling head and the light-last-layer wrapper
+    (not transformers classes) through torch.onnx with the same input and output names."""
+    if light_last_layer:
+        from ..modeling.last_layer import ClsOnlyLastLayer
+        from ..modeling.models import onnx_export
+
+        return onnx_export(ClsOnlyLastLayer(model), out_dir / "model.onnx", opset, token_level=False)
     if task == SEQUENCE and pooling == "mean":
         from ..modeling.models import onnx_export
 

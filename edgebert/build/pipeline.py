@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.artifact import (
+    SEQUENCE,
     TOKEN,
     TOKENIZER,
     AccuracyBudget,
@@ -75,6 +76,11 @@ def export_artifact(
     labels = LabelSet(tuple(meta.labels))
     num_labels, task = len(labels.names), meta.task
     _check_stage_inputs(config, task, eval_data, calibration_data)
+    if config.light_last_layer and (task, meta.pooling) != (SEQUENCE, "cls"):
+        raise InputError(
+            f"--light-last-layer applies to [CLS]-pooled sequence models; {checkpoint} is a {task} model "
+            f"with {meta.pooling} pooling. Drop the flag."
+        )
     y_eval = labels.encode(require_labels(eval_data), eval_data.source) if eval_data and task != TOKEN else None
     encoder = TextEncoder.from_file(checkpoint / TOKENIZER, meta.max_length)
     say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
@@ -91,14 +97,17 @@ def export_artifact(
         work = Path(tmp)
         # ---- export, then every graph must reproduce torch on the parity texts
         say("exporting to ONNX (dynamic batch and sequence axes)")
-        raw = export_onnx(model, work / "onnx", config.opset, task=task, pooling=meta.pooling)
+        raw = export_onnx(
+            model, work / "onnx", config.opset, task=task, pooling=meta.pooling, light_last_layer=config.light_last_layer
+        )
         torch_logits = task_logits(task, TorchBackend(model), encoder, parity_ids, parity_types, num_labels, 8)
 
         def graph_logits(path: Path) -> np.ndarray:
             return model_logits("onnxruntime", path, encoder, parity_ids, parity_types, num_labels, task=task)
 
         parity = check_parity(torch_logits, graph_logits(raw), config.parity_atol, stage="ONNX export")
-        layers = model.config.num_hidden_layers
+        # layers whose attention ONNX Runtime can fuse: the light last layer is plain ops by design
+        layers = model.config.num_hidden_layers - int(config.light_last_layer)
         fusions: dict[str, int] = {}
         graph = raw
         if config.backend == "onnxruntime" and config.optimize:
@@ -192,7 +201,10 @@ def export_artifact(
             model_files=model_files,
             files={},
             optimization=Optimization(
-                opset=config.opset, fusions=fusions, unfused=check_fusions(fusions, layers) if fusions else []
+                opset=config.opset,
+                fusions=fusions,
+                unfused=check_fusions(fusions, layers) if fusions else [],
+                last_layer="cls_only" if config.light_last_layer else "full",
             ),
             source=Source(
                 checkpoint=str(checkpoint),

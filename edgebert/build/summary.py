@@ -14,6 +14,7 @@ def format_export_summary(report: ExportReport) -> str:
         ("precision", m.precision + (f" ({q.mode}, recipe {q.recipe or 'custom'})" if q else "")),
         ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
         ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or "none"),
+        ("last layer", "[CLS] only (light)" if m.optimization.last_layer == "cls_only" else "full"),
         (
             "parity vs torch",
             f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} "

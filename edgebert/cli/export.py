@@ -38,6 +38,11 @@ def add_export(commands) -> None:
         help="accuracy budget in points on --eval: return the most sensitive layers to fp32 until the drop fits",
     )
     config_option(p, "--opset", ExportConfig, "opset", "ONNX opset", type=int)
+    p.add_argument(
+        "--light-last-layer",
+        action="store_true",
+        help="[CLS] models: the last layer computes the query, attention output and feed-forward for [CLS] only",
+    )
     p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
     p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
     add_columns(p)
@@ -63,6 +68,7 @@ def run_export(args) -> int:
         opset=args.opset,
         optimize=False if args.no_optimize else None,
         require_attention_fusion=False if args.allow_unfused else None,
+        light_last_layer=args.light_last_layer or None,
     )
     eval_data = calibration = None
     if args.eval and read_checkpoint_meta(args.checkpoint).task == "token":

@@ -36,6 +36,7 @@ SEQUENCE, TOKEN = "sequence", "token"
 TASKS = (SEQUENCE, TOKEN)  # sequence: one label per text (or pair); token: one label per word
 BACKENDS = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
+LAST_LAYERS = ("full", "cls_only")
 MODEL_FILES = {"onnxruntime": ["model.onnx"], "openvino": ["model.xml", "model.bin"]}
 MAX_GOLDEN_ATOL = 1.0  # a wider tolerance would accept a different model
 
@@ -107,6 +108,7 @@ class Optimization:
     opset: int
     fusions: dict[str, int] = field(default_factory=dict)  # fused op -> count (Attention, SkipLayerNormalization...)
     unfused: list[str] = field(default_factory=list)  # per-layer fusions that did not happen on every layer
+    last_layer: str = "full"  # "cls_only": the last encoder layer computes position 0 only ([CLS] pooling)
 
 
 @dataclass
@@ -200,6 +202,10 @@ class Manifest:
         for name, allowed in (("task", TASKS), ("backend", BACKENDS), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise bad(name, f"is {getattr(self, name)!r}, not one of {list(allowed)}")
+        if self.optimization.last_layer not in LAST_LAYERS:
+            raise bad("optimization.last_layer", f"is {self.optimization.last_layer!r}, not one of {list(LAST_LAYERS)}")
+        if self.optimization.last_layer == "cls_only" and (self.task, self.source.pooling) != (SEQUENCE, "cls"):
+            raise bad("optimization.last_layer", "is 'cls_only', which only a [CLS]-pooled sequence model can be")
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels) or not all(self.labels):
             raise bad("labels", "must list at least 2 distinct, non-empty label names")
         if not 3 <= self.max_length <= 8192:
