@@ -98,7 +98,12 @@ def export_artifact(
         # ---- export, then every graph must reproduce torch on the parity texts
         say("exporting to ONNX (dynamic batch and sequence axes)")
         raw = export_onnx(
-            model, work / "onnx", config.opset, task=task, pooling=meta.pooling, light_last_layer=config.light_last_layer
+            model,
+            work / "onnx",
+            config.opset,
+            task=task,
+            pooling=meta.pooling,
+            light_last_layer=config.light_last_layer,
         )
         torch_logits = task_logits(task, TorchBackend(model), encoder, parity_ids, parity_types, num_labels, 8)
 

@@ -11,13 +11,14 @@ import sys
 from .. import __version__
 from ..core.errors import EdgebertError
 from ..core.files import terminate_as_interrupt
-from . import bench, export, predict, score, serve, train, verify
+from . import bench, bundle, export, predict, score, serve, train, verify
 
 COMMANDS = (
     train.add_adapt,
     train.add_train,
     train.add_distill,
     export.add_export,
+    bundle.add_bundle,
     predict.add_predict,
     verify.add_verify,
     score.add_score,

@@ -19,28 +19,60 @@ def add_verify(commands) -> None:
 
 
 def run_verify(args) -> int:
-    from ..core.artifact import SEQUENCE, read_manifest
+    from ..core.fleet import is_fleet, read_fleet
+
+    if not is_fleet(args.artifact):
+        report = _verify_one(args.artifact, None)
+        _print(report, args.json)
+        return 0 if report["ok"] else 1
+    # a fleet bundle: every variant that can run here is checked; the others are listed with the reason
+    from ..core.cpu import cpu_info
+    from ..core.fleet import unsafe_reason, variant_manifest
+    from ..runtime.fleet import installed_backends
+
+    fleet, reports = read_fleet(args.artifact), []
+    for name in fleet.variants:
+        reason = unsafe_reason(variant_manifest(args.artifact, fleet, name), cpu_info(), installed_backends())
+        reports.append({"variant": name, "ok": True, "skipped": reason} if reason else _verify_one(args.artifact, name))
+    for report in reports:
+        _print(report, args.json)
+    return 0 if all(r["ok"] for r in reports) else 1
+
+
+def _verify_one(path: Path, variant: str | None) -> dict:
+    from ..core.artifact import SEQUENCE
+    from ..core.fleet import artifact_task
     from ..runtime import Classifier, TokenClassifier
     from ..runtime.conformance import check_conformance
 
-    front_door = Classifier if read_manifest(args.artifact).task == SEQUENCE else TokenClassifier
-    model = front_door.load(args.artifact, verify=True, check_golden=True)  # raises ArtifactError on any mismatch
-    report = check_conformance(args.artifact, model.encoder)
-    golden = len(model.manifest.golden.texts) if model.manifest.golden else 0
-    if args.json:
+    front_door = Classifier if artifact_task(path) == SEQUENCE else TokenClassifier
+    model = front_door.load(path, variant=variant)  # raises ArtifactError on any checksum or golden mismatch
+    kit = check_conformance(path / variant if variant else path, model.encoder)
+    golden = model.manifest.golden
+    return {
+        **({"variant": variant} if variant else {}),
+        "ok": kit.ok,
+        "files": len(model.manifest.files),
+        "strings": kit.strings,
+        "golden_texts": len(golden.texts) if golden else 0,
+        "golden_atol": golden.atol if golden else None,
+        "mismatches": kit.mismatches,
+    }
+
+
+def _print(report: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({k: v for k, v in report.items() if k not in ("files", "golden_atol")}))
+        return
+    if "variant" in report:
+        print(f"variant {report['variant']}" + (f": skipped, {report['skipped']}" if report.get("skipped") else ""))
+        if report.get("skipped"):
+            return
+    print(f"checksums        ok ({report['files']} files)")
+    print(f"golden logits    ok ({report['golden_texts']} texts within atol {report['golden_atol'] or '-'})")
+    matched = report["strings"] - len(report["mismatches"])
+    print(f"conformance kit  {matched}/{report['strings']} strings give the recorded ids")
+    for row in report["mismatches"][:10]:
         print(
-            json.dumps(
-                {"ok": report.ok, "strings": report.strings, "golden_texts": golden, "mismatches": report.mismatches}
-            )
+            f"  line {row['line']}: {row['text'][:60]!r}: expected {row['expected'][:12]}..., got {row['got'][:12]}..."
         )
-    else:
-        print(f"checksums        ok ({len(model.manifest.files)} files)")
-        print(f"golden logits    ok ({golden} texts within atol {model.manifest.golden.atol if golden else '-'})")
-        print(
-            f"conformance kit  {report.strings - len(report.mismatches)}/{report.strings} strings give the recorded ids"
-        )
-        for row in report.mismatches[:10]:
-            print(
-                f"  line {row['line']}: {row['text'][:60]!r}: expected {row['expected'][:12]}..., got {row['got'][:12]}..."
-            )
-    return 0 if report.ok else 1

@@ -15,7 +15,9 @@ import numpy as np
 from ..core.artifact import TOKENIZER, Manifest, quantizes_per_call, read_manifest, verify_files
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import ArtifactError, InputError
+from ..core.fleet import is_fleet
 from .backends import Backend, open_backend
+from .fleet import probe_variant, resolve_variant
 from .tokenization import TextEncoder
 
 ModelT = TypeVar("ModelT", bound="ArtifactModel")
@@ -33,6 +35,7 @@ class ArtifactModel:
         self.encoder = encoder
         self.backend = backend
         self.batch_size = batch_size
+        self.variant: str | None = None  # the fleet bundle variant this is, if loaded from one
 
     @classmethod
     def load(
@@ -46,8 +49,10 @@ class ArtifactModel:
         openvino_mode: str = "latency",
         spinning: bool = False,
         allow_saturation: bool = False,
+        variant: str | None = None,
+        probe: bool = False,
     ) -> ModelT:
-        """Load and check an artifact.
+        """Load and check an artifact, or the right variant of a fleet bundle (`edgebert bundle`).
 
         threads: intra-op threads; default is the CPUs this process may use (affinity, cgroup quota).
         verify: check every file's sha256 against the manifest.
@@ -58,9 +63,16 @@ class ArtifactModel:
         allow_saturation: load a full-range INT8 artifact (built for VNNI CPUs) on a CPU without VNNI anyway.
         spinning: let inference threads busy-wait between calls (ONNX Runtime). Off: an app that calls now
             and then does not burn CPU while idle; on: slightly lower latency for back-to-back calls.
+        variant: a fleet bundle's variant to load (refused if unsafe on this CPU); default: the bundle's choice
+            for this CPU's instruction set, skipping unsafe variants and engines that are not installed (warned).
+        probe: for a fleet bundle, time every safe variant briefly (1x128) and load the fastest.
         """
         _check_options(threads, batch_size, openvino_mode)
-        bundle = Path(path)
+        options = dict(verify=verify, check_golden=check_golden, batch_size=batch_size, openvino_mode=openvino_mode)
+        options.update(spinning=spinning, allow_saturation=allow_saturation)
+        if probe and variant is None and is_fleet(path):
+            return cls.load(path, threads, variant=probe_variant(Path(path), cls, threads), **options)
+        bundle, chosen = resolve_variant(Path(path), variant)
         manifest = read_manifest(bundle)
         if manifest.task != cls.TASK:
             raise ArtifactError(
@@ -84,6 +96,7 @@ class ArtifactModel:
             **options,
         )
         model = cls(manifest, encoder, backend, batch_size=batch_size)
+        model.variant = chosen
         if check_golden and manifest.golden:
             model._check_golden(bundle)
         return model

@@ -24,10 +24,11 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..core.artifact import SEQUENCE, read_manifest
+from ..core.artifact import SEQUENCE
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError
 from ..core.files import check_writable, write_text_atomic
+from ..core.fleet import artifact_fingerprint, artifact_task
 from ..core.progress import progress_bar
 from .config import ScoreConfig
 from .read import Reject, Row, expand_inputs, read_rows
@@ -60,11 +61,10 @@ def rejects_path(output: Path) -> Path:
 
 
 def plan_for(artifact: Path, inputs: list[Path], config: ScoreConfig) -> dict:
-    manifest = read_manifest(artifact)
-    if manifest.task != SEQUENCE:
+    if artifact_task(artifact) != SEQUENCE:
         raise InputError(f"{artifact} labels tokens; `score` classifies whole texts. Use `edgebert predict --json`.")
     return {
-        "artifact_files": manifest.files,
+        "artifact_files": artifact_fingerprint(artifact),
         "inputs": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in inputs],
         "settings": {k: v for k, v in asdict(config).items() if k not in ("workers", "threads_per_worker")},
     }
