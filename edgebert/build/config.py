@@ -72,3 +72,30 @@ class ExportConfig:
     @property
     def needs_calibration(self) -> bool:
         return self.quantization is not None and self.quantization.mode == "static"
+
+
+TUNE_ENGINES = ("dynamic", "static", "openvino")
+
+
+@dataclass
+class TuneConfig:
+    """`export --tune`: which candidates to build and how long to time each."""
+
+    max_drop_points: float = 0.5  # accuracy points against the teacher's fp32 graph on --eval
+    engines: tuple[str, ...] = TUNE_ENGINES  # static and openvino also need --calib
+    light_last_layer: bool | None = None  # None: with and without, where the model allows it
+    target: str | None = None  # another CPU's ISA: choose from the recipe table, without timing
+    rounds: int = 3
+    seconds_per_round: float = 1.0
+    real_texts: int = 64  # eval texts per timed real-text call
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_drop_points < 100:
+            raise InputError(f"--max-drop is in accuracy points, between 0 and 100; got {self.max_drop_points}.")
+        unknown = set(self.engines) - set(TUNE_ENGINES)
+        if unknown or not self.engines:
+            raise InputError(f"--tune-engines takes some of {list(TUNE_ENGINES)}; got {sorted(self.engines)}.")
+        positive(self, "rounds")
+        positive(self, "real_texts")
+        if not 0 < self.seconds_per_round <= 60:
+            raise InputError(f"seconds per round must be in (0, 60], got {self.seconds_per_round}.")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..build.config import CALIB_METHODS, ExportConfig
+from ..build.config import CALIB_METHODS, TUNE_ENGINES, ExportConfig, TuneConfig
 from ..core.artifact import BACKENDS
+from ..core.errors import InputError
 from .options import add_columns, add_output, columns, config_option
 
 
@@ -37,6 +38,18 @@ def add_export(commands) -> None:
         metavar="POINTS",
         help="accuracy budget in points on --eval: return the most sensitive layers to fp32 until the drop fits",
     )
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="build every INT8 candidate (engines x light last layer x --student), time each on this CPU and keep "
+        "the fastest within --max-drop (default 0.5 pts vs the teacher's fp32) on --eval",
+    )
+    p.add_argument("--student", type=Path, action="append", default=[], help="with --tune: a distilled student too")
+    p.add_argument(
+        "--tune-engines",
+        default=",".join(TUNE_ENGINES),
+        help="with --tune: INT8 engines to try (default: all; static and openvino need --calib)",
+    )
     config_option(p, "--opset", ExportConfig, "opset", "ONNX opset", type=int)
     p.add_argument(
         "--light-last-layer",
@@ -50,6 +63,10 @@ def add_export(commands) -> None:
 
 
 def run_export(args) -> int:
+    if args.tune:
+        return run_tune(args)
+    if args.student:
+        raise InputError("--student is a --tune candidate; add --tune, or export the student on its own.")
     from ..build.pipeline import export_artifact
     from ..build.recipes import export_config_from_flags
     from ..build.summary import format_export_summary
@@ -89,4 +106,39 @@ def run_export(args) -> int:
         progress=not args.quiet,
     )
     print(format_export_summary(report))
+    return 0
+
+
+def run_tune(args) -> int:
+    from ..build.tune import tune_artifact
+    from ..build.tune_report import format_table
+    from ..data.text import load_dataset
+
+    chosen_elsewhere = {"--recipe": args.recipe, "--static": args.static, "--backend": args.backend}
+    for flag, value in chosen_elsewhere.items():
+        if value:
+            raise InputError(f"--tune chooses the engine itself; drop {flag} (or drop --tune).")
+    if args.no_optimize or args.allow_unfused or args.calib_size or args.calib_method:
+        raise InputError("--tune builds each candidate with its recipe's settings; drop the other export flags.")
+    config = TuneConfig(
+        engines=tuple(e.strip() for e in args.tune_engines.split(",") if e.strip()),
+        light_last_layer=True if args.light_last_layer else None,
+        target=args.target,
+        **({"max_drop_points": args.max_drop} if args.max_drop is not None else {}),
+    )
+    eval_data = load_dataset(args.eval, split="dev", **columns(args)) if args.eval else None
+    calibration = None
+    if args.calib:
+        calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
+    tuning = tune_artifact(
+        args.checkpoint,
+        args.student,
+        args.out,
+        config,
+        eval_data=eval_data,
+        calibration_data=calibration,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    print(format_table(tuning))
     return 0

@@ -150,6 +150,30 @@ class Evaluation:
 
 
 @dataclass
+class TunedCandidate:
+    name: str  # "<checkpoint>/<engine>[+light]"
+    layers: int
+    drop_points: float  # against the teacher's fp32 graph, on the tuning eval set
+    measured: bool  # False when chosen from the recipe table for another CPU
+    real_text_ms: float | None = None  # mean per text over the eval texts, as Classifier.predict runs them
+    p50_1x128_ms: float | None = None
+    on_front: bool = False  # on the latency-vs-drop Pareto front
+    error: str | None = None  # why the candidate could not be built
+
+
+@dataclass
+class Tuning:
+    """How `export --tune` chose this artifact among the candidates it built (tuning.md holds the table)."""
+
+    chosen: str
+    reason: str
+    cpu: str  # the CPU it was measured on, or the --target it was chosen for from the recipe table
+    max_drop_points: float
+    teacher_score: float
+    candidates: list[TunedCandidate]
+
+
+@dataclass
 class Source:
     checkpoint: str
     base_model: str
@@ -172,6 +196,7 @@ class Manifest:
     golden: GoldenSample | None = None
     golden_opt_out: str | None = None  # why an export chose to record no golden sample
     evaluation: Evaluation | None = None
+    tuning: Tuning | None = None
     tools: dict[str, str] = field(default_factory=dict)  # versions of the tools that produced it
     format_version: int = FORMAT_VERSION
 

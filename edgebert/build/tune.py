@@ -1,0 +1,244 @@
+"""`export --tune`: build every candidate that applies, time each on this CPU, keep the fastest within the budget.
+
+Candidates: for the teacher and each student checkpoint, each INT8 engine (ORT dynamic with this CPU's recipe,
+ORT static, OpenVINO INT8), each with and without the light last layer. Each is a complete artifact built by
+the ordinary export pipeline (so its evaluation is what users get), scored against the *teacher's* fp32 graph,
+and timed interleaved with the others on real eval texts and the 1x128 shape. The winner is copied to --out
+with tuning.md / tuning.svg beside it and the choice recorded in its manifest (`tuning`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..core.artifact import SEQUENCE, TOKENIZER, TunedCandidate, Tuning, read_manifest, write_manifest
+from ..core.cpu import cpu_info
+from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
+from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
+from ..core.timing import measure_interleaved, median_ms, synthetic_batch
+from ..data.text import TextDataset
+from ..modeling.checkpoint import read_checkpoint_meta
+from .config import ExportConfig, TuneConfig
+from .recipes import ISA_TO_RECIPE, quantization_for_cpu, quantization_from_recipe
+from .tune_report import pareto_front, write_report
+
+
+@dataclasses.dataclass
+class Plan:
+    name: str
+    checkpoint: Path
+    layers: int
+    config: ExportConfig
+
+
+def tune_artifact(
+    teacher: Path,
+    students: list[Path],
+    out: Path,
+    config: TuneConfig,
+    *,
+    eval_data: TextDataset | None,
+    calibration_data: TextDataset | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> Tuning:
+    say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
+    teacher, out = Path(teacher), Path(out)
+    sources = (eval_data.source if eval_data else None, calibration_data.source if calibration_data else None)
+    check_writable(out, force, inputs=(teacher, *students, *sources))
+    if eval_data is None:
+        raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
+    if read_checkpoint_meta(teacher).task != SEQUENCE:
+        raise InputError("--tune times sequence classifiers; for a token model use --int8 --max-drop POINTS.")
+    checkpoints = _named_checkpoints(teacher, [Path(s) for s in students])
+    this_isa = cpu_info().isa
+    measuring = config.target in (None, this_isa)
+    plans = candidate_plans(checkpoints, config, this_isa if measuring else config.target, calibration_data)
+
+    with temporary_directory("edgebert-tune-") as tmp:
+        built: dict[str, Path] = {}
+        scores: dict[str, float] = {}
+        errors: dict[str, str] = {}
+        teacher_score = None
+        for i, plan in enumerate(plans, 1):
+            say(f"[{i}/{len(plans)}] building {plan.name}")
+            calibration = calibration_data if plan.config.needs_calibration else None
+            try:
+                report = _export(plan, Path(tmp) / f"c{i}", eval_data, calibration)
+            except EdgebertError as exc:  # one candidate failing (e.g. fusion) does not stop the others
+                errors[plan.name] = str(exc)
+                say(f"    skipped: {exc}")
+                continue
+            evaluation = report.manifest.evaluation
+            if plan.checkpoint == teacher and teacher_score is None:
+                teacher_score = evaluation.reference_score  # the teacher's fp32 graph on --eval
+            built[plan.name], scores[plan.name] = report.out, evaluation.score
+        if teacher_score is None:
+            raise InputError("No teacher candidate could be built, so there is no reference accuracy; see above.")
+        results = {
+            p.name: TunedCandidate(
+                p.name,
+                p.layers,
+                round(100 * (teacher_score - scores[p.name]), 4) if p.name in scores else 0.0,
+                measuring and p.name in scores,
+                error=errors.get(p.name),
+            )
+            for p in plans
+        }
+        if measuring:
+            say(f"timing {len(built)} candidates on this CPU ({cpu_info().model}, {this_isa}), interleaved")
+            for name, (real, shape) in time_candidates(built, eval_data.texts[: config.real_texts], config).items():
+                results[name].real_text_ms, results[name].p50_1x128_ms = real, shape
+        chosen, reason = choose(list(results.values()), config.max_drop_points, measuring=measuring)
+        if not measuring:
+            reason += (
+                f"; chosen for --target {config.target} from the recipe table without timing (this CPU: {this_isa})"
+            )
+        for name in pareto_front(list(results.values())):
+            results[name].on_front = True
+        cpu = f"{cpu_info().model} ({this_isa})" if measuring else f"--target {config.target}"
+        tuning = Tuning(chosen, reason, cpu, config.max_drop_points, teacher_score, list(results.values()))
+        _save(built[chosen], out, tuning, force)
+    say(f"chose {chosen}: {reason}")
+    return tuning
+
+
+def candidate_plans(
+    checkpoints: dict[str, Path], config: TuneConfig, isa: str, calibration: TextDataset | None
+) -> list[Plan]:
+    import importlib.util
+
+    engines = [e for e in config.engines if e == "dynamic" or calibration is not None]
+    if "openvino" in engines and importlib.util.find_spec("openvino") is None:
+        engines.remove("openvino")
+    if config.target not in (None, cpu_info().isa):  # not timed here: keep the table's best engine only
+        engines = [_table_choice(engines, isa)]
+    plans = []
+    for label, checkpoint in checkpoints.items():
+        meta = read_checkpoint_meta(checkpoint)
+        layers = _layers(checkpoint)
+        light_options = [False, True] if config.light_last_layer is None else [config.light_last_layer]
+        if (meta.task, meta.pooling) != (SEQUENCE, "cls"):
+            light_options = [False]
+        for engine in engines:
+            for light in light_options:
+                name = f"{label}/{engine}{'+light' if light else ''}"
+                plans.append(Plan(name, checkpoint, layers, _export_config(engine, isa, light)))
+    return plans
+
+
+def choose(candidates: list[TunedCandidate], max_drop: float, *, measuring: bool) -> tuple[str, str]:
+    """The fastest (real-text time per text) candidate within the budget; without timings, the shallowest
+    (then the one listed first). Raises AccuracyBudgetError naming the closest candidate when none fits."""
+    ok = [c for c in candidates if c.error is None]
+    within = [c for c in ok if c.drop_points <= max_drop]
+    if not within:
+        best = min(ok, key=lambda c: c.drop_points, default=None)
+        closest = f"; the closest was {best.name} at {best.drop_points:.2f} points" if best else ""
+        raise AccuracyBudgetError(
+            f"No candidate kept the accuracy drop within {max_drop} points{closest}. Raise --max-drop, train a "
+            "deeper student, or export with --int8 --max-drop to keep sensitive layers in fp32."
+        )
+    if measuring:
+        winner = min(within, key=lambda c: c.real_text_ms)
+        runner_up = min((c for c in ok if c is not winner), key=lambda c: c.real_text_ms, default=None)
+        reason = f"fastest on real texts within {max_drop} pts ({winner.real_text_ms:.2f} ms/text, drop {winner.drop_points:.2f})"
+        if runner_up is not None:
+            reason += f"; next {runner_up.name} {runner_up.real_text_ms:.2f} ms/text, drop {runner_up.drop_points:.2f}"
+        return winner.name, reason
+    winner = min(within, key=lambda c: c.layers)
+    return winner.name, f"shallowest within {max_drop} pts ({winner.layers} layers, drop {winner.drop_points:.2f})"
+
+
+def time_candidates(built: dict[str, Path], texts: list[str], config: TuneConfig) -> dict[str, tuple[float, float]]:
+    """(real-text ms per text, 1x128 p50 ms) per candidate, all timed in the same interleaved rounds."""
+    from ..runtime import Classifier
+
+    models = {name: Classifier.load(path) for name, path in built.items()}
+    runners: dict[str, Callable[[], object]] = {}
+    for name, model in models.items():
+        feed = synthetic_batch(1, 128, vocab_size=model.encoder.tokenizer.get_vocab_size())
+        runners[f"{name}|real"] = lambda m=model: m.predict_proba(texts)
+        runners[f"{name}|1x128"] = lambda m=model, f=feed: m.backend.run(*f)
+    samples = measure_interleaved(runners, rounds=config.rounds, seconds_per_round=config.seconds_per_round, warmup=1)
+    return {
+        name: (median_ms(samples[f"{name}|real"]) / len(texts), median_ms(samples[f"{name}|1x128"])) for name in models
+    }
+
+
+def _export(plan: Plan, out: Path, eval_data: TextDataset, calibration: TextDataset | None):
+    from .pipeline import export_artifact
+
+    return export_artifact(
+        plan.checkpoint, out, plan.config, eval_data=eval_data, calibration_data=calibration, progress=False
+    )
+
+
+def _export_config(engine: str, isa: str, light: bool) -> ExportConfig:
+    if engine == "openvino":
+        return ExportConfig(
+            backend="openvino", quantization=quantization_from_recipe("openvino-int8"), light_last_layer=light
+        )
+    quantization = quantization_for_cpu(isa)
+    if engine == "static":
+        quantization = quantization.with_options(mode="static")
+    return ExportConfig(quantization=quantization, light_last_layer=light)
+
+
+def _table_choice(engines: list[str], isa: str) -> str:
+    """The engine the fleet table ranks first for `isa` among those that can be built here."""
+    kinds = {"openvino": "ov-int8", "dynamic": "ort-int8-7bit" if ISA_TO_RECIPE[isa] == "avx2" else "ort-int8-full"}
+    buildable = [e for e in engines if e in kinds]
+    order = {
+        "vnni": ["ov-int8", "ort-int8-full", "ort-int8-7bit"],
+        "other": ["ort-int8-7bit", "ort-int8-full", "ov-int8"],
+    }
+    ranking = order["vnni" if isa in ("avx512-vnni", "avx-vnni") else "other"]
+    return min(buildable, key=lambda e: ranking.index(kinds[e]))
+
+
+def _named_checkpoints(teacher: Path, students: list[Path]) -> dict[str, Path]:
+    """teacher, then students named by depth; a student must share the teacher's tokenizer, labels and task."""
+    meta = read_checkpoint_meta(teacher)
+    named = {"teacher": teacher}
+    tokenizer = sha256_file(teacher / TOKENIZER)
+    for student in students:
+        s = read_checkpoint_meta(student)
+        if (s.task, s.labels, s.max_length) != (meta.task, meta.labels, meta.max_length):
+            raise InputError(
+                f"Student {student} is not a student of {teacher}: its task, labels or max length differ. "
+                "Make it with `edgebert distill TEACHER --layers N`."
+            )
+        if sha256_file(student / TOKENIZER) != tokenizer:
+            raise InputError(
+                f"Student {student} uses a different tokenizer than {teacher}; a student must keep the teacher's "
+                "(`edgebert distill` does). Re-distill it from this teacher."
+            )
+        name = f"student{_layers(student)}"
+        while name in named:
+            name += "b"
+        named[name] = student
+    return named
+
+
+def _layers(checkpoint: Path) -> int:
+    import json
+
+    try:
+        return int(json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{checkpoint}/config.json has no readable num_hidden_layers ({exc}).") from exc
+
+
+def _save(winner: Path, out: Path, tuning: Tuning, force: bool) -> None:
+    manifest = read_manifest(winner)
+    with atomic_directory(out, force) as staging:
+        for name in manifest.files:
+            shutil.copyfile(winner / name, staging / name)
+        write_report(staging, tuning)
+        manifest.tuning = tuning
+        write_manifest(staging, manifest)  # re-hashes: tuning.md and tuning.svg are part of the bundle
