@@ -70,8 +70,6 @@ def run_export(args) -> int:
     from ..build.pipeline import export_artifact
     from ..build.recipes import export_config_from_flags
     from ..build.summary import format_export_summary
-    from ..data.text import load_dataset
-    from ..modeling.checkpoint import read_checkpoint_meta
 
     config = export_config_from_flags(
         int8=args.int8,
@@ -87,15 +85,7 @@ def run_export(args) -> int:
         require_attention_fusion=False if args.allow_unfused else None,
         light_last_layer=args.light_last_layer or None,
     )
-    eval_data = calibration = None
-    if args.eval and read_checkpoint_meta(args.checkpoint).task == "token":
-        from ..data.tokens import load_token_data
-
-        eval_data = load_token_data(args.eval, "dev")
-    elif args.eval:
-        eval_data = load_dataset(args.eval, split="dev", **columns(args))
-    if args.calib:
-        calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
+    eval_data, calibration = _eval_and_calibration(args)
     report = export_artifact(
         args.checkpoint,
         args.out,
@@ -112,7 +102,6 @@ def run_export(args) -> int:
 def run_tune(args) -> int:
     from ..build.tune import tune_artifact
     from ..build.tune_report import format_table
-    from ..data.text import load_dataset
 
     chosen_elsewhere = {"--recipe": args.recipe, "--static": args.static, "--backend": args.backend}
     for flag, value in chosen_elsewhere.items():
@@ -126,10 +115,7 @@ def run_tune(args) -> int:
         target=args.target,
         **({"max_drop_points": args.max_drop} if args.max_drop is not None else {}),
     )
-    eval_data = load_dataset(args.eval, split="dev", **columns(args)) if args.eval else None
-    calibration = None
-    if args.calib:
-        calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
+    eval_data, calibration = _eval_and_calibration(args)
     tuning = tune_artifact(
         args.checkpoint,
         args.student,
@@ -142,3 +128,20 @@ def run_tune(args) -> int:
     )
     print(format_table(tuning))
     return 0
+
+
+def _eval_and_calibration(args):
+    """--eval (labelled texts, or labelled words for a token checkpoint) and --calib (texts), as datasets."""
+    from ..data.text import load_dataset
+    from ..modeling.checkpoint import read_checkpoint_meta
+
+    eval_data = calibration = None
+    if args.eval and read_checkpoint_meta(args.checkpoint).task == "token":
+        from ..data.tokens import load_token_data
+
+        eval_data = load_token_data(args.eval, "dev")
+    elif args.eval:
+        eval_data = load_dataset(args.eval, split="dev", **columns(args))
+    if args.calib:
+        calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
+    return eval_data, calibration
