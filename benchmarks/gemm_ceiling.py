@@ -28,7 +28,6 @@ BATCH, TOKENS = 32, 128
 
 
 def gemm_session(m: int, k: int, n: int, threads: int):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
@@ -46,7 +45,7 @@ def gemm_session(m: int, k: int, n: int, threads: int):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(onnx._serialize(model), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     feed = {"A": rng.integers(0, 256, (m, k), dtype=np.uint8)}
     return lambda: session.run(None, feed)
 

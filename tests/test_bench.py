@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from edgebert.bench.report import append_history, compare_history, read_history, write_report
-from edgebert.bench.run import BenchConfig, parse_shapes, run_bench
+from edgebert.bench.config import BenchConfig
+from edgebert.bench.run import parse_shapes, run_bench
 from edgebert.cli import main
 from edgebert.core.errors import InputError
 from edgebert.core.timing import measure_interleaved, summarize

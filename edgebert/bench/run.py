@@ -9,13 +9,12 @@ interleaved in rounds (the order rotates each round) so machine noise hits all o
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ from ..core.errors import InputError
 from ..core.metrics import classification_metrics, drift
 from ..core.progress import progress_bar
 from ..core.timing import LatencyStats, measure_interleaved, summarize, synthetic_batch
-from ..core.validate import positive
 from ..data.text import LabelSet, TextDataset
 from ..modeling.checkpoint import is_checkpoint
+from .config import BenchConfig
 
 
 def parse_shapes(text: str) -> list[tuple[int, int]]:
@@ -140,25 +139,6 @@ def as_dict(stats: LatencyStats) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- orchestration
-@dataclass
-class BenchConfig:
-    shapes: list[tuple[int, int]] = field(default_factory=lambda: [(1, 16), (1, 128), (32, 128)])
-    threads: int | None = None
-    rounds: int = 5
-    seconds_per_round: float = 1.0
-    real_text_batch: int = 32
-    cold_start: bool = True
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.rounds, int) or not 1 <= self.rounds <= 1000:
-            raise InputError(f"--rounds must be between 1 and 1000, got {self.rounds}.")
-        if not math.isfinite(self.seconds_per_round) or not 0 < self.seconds_per_round <= 600:
-            raise InputError(f"--seconds must be a number of seconds in (0, 600], got {self.seconds_per_round}.")
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"--threads must be at least 1, got {self.threads}.")
-        positive(self, "real_text_batch")
-
-
 class _Variant:
     """One thing to benchmark: an artifact, or a torch checkpoint as the reference."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..bench.run import BenchConfig
+from ..bench.config import BenchConfig
 from ..core.errors import InputError
 from .options import add_columns, config_from_args, config_option, default_of
 
