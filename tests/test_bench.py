@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from edgebert.bench.report import append_history, compare_history, read_history, write_report
 from edgebert.bench.config import BenchConfig
+from edgebert.bench.report import append_history, compare_history, read_history, write_report
 from edgebert.bench.run import parse_shapes, run_bench
 from edgebert.cli import main
 from edgebert.core.errors import InputError
