@@ -101,7 +101,7 @@ def ready_times(artifact: str, n: int = 3) -> list[float]:
 
 def overhead(artifact: str, threads: int, rounds: int = 5, per_round: int = 100) -> dict:
     clf = Classifier.load(artifact, threads=threads)
-    server = Served(artifact, "--threads", str(threads), "--max-wait-ms", "0")
+    server = Served(artifact, "--threads", str(threads))  # default flags, as users start it
     conn = server.connection()
     local, remote = [], []
     for _ in range(20):

@@ -228,3 +228,27 @@ def test_replicas_run_batches_in_parallel_with_the_same_answers(tiny_int8_artifa
         assert [a[1]["results"][0]["label"] for a in answers] == [p.label for p in expected]
     finally:
         assert s.stop()[0] == 0
+
+
+def test_lone_request_on_an_idle_server_does_not_wait_for_batch_mates():
+    """max_wait_ms is the time a batch waits for company under load; alone, a request runs at once."""
+    import asyncio
+
+    from edgebert.serve.batcher import MicroBatcher
+    from edgebert.serve.metrics import Metrics
+
+    calls: list[list[str]] = []
+
+    def runner(group, rows):
+        calls.append(list(rows))
+        return [row.upper() for row in rows]
+
+    async def scenario():
+        batcher = MicroBatcher([runner], max_batch=8, max_wait_ms=60_000, max_queue=100, metrics=Metrics())
+        batcher.start()
+        try:  # a minute of waiting for company would time out here
+            return await asyncio.wait_for(batcher.submit(["alone"]), timeout=10)
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(scenario()) == ["ALONE"] and calls == [["alone"]]

@@ -1,7 +1,8 @@
 """Micro-batching: rows of concurrent requests share inference calls.
 
 A request's rows join a queue; when a model copy is idle, the worker takes the oldest request, waits up to
-`max_wait_ms` for more, and runs up to `max_batch` rows in one call on that copy's thread. Whether the engine then runs them as one batch or
+`max_wait_ms` for more (only while another batch is in flight: a lone request on an idle server runs at once), and
+runs up to `max_batch` rows in one call on that copy's thread. Whether the engine then runs them as one batch or
 row by row (artifacts with per-call INT8 scales) is the runtime's business: answers never depend on batch-mates.
 """
 
@@ -90,7 +91,9 @@ class MicroBatcher:
                     free.put_nowait(runner)
                     break
                 first = self.jobs[0]
-                deadline = first.enqueued + self.max_wait
+                # Wait for company only under load (another batch in flight): a lone request on an idle
+                # server runs at once instead of paying max_wait for batch-mates that are not coming.
+                deadline = first.enqueued + (self.max_wait if self._running else 0.0)
                 while self._rows_ready(first.group) < self.max_batch and (delay := deadline - time.perf_counter()) > 0:
                     await asyncio.sleep(min(delay, 0.0005))
                 batch = self._take(first.group)
