@@ -144,7 +144,7 @@ def test_max_drop_export_records_budget(tiny_checkpoint, data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
-def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifact, data_dir, tmp_path, int8):
+def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifact, data_dir, tmp_path, int8, capsys):
     quantization = quantization_from_recipe("openvino-int8") if int8 else None
     config = ExportConfig(backend="openvino", quantization=quantization)
     calibration = load_file(data_dir / "train.jsonl", label_column=None) if int8 else None
@@ -156,6 +156,7 @@ def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifa
         calibration_data=calibration,
         progress=False,
     )
+    assert capsys.readouterr().out == ""  # NNCF's progress bars never reach stdout, where summaries go
     manifest = report.manifest
     assert manifest.backend == "openvino" and manifest.model_files == ["model.xml", "model.bin"]
     assert set(manifest.files) == {"model.xml", "model.bin", "tokenizer.json", "conformance.jsonl"}

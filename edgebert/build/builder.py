@@ -65,6 +65,7 @@ class ModelBuilder:
                 calibration=calibration,
                 calibration_size=q.calibration_size if q else 0,
                 fp32_units=fp32_units,
+                progress=self.progress,
             )
             return out
         if q is None:

@@ -6,7 +6,11 @@ does not read ONNX Runtime's contrib ops. The runtime then needs only the `openv
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +28,7 @@ def convert_to_ir(
     calibration: Iterable[Feed] | None = None,
     calibration_size: int = 200,
     fp32_units: Iterable[str] = (),
+    progress: bool = True,
 ) -> None:
     """Write `out_xml` (+ .bin). With `calibration`, quantize to INT8 with NNCF post-training quantization
     for transformers (SmoothQuant + fast bias correction), keeping `fp32_units` (layer names) in fp32."""
@@ -33,13 +38,21 @@ def convert_to_ir(
         nncf = require("nncf", "openvino")
         patterns = list(ALWAYS_FP32) + [unit_pattern(name) for name in fp32_units]
         feeds = list(calibration)
-        model = nncf.quantize(
-            model,
-            nncf.Dataset(feeds),
-            model_type=nncf.ModelType.TRANSFORMER,
-            subset_size=min(calibration_size, len(feeds)),
-            ignored_scope=nncf.IgnoredScope(patterns=patterns, validate=False),
-        )
+        # NNCF draws its progress bars on stdout (where the export summary goes) and logs every node it skips
+        # at INFO: bars go to stderr (or nowhere without progress), the node list is not the user's business.
+        nncf_logger, level = logging.getLogger("nncf"), logging.getLogger("nncf").level
+        nncf_logger.setLevel(logging.WARNING)
+        try:
+            with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
+                model = nncf.quantize(
+                    model,
+                    nncf.Dataset(feeds),
+                    model_type=nncf.ModelType.TRANSFORMER,
+                    subset_size=min(calibration_size, len(feeds)),
+                    ignored_scope=nncf.IgnoredScope(patterns=patterns, validate=False),
+                )
+        finally:
+            nncf_logger.setLevel(level)
     # Keep fp32 weights: fp16 compression would change the logits the golden sample checks.
     ov.save_model(model, str(out_xml), compress_to_fp16=False)
 
