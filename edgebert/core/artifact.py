@@ -14,16 +14,14 @@ naming the field. Torch-free, numpy-free.
 from __future__ import annotations
 
 import json
-import math
 import re
-import types
-import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ArtifactError
 from .files import sha256_file
+from .typed_json import decode, is_finite_number, reject_constant
 
 MANIFEST = "edgebert.json"
 TOKENIZER = "tokenizer.json"
@@ -214,7 +212,7 @@ class Manifest:
                 f"{where} has format version {version!r}; this edgebert reads version {FORMAT_VERSION}. "
                 "Re-export the artifact with this edgebert version."
             )
-        manifest = _decode(cls, data, "", where)
+        manifest = decode(cls, data, "", where)
         manifest.validate(where)
         return manifest
 
@@ -266,7 +264,7 @@ class Manifest:
             if self.task == TOKEN and (not isinstance(logits, list) or len(logits) != len(ids)):
                 raise bad(f"golden.logits[{i}]", f"must have one row per token ({len(ids)})")
             for row in rows:
-                if not isinstance(row, list) or len(row) != width or not all(_is_number(x) for x in row):
+                if not isinstance(row, list) or len(row) != width or not all(is_finite_number(x) for x in row):
                     raise bad(f"golden.logits[{i}]", f"must be rows of {width} finite numbers (one per label)")
             if len(ids) > self.max_length:
                 raise bad(f"golden.input_ids[{i}]", f"has {len(ids)} tokens, more than max_length {self.max_length}")
@@ -295,7 +293,7 @@ def read_manifest(bundle: Path) -> Manifest:
     except UnicodeDecodeError as exc:
         raise ArtifactError(f"{path} is not UTF-8 JSON ({exc.reason}). Re-export the artifact.") from exc
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         raise ArtifactError(f"{path} is corrupt ({exc}). Re-export the artifact.") from exc
     except RecursionError as exc:
@@ -330,83 +328,3 @@ def write_manifest(bundle: Path, manifest: Manifest) -> None:
     manifest.files = {p.name: sha256_file(p) for p in sorted(bundle.iterdir()) if p.is_file() and p.name != MANIFEST}
     manifest.validate(bundle / MANIFEST)
     (bundle / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-
-
-# ---------------------------------------------------------------- decoding JSON into the dataclasses above
-def _decode(kind: Any, value: Any, path: str, where: str | Path) -> Any:
-    """`value` (parsed JSON) as an instance of `kind` (a type hint above); raises naming the field path."""
-
-    def bad(expected: str) -> ArtifactError:
-        return ArtifactError(
-            f"{where}: field '{path or '<root>'}' must be {expected}, got {type(value).__name__} "
-            f"{_preview(value)}. Re-export the artifact."
-        )
-
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _decode(inner, value, path, where)
-    if is_dataclass(kind):
-        if not isinstance(value, dict):
-            raise bad("an object")
-        hints = typing.get_type_hints(kind)
-        known = {f.name: f for f in fields(kind)}
-        unknown = sorted(set(value) - known.keys())
-        if unknown:
-            raise ArtifactError(f"{where}: unknown field(s) {unknown} in '{path or '<root>'}'. Re-export the artifact.")
-        decoded = {}
-        for name, f in known.items():
-            child = f"{path}.{name}" if path else name
-            if name not in value:
-                if f.default is MISSING and f.default_factory is MISSING:
-                    raise ArtifactError(f"{where}: required field '{child}' is missing. Re-export the artifact.")
-                continue
-            decoded[name] = _decode(hints[name], value[name], child, where)
-        return kind(**decoded)
-    if origin is list:
-        if not isinstance(value, list):
-            raise bad("a list")
-        return [_decode(args[0], item, f"{path}[{i}]", where) for i, item in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad("an object")
-        return {key: _decode(args[1], item, f"{path}.{key}", where) for key, item in value.items()}
-    if kind is Any:
-        return value  # free-form (metrics): JSON parsing already refused NaN and infinity
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if kind is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise bad("an integer")
-        return value
-    if kind is float:
-        if not _is_number(value):
-            raise bad("a finite number")
-        return float(value)
-    if kind is str:
-        if not isinstance(value, str):
-            raise bad("a string")
-        return value
-    raise TypeError(f"no decoder for {kind!r}")  # a programming error in the dataclasses above
-
-
-def _is_number(value: Any) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number a manifest may hold")
-
-
-def _preview(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
