@@ -77,7 +77,8 @@ def test_tune_builds_times_and_records_the_choice(tiny_checkpoint, tiny_student,
 
 def test_tune_for_another_cpu_chooses_from_the_table_without_timing(tiny_checkpoint, data_dir, tmp_path):
     other = "avx2" if cpu_info().isa != "avx2" else "arm64"
-    config = TuneConfig(target=other, light_last_layer=True, **QUICK)
+    # a full-range recipe evaluated on an AVX2 machine may saturate: this test is about the untimed choice, not accuracy
+    config = TuneConfig(target=other, light_last_layer=True, max_drop_points=100 - 1e-9, **QUICK)
     dev = load_file(data_dir / "dev.jsonl")
     tuning = tune_artifact(tiny_checkpoint, [], tmp_path / "t", config, eval_data=dev, progress=False)
     assert [c.name for c in tuning.candidates] == ["teacher/dynamic+light"]
