@@ -131,3 +131,16 @@ def test_bundle_cli_writes_a_bundle_that_verify_and_predict_accept(tmp_path, fle
     assert main(["predict", str(tmp_path / "b"), "the team won the match"]) == 0
     err = _error(["bundle", *variants, "--out", str(tmp_path / "b")], capsys)
     assert "--force" in err
+
+
+def test_full_range_export_made_without_vnni_says_its_scores_include_saturation(vnni_artifact):
+    from edgebert.build.pipeline import ExportReport
+    from edgebert.build.summary import format_export_summary
+    from edgebert.core.artifact import read_manifest
+
+    manifest = read_manifest(vnni_artifact)
+    report = ExportReport(vnni_artifact, manifest, {"max_abs_logit_diff": 0.0, "n": 1}, 0)
+    manifest.quantization.export_cpu = "avx2"
+    assert "include u8xs8 saturation" in format_export_summary(report)
+    manifest.quantization.export_cpu = "avx512-vnni"
+    assert "saturation" not in format_export_summary(report)

@@ -60,5 +60,15 @@ def format_export_summary(report: ExportReport) -> str:
             c = b.latency_cost
             cost = f"{c['shape']} p50 {c['final_p50_ms']:.1f} ms vs {c['all_int8_p50_ms']:.1f} ms all-INT8 ({c['ratio']:.2f}x)"
             rows.append(("budget latency cost", cost))
+    full_range = q is not None and m.backend == "onnxruntime" and not q.reduce_range and q.weight_type == "qint8"
+    if full_range and q.export_cpu in ("avx512", "avx2", "generic"):
+        rows.append(
+            (
+                "warning",
+                f"full-range INT8 evaluated on {q.export_cpu} without VNNI: the scores and golden logits above include "
+                "u8xs8 saturation that VNNI CPUs do not have. It will not load here; run `edgebert verify` on a VNNI "
+                "machine, and re-export there if its golden check fails.",
+            )
+        )
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
