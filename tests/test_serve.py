@@ -252,3 +252,24 @@ def test_lone_request_on_an_idle_server_does_not_wait_for_batch_mates():
             await batcher.stop()
 
     assert asyncio.run(scenario()) == ["ALONE"] and calls == [["alone"]]
+
+
+def test_server_on_a_fleet_bundle_answers_with_the_variant_this_cpu_gets(tiny_int8_artifact, tiny_artifact, tmp_path):
+    import shutil
+
+    from edgebert.build.fleet import build_fleet
+
+    for name, source in (("ort-avx2", tiny_int8_artifact), ("ort-fp32", tiny_artifact)):
+        shutil.copytree(source, tmp_path / name)
+    build_fleet([tmp_path / "ort-avx2", tmp_path / "ort-fp32"], tmp_path / "fleet")
+    expected = Classifier.load(tmp_path / "fleet")
+    s = Server(tmp_path / "fleet", tmp_path)
+    try:
+        status, info = s.json("/info")
+        assert status == 200 and info["variant"] == expected.variant
+        chosen = tmp_path / "fleet" / expected.variant
+        assert info["model_sha256"] == {"model.onnx": sha256_file(chosen / "model.onnx")}
+        status, body = s.json("/v1/classify", {"inputs": ["the team won the match"]})
+        assert status == 200 and body["results"][0]["label"] == expected.predict("the team won the match").label
+    finally:
+        s.stop()

@@ -16,7 +16,6 @@ from dataclasses import asdict
 from typing import Any
 
 from ..core.artifact import SEQUENCE
-from ..core.files import sha256_file
 from ..runtime.backends import RowByRow
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
@@ -252,6 +251,8 @@ def _info(model, bundle) -> dict[str, Any]:
         "backend": manifest.backend,
         "precision": manifest.precision,
         "recipe": quantization.recipe if quantization else None,
-        "model_sha256": {name: sha256_file(bundle / name) for name in manifest.model_files},
+        # checked against the files at load (a fleet bundle's variant: inside its own directory)
+        "model_sha256": {name: manifest.files[name] for name in manifest.model_files},
+        "variant": model.variant,
         "row_by_row": isinstance(model.backend, RowByRow),
     }
