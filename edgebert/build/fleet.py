@@ -26,32 +26,33 @@ NOTES = {
 }
 
 
-def variant_rank(manifest: Manifest, isa: str) -> int:
-    """Lower runs first on `isa`; unsafe variants are ranked too (the runtime skips them with a reason)."""
-    q = manifest.quantization
-    kind = (
-        "fp32"
-        if q is None
-        else "ov-int8"
-        if manifest.backend == "openvino"
-        else "ort-int8-7bit"
-        if q.reduce_range
-        else "ort-int8-full"
-    )
-    if manifest.backend == "openvino" and q is None:
-        kind = "ov-fp32"
-    table = {
-        "vnni": ["ov-int8", "ort-int8-full", "ort-int8-7bit", "ov-fp32", "fp32"],
-        "arm64": ["ort-int8-full", "ort-int8-7bit", "ov-int8", "fp32", "ov-fp32"],
-        "x86": ["ort-int8-7bit", "ov-int8", "fp32", "ov-fp32", "ort-int8-full"],
-    }
+# Kinds of variant, best first, per CPU family. Unsafe kinds are ranked too (the runtime skips them with a reason).
+RANKING = {
+    "vnni": ["ov-int8", "ort-int8-full", "ort-int8-7bit", "ov-fp32", "fp32"],
+    "arm64": ["ort-int8-full", "ort-int8-7bit", "ov-int8", "fp32", "ov-fp32"],
+    "x86": ["ort-int8-7bit", "ov-int8", "fp32", "ov-fp32", "ort-int8-full"],
+}
+
+
+def variant_kind(backend: str, quantization) -> str:
+    """The ranking's name for an artifact built with `backend` and `quantization` (a record, a config, or None)."""
+    if backend == "openvino":
+        return "ov-int8" if quantization else "ov-fp32"
+    if quantization is None:
+        return "fp32"
+    return "ort-int8-7bit" if quantization.reduce_range else "ort-int8-full"
+
+
+def variant_rank(kind: str, isa: str) -> int:
+    """Lower runs first on `isa`."""
     family = "vnni" if isa in VNNI else "arm64" if isa == "arm64" else "x86"
-    return table[family].index(kind)
+    return RANKING[family].index(kind)
 
 
 def default_preference(manifests: dict[str, Manifest]) -> dict[str, list[str]]:
     names = list(manifests)  # ties keep the order the user gave
-    return {isa: sorted(names, key=lambda n: (variant_rank(manifests[n], isa), names.index(n))) for isa in ISAS}
+    kinds = {n: variant_kind(m.backend, m.quantization) for n, m in manifests.items()}
+    return {isa: sorted(names, key=lambda n: (variant_rank(kinds[n], isa), names.index(n))) for isa in ISAS}
 
 
 def build_fleet(artifacts: list[Path], out: Path, *, force: bool = False) -> Fleet:

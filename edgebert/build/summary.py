@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..core.artifact import is_full_range_u8s8
+from ..core.cpu import SATURATING_ISAS
 from .pipeline import ExportReport
 
 
@@ -60,8 +62,7 @@ def format_export_summary(report: ExportReport) -> str:
             c = b.latency_cost
             cost = f"{c['shape']} p50 {c['final_p50_ms']:.1f} ms vs {c['all_int8_p50_ms']:.1f} ms all-INT8 ({c['ratio']:.2f}x)"
             rows.append(("budget latency cost", cost))
-    full_range = q is not None and m.backend == "onnxruntime" and not q.reduce_range and q.weight_type == "qint8"
-    if full_range and q.export_cpu in ("avx512", "avx2", "generic"):
+    if is_full_range_u8s8(m.backend, q) and q.export_cpu in SATURATING_ISAS:
         rows.append(
             (
                 "warning",

@@ -21,9 +21,10 @@ from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
 from ..data.text import TextDataset
-from ..modeling.checkpoint import read_checkpoint_meta
+from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
 from .config import ExportConfig, TuneConfig
-from .recipes import ISA_TO_RECIPE, quantization_for_cpu, quantization_from_recipe
+from .fleet import variant_kind, variant_rank
+from .recipes import quantization_for_cpu, quantization_from_recipe
 from .tune_report import pareto_front, write_report
 
 
@@ -55,9 +56,10 @@ def tune_artifact(
     if read_checkpoint_meta(teacher).task != SEQUENCE:
         raise InputError("--tune times sequence classifiers; for a token model use --int8 --max-drop POINTS.")
     checkpoints = _named_checkpoints(teacher, [Path(s) for s in students])
-    this_isa = cpu_info().isa
+    info = cpu_info()
+    this_isa, cpu_model = info.isa, info.model
     measuring = config.target in (None, this_isa)
-    plans = candidate_plans(checkpoints, config, this_isa if measuring else config.target, calibration_data)
+    plans = candidate_plans(checkpoints, config, config.target or this_isa, calibration_data, timed=measuring)
 
     with temporary_directory("edgebert-tune-") as tmp:
         built: dict[str, Path] = {}
@@ -90,7 +92,7 @@ def tune_artifact(
             for p in plans
         }
         if measuring:
-            say(f"timing {len(built)} candidates on this CPU ({cpu_info().model}, {this_isa}), interleaved")
+            say(f"timing {len(built)} candidates on this CPU ({cpu_model}, {this_isa}), interleaved")
             for name, (real, shape) in time_candidates(built, eval_data.texts[: config.real_texts], config).items():
                 results[name].real_text_ms, results[name].p50_1x128_ms = real, shape
         chosen, reason = choose(list(results.values()), config.max_drop_points, measuring=measuring)
@@ -100,7 +102,7 @@ def tune_artifact(
             )
         for name in pareto_front(list(results.values())):
             results[name].on_front = True
-        cpu = f"{cpu_info().model} ({this_isa})" if measuring else f"--target {config.target}"
+        cpu = f"{cpu_model} ({this_isa})" if measuring else f"--target {config.target}"
         tuning = Tuning(chosen, reason, cpu, config.max_drop_points, teacher_score, list(results.values()))
         _save(built[chosen], out, tuning, force)
     say(f"chose {chosen}: {reason}")
@@ -108,14 +110,14 @@ def tune_artifact(
 
 
 def candidate_plans(
-    checkpoints: dict[str, Path], config: TuneConfig, isa: str, calibration: TextDataset | None
+    checkpoints: dict[str, Path], config: TuneConfig, isa: str, calibration: TextDataset | None, *, timed: bool
 ) -> list[Plan]:
     import importlib.util
 
     engines = [e for e in config.engines if e == "dynamic" or calibration is not None]
     if "openvino" in engines and importlib.util.find_spec("openvino") is None:
         engines.remove("openvino")
-    if config.target not in (None, cpu_info().isa):  # not timed here: keep the table's best engine only
+    if not timed:  # for another CPU: keep the table's best engine only
         engines = [_table_choice(engines, isa)]
     plans = []
     for label, checkpoint in checkpoints.items():
@@ -190,15 +192,9 @@ def _export_config(engine: str, isa: str, light: bool) -> ExportConfig:
 
 
 def _table_choice(engines: list[str], isa: str) -> str:
-    """The engine the fleet table ranks first for `isa` among those that can be built here."""
-    kinds = {"openvino": "ov-int8", "dynamic": "ort-int8-7bit" if ISA_TO_RECIPE[isa] == "avx2" else "ort-int8-full"}
-    buildable = [e for e in engines if e in kinds]
-    order = {
-        "vnni": ["ov-int8", "ort-int8-full", "ort-int8-7bit"],
-        "other": ["ort-int8-7bit", "ort-int8-full", "ov-int8"],
-    }
-    ranking = order["vnni" if isa in ("avx512-vnni", "avx-vnni") else "other"]
-    return min(buildable, key=lambda e: ranking.index(kinds[e]))
+    """The engine the fleet table (build/fleet.py) ranks first for `isa` among those that can be built here."""
+    configs = {e: _export_config(e, isa, light=False) for e in engines if e in ("dynamic", "openvino")}
+    return min(configs, key=lambda e: variant_rank(variant_kind(configs[e].backend, configs[e].quantization), isa))
 
 
 def _named_checkpoints(teacher: Path, students: list[Path]) -> dict[str, Path]:
@@ -226,12 +222,10 @@ def _named_checkpoints(teacher: Path, students: list[Path]) -> dict[str, Path]:
 
 
 def _layers(checkpoint: Path) -> int:
-    import json
-
-    try:
-        return int(json.loads((checkpoint / "config.json").read_text())["num_hidden_layers"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{checkpoint}/config.json has no readable num_hidden_layers ({exc}).") from exc
+    layers = encoder_layers(checkpoint)
+    if layers is None:
+        raise InputError(f"{checkpoint}/config.json has no readable num_hidden_layers. Re-run `edgebert train`.")
+    return layers
 
 
 def _save(winner: Path, out: Path, tuning: Tuning, force: bool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..train.config import POOLINGS, PRECISIONS, AdaptConfig, TrainConfig
@@ -158,7 +157,7 @@ def run_distill(args) -> int:
     from pathlib import Path
 
     from ..core.errors import InputError
-    from ..modeling.checkpoint import is_checkpoint, read_checkpoint_meta
+    from ..modeling.checkpoint import encoder_layers, is_checkpoint, read_checkpoint_meta
     from ..train.loop import train
 
     if not is_checkpoint(Path(args.teacher)):
@@ -168,12 +167,8 @@ def run_distill(args) -> int:
     meta = read_checkpoint_meta(Path(args.teacher))
     from ..train.distill import kept_layers
 
-    config_file = Path(args.teacher) / "config.json"
-    try:
-        layers = json.loads(config_file.read_text()).get("num_hidden_layers")
-    except (OSError, ValueError, AttributeError):
-        layers = None  # unreadable: the teacher's own load reports it
-    if isinstance(layers, int):  # refuse a bad --layers before loading any data (a broken teacher fails at load)
+    layers = encoder_layers(Path(args.teacher))  # None: unreadable, and the teacher's own load reports it
+    if layers is not None:  # refuse a bad --layers before loading any data (a broken teacher fails at load)
         kept_layers(layers, args.student_layers)
     args.task = meta.task
     config = config_from_args(TrainConfig, args, model=args.teacher, teacher=args.teacher, task=meta.task)

@@ -101,6 +101,13 @@ def quantizes_per_call(backend: str, quantization) -> bool:
     return quantization.mode == "dynamic" or bool(set(quantization.op_types) - {"MatMul"})
 
 
+def is_full_range_u8s8(backend: str, quantization) -> bool:
+    """True for ONNX Runtime INT8 with full 8-bit signed weights (no reduce_range): right on VNNI and arm64,
+    but saturating on x86 without VNNI (core/cpu.SATURATING_ISAS). `quantization`: a Quantization record or None."""
+    q = quantization
+    return backend == "onnxruntime" and q is not None and not q.reduce_range and q.weight_type == "qint8"
+
+
 @dataclass
 class Optimization:
     opset: int

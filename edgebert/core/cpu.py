@@ -32,6 +32,10 @@ SYSCTL_X86_FLAGS = {"AVX2": "avx2", "AVX512F": "avx512f", "AVX512VNNI": "avx512_
 SYSCTL_ARM_FLAGS = {"FEAT_DotProd": "asimddp", "FEAT_I8MM": "i8mm", "FEAT_BF16": "bf16"}
 
 
+# x86 families whose U8S8 kernels add pairs of products in saturating 16-bit (no VNNI)
+SATURATING_ISAS = ("avx512", "avx2", "generic")
+
+
 @dataclass(frozen=True)
 class CpuInfo:
     model: str
@@ -61,7 +65,7 @@ class CpuInfo:
     def saturates_u8s8(self) -> bool:
         """True where ONNX Runtime's U8S8 kernels add pairs of products in saturating 16-bit (x86 without VNNI):
         INT8 weights must then be 7-bit (reduce_range), or some outputs are silently wrong."""
-        return self.isa in ("avx512", "avx2", "generic")
+        return self.isa in SATURATING_ISAS
 
     @property
     def native_bf16(self) -> bool:

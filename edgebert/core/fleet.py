@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifact import MANIFEST, Manifest, is_plain_name, read_manifest
+from .artifact import MANIFEST, Manifest, is_full_range_u8s8, is_plain_name, read_manifest
 from .cpu import CpuInfo
 from .errors import ArtifactError
 from .files import sha256_file
@@ -115,9 +115,7 @@ def unsafe_reason(manifest: Manifest, cpu: CpuInfo, installed_backends: set[str]
     """Why this variant must not run here, or None."""
     if manifest.backend not in installed_backends:
         return f"its engine ({manifest.backend}) is not installed"
-    q = manifest.quantization
-    full_range_u8s8 = q is not None and manifest.backend == "onnxruntime" and not q.reduce_range
-    if full_range_u8s8 and q.weight_type == "qint8" and cpu.saturates_u8s8:
+    if is_full_range_u8s8(manifest.backend, manifest.quantization) and cpu.saturates_u8s8:
         return f"full-range u8xs8 INT8 saturates on {cpu.isa} without VNNI (wrong outputs)"
     return None
 

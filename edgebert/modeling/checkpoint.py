@@ -55,3 +55,12 @@ def read_checkpoint_meta(path: Path) -> CheckpointMeta:
 
 def is_checkpoint(path: Path) -> bool:
     return (Path(path) / CHECKPOINT_META).is_file()
+
+
+def encoder_layers(path: Path) -> int | None:
+    """The encoder depth in a checkpoint's config.json, or None when it cannot be read (a load will say why)."""
+    try:
+        layers = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return layers if isinstance(layers, int) and not isinstance(layers, bool) else None

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ..core.artifact import TOKENIZER, Manifest, quantizes_per_call, read_manifest, verify_files
+from ..core.artifact import TOKENIZER, Manifest, is_full_range_u8s8, quantizes_per_call, read_manifest, verify_files
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import ArtifactError, InputError
 from ..core.fleet import is_fleet
@@ -70,8 +70,8 @@ class ArtifactModel:
         _check_options(threads, batch_size, openvino_mode)
         options = dict(verify=verify, check_golden=check_golden, batch_size=batch_size, openvino_mode=openvino_mode)
         options.update(spinning=spinning, allow_saturation=allow_saturation)
-        if probe and variant is None and is_fleet(path):
-            return cls.load(path, threads, variant=probe_variant(Path(path), cls, threads), **options)
+        if probe and variant is None and is_fleet(path):  # every safe variant loaded with these options; fastest kept
+            return probe_variant(Path(path), lambda name: cls.load(path, threads, variant=name, **options))
         bundle, chosen = resolve_variant(Path(path), variant)
         manifest = read_manifest(bundle)
         if manifest.task != cls.TASK:
@@ -182,7 +182,7 @@ def _refuse_saturating_int8(bundle: Path, manifest: Manifest) -> None:
     there add pairs of u8 x s8 products in saturating 16-bit arithmetic, so large activations give wrong outputs
     that a few golden texts may not reveal."""
     q = manifest.quantization
-    if manifest.backend != "onnxruntime" or q is None or q.reduce_range or q.weight_type != "qint8":
+    if not is_full_range_u8s8(manifest.backend, q):
         return
     cpu = cpu_info()  # read only for full-range INT8 artifacts
     if cpu.saturates_u8s8:
