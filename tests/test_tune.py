@@ -106,3 +106,20 @@ def test_tune_flags_that_contradict_it_are_refused(tiny_checkpoint, data_dir, tm
     assert "--student is a --tune candidate" in _error(
         ["export", str(tiny_checkpoint), "--out", str(tmp_path / "x"), "--student", str(tiny_checkpoint)], capsys
     )
+
+
+def test_engine_sets_that_cannot_be_built_are_refused_before_any_work(tiny_checkpoint, data_dir, tmp_path, capsys):
+    base = [
+        "export",
+        str(tiny_checkpoint),
+        "--out",
+        str(tmp_path / "t"),
+        "--tune",
+        "--eval",
+        str(data_dir / "dev.jsonl"),
+    ]
+    assert "static and openvino need --calib" in _error([*base, "--tune-engines", "static"], capsys)
+    calib = ["--calib", str(data_dir / "train.jsonl")]
+    err = _error([*base, *calib, "--tune-engines", "static", "--target", "arm64"], capsys)
+    assert "include one of them in --tune-engines" in err
+    assert not (tmp_path / "t").exists()

@@ -117,6 +117,11 @@ def candidate_plans(
     engines = [e for e in config.engines if e == "dynamic" or calibration is not None]
     if "openvino" in engines and importlib.util.find_spec("openvino") is None:
         engines.remove("openvino")
+    if not engines:
+        raise InputError(
+            f"None of --tune-engines {','.join(config.engines)} can be built here: static and openvino need --calib "
+            "(and openvino the [openvino] extra). Add --calib FILE or include 'dynamic'."
+        )
     if not timed:  # for another CPU: keep the table's best engine only
         engines = [_table_choice(engines, isa)]
     plans = []
@@ -194,6 +199,11 @@ def _export_config(engine: str, isa: str, light: bool) -> ExportConfig:
 def _table_choice(engines: list[str], isa: str) -> str:
     """The engine the fleet table (build/fleet.py) ranks first for `isa` among those that can be built here."""
     configs = {e: _export_config(e, isa, light=False) for e in engines if e in ("dynamic", "openvino")}
+    if not configs:
+        raise InputError(
+            "--target chooses between 'dynamic' and 'openvino' from the recipe table (static is only chosen by "
+            "timing on this CPU): include one of them in --tune-engines."
+        )
     return min(configs, key=lambda e: variant_rank(variant_kind(configs[e].backend, configs[e].quantization), isa))
 
 
