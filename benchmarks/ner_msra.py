@@ -7,6 +7,8 @@
   classes; trained on the same training sentences as the model, scored on msra_ner:test.
 - Entity-level precision/recall/F1 per type and overall, on test, for both; the F1 difference with a 95% paired
   bootstrap interval over test sentences (is the margin more than noise?).
+- The torch fp32 checkpoint on the same test sentences: what INT8 cost in entity F1 points. Tags are decoded as the
+  runtime decodes them (the best valid BIO sequence, edgebert.core.bio.decode_bio) for every model.
 - Speed, interleaved: sentences/s over the first 1,000 test sentences at their real lengths (INT8 as the
   runtime runs it, one sentence per call; torch batched by 32), and p50 at 1x64.
 """
@@ -115,6 +117,19 @@ def speed(artifact: Path, checkpoint: Path | None, test, threads: int) -> dict:
     return result
 
 
+def int8_drop(checkpoint: Path, ner, task, test, truth, int8_tags) -> dict:
+    """The torch fp32 checkpoint on the same test sentences, and what INT8 cost (entity F1 points)."""
+    from edgebert.modeling.models import TorchBackend, load_checkpoint_model
+
+    torch_backend = TorchBackend(load_checkpoint_model(checkpoint))
+    _, fp32_tags = task.tags(torch_backend, ner.encoder, task.encode(ner.encoder, test), 32)
+    fp32 = entity_metrics(truth, fp32_tags)
+    return {
+        "torch_fp32": {"path": str(checkpoint), **fp32},
+        "int8_drop_points": 100 * (fp32["f1"] - entity_metrics(truth, int8_tags)["f1"]),
+    }
+
+
 def _first(data, n: int):
     return type(data)(data.words[:n], data.tags[:n], f"{data.source}[:{n}]")
 
@@ -146,6 +161,7 @@ def main() -> None:
         "int8_artifact": {"path": str(args.artifact), **entity_metrics(truth, model_tags)},
         "crf": {"train_seconds": crf_seconds, **entity_metrics(truth, crf_tags)},
         "int8_minus_crf_f1": paired_bootstrap(truth, model_tags, crf_tags),
+        **(int8_drop(args.checkpoint, ner, task, test, truth, model_tags) if args.checkpoint else {}),
         "speed": speed(args.artifact, args.checkpoint, _first(test, 1000), args.threads),
         "published_f1_standard_split": {"BiLSTM-CRF": "88-91", "Lattice-LSTM": 93.2, "BERT-base-chinese": "94.5-95.5"},
     }
@@ -156,6 +172,8 @@ def main() -> None:
     m, c, d = report["int8_artifact"], report["crf"], report["int8_minus_crf_f1"]
     print(f"test entity F1: INT8 {m['f1']:.4f} (P {m['precision']:.4f} R {m['recall']:.4f}), CRF {c['f1']:.4f}")
     print(f"INT8 - CRF: {d['difference_points']:+.2f} pts [{d['ci95_low_points']:+.2f}, {d['ci95_high_points']:+.2f}]")
+    if "int8_drop_points" in report:
+        print(f"torch fp32 {report['torch_fp32']['f1']:.4f}; INT8 drop {report['int8_drop_points']:.2f} pts")
     print(json.dumps(report["speed"], indent=1))
 
 

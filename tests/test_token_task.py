@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
+import numpy as np
 import pytest
 
-from edgebert.core.bio import bio_entities, first_subtokens
+from edgebert.core.bio import bio_entities, decode_bio, first_subtokens
 from edgebert.core.errors import ArtifactError, InputError
 from edgebert.core.metrics import entity_metrics
 from edgebert.data.tokens import IGNORE, align_tags, load_token_file
@@ -41,6 +43,42 @@ def test_bio_entities():
     assert bio_entities(["I-ORG", "I-ORG", "B-ORG"]) == [("ORG", 0, 2), ("ORG", 2, 3)]  # lenient I- start
     assert bio_entities(["B-PER", "I-LOC"]) == [("PER", 0, 1), ("LOC", 1, 2)]  # type change ends the entity
     assert bio_entities(["O", "O"]) == []
+
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def _valid_bio(tags: list[str]) -> bool:
+    before = "O"
+    for tag in tags:
+        if tag.startswith("I-") and before[2:] != tag[2:]:
+            return False
+        before = tag
+    return True
+
+
+def test_bio_decoding_mends_a_span_with_no_beginning():
+    #        word:    O     I-PER favoured, B-PER close behind      I-PER
+    logits = np.array([[3.0, 0, 0, 0, 0], [0, 2.0, 2.5, 0, 0], [0, 0, 3.0, 0, 0]])
+    assert [LABELS[i] for i in logits.argmax(-1)] == ["O", "I-PER", "I-PER"]  # argmax: no B-PER
+    assert [LABELS[i] for i in decode_bio(logits, LABELS)] == ["O", "B-PER", "I-PER"]
+    assert decode_bio(np.zeros((0, 5)), LABELS) == []
+
+
+def test_bio_decoding_is_the_most_probable_valid_sequence():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        logits = rng.normal(size=(4, len(LABELS))) * 3
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        decoded = decode_bio(logits, LABELS)
+        assert _valid_bio([LABELS[i] for i in decoded])
+        best = max(
+            (seq for seq in itertools.product(range(len(LABELS)), repeat=4) if _valid_bio([LABELS[i] for i in seq])),
+            key=lambda seq: sum(log_probs[w, t] for w, t in enumerate(seq)),
+        )
+        assert decoded == list(best)
+        if _valid_bio([LABELS[i] for i in logits.argmax(-1)]):  # nothing to mend: the argmax itself
+            assert decoded == list(logits.argmax(-1))
 
 
 def test_entity_metrics_count_exact_spans_only():

@@ -280,3 +280,22 @@ def test_two_process_data_parallel_run(tmp_path, tiny_base, data_dir):
     # 96 texts in batches of 8 -> 12 batches, 6 per rank -> 6 synchronized steps per epoch
     assert report["history"][-1]["step"] == 6 * 5
     assert report["best"]["accuracy"] > 0.5
+
+
+def test_embedding_rows_learn_at_their_own_rate(tiny_base):
+    import torch
+    from transformers import BertForMaskedLM
+
+    from edgebert.train.optimizer import adamw_with_linear_schedule
+
+    model = BertForMaskedLM.from_pretrained(tiny_base)  # its decoder shares the embedding matrix
+    config = TrainConfig(learning_rate=1e-3, embedding_lr_scale=10.0)
+    optimizer, _ = adamw_with_linear_schedule(torch, model, config, total_steps=10)
+    embeddings = model.get_input_embeddings().weight
+    (group,) = [g for g in optimizer.param_groups if any(p is embeddings for p in g["params"])]
+    assert group["initial_lr"] == pytest.approx(1e-2) and len(group["params"]) == 1
+    assert all(g["initial_lr"] == pytest.approx(1e-3) for g in optimizer.param_groups if g is not group)
+    counted = sum(p.numel() for g in optimizer.param_groups for p in g["params"])
+    assert counted == sum(p.numel() for p in model.parameters())  # every parameter once, the tied one too
+    with pytest.raises(InputError, match="--embedding-lr-scale"):
+        TrainConfig(embedding_lr_scale=0.0)

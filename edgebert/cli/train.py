@@ -12,6 +12,12 @@ SHARED = (  # flag, field, help, argparse options: the options adapt and train h
     ("--epochs", "epochs", "", {"type": int}),
     ("--batch-size", "batch_size", "", {"type": int}),
     ("--lr", "learning_rate", "peak learning rate", {"type": float}),
+    (
+        "--embedding-lr-scale",
+        "embedding_lr_scale",
+        "word embeddings learn at --lr x this (e.g. 10 for a new vocabulary's random rows)",
+        {"type": float},
+    ),
     ("--warmup-ratio", "warmup_ratio", "share of steps with a rising learning rate", {"type": float}),
     ("--precision", "precision", "'auto': bf16 autocast only on CPUs with native bf16", {"choices": PRECISIONS}),
     ("--extend-vocab", "extend_vocab", "add the texts' unknown characters to the vocabulary", {"action": "store_true"}),

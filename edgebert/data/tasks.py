@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..core.artifact import SEQUENCE, TOKEN
-from ..core.bio import first_subtokens
+from ..core.bio import decode_bio, first_subtokens
 from ..core.errors import InputError
 from ..core.metrics import classification_metrics, entity_metrics
 from ..runtime.model import batched_logits, batched_token_logits
@@ -117,7 +117,7 @@ class TokenTask:
         for row_logits, targets in zip(logits, encoded.targets, strict=True):
             kept = [p for p, t in enumerate(targets) if t != IGNORE]
             true_tags.append([names[targets[p]] for p in kept])
-            pred_tags.append([names[int(row_logits[p].argmax())] for p in kept])
+            pred_tags.append([names[i] for i in decode_bio(row_logits[kept], names)])
         return true_tags, pred_tags
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.artifact import TOKEN
-from ..core.bio import bio_entities, first_subtokens
+from ..core.bio import bio_entities, decode_bio, first_subtokens
 from .model import ArtifactModel, batched_token_logits, softmax
 
 
@@ -16,7 +16,7 @@ from .model import ArtifactModel, batched_token_logits, softmax
 class WordLabel:
     word: str
     label: str
-    score: float  # probability of `label`, from the word's first word piece
+    score: float  # probability of `label` (BIO-decoded, so not always the top one), from the word's first word piece
     start: int  # character offsets of the word in the input text
     end: int
 
@@ -34,7 +34,8 @@ class TokenClassifier(ArtifactModel):
     """A token classifier loaded from an edgebert artifact bundle.
 
     Words are split the way the model's tokenizer splits text (whitespace, punctuation, and one word per
-    Chinese character); each word is labelled by its first word piece, as in training. Words beyond
+    Chinese character); each word is labelled by its first word piece, as in training, and the labels are the
+    most probable valid BIO sequence (no I-X without a B-X before it), not each word's argmax. Words beyond
     the artifact's max_length tokens are not labelled.
 
     >>> ner = TokenClassifier.load("artifacts/ner-int8")
@@ -73,13 +74,12 @@ class TokenClassifier(ArtifactModel):
             if word is not None:
                 span = spans.setdefault(word, [start, end])
                 span[1] = end
+        positions = first_subtokens(word_ids)
+        tags = decode_bio(logits[positions], self.labels)  # the best valid BIO sequence, not argmax per word
         result = []
-        for position in first_subtokens(word_ids):
+        for position, tag in zip(positions, tags, strict=True):
             start, end = spans[word_ids[position]]
-            best = int(probabilities[position].argmax())
-            result.append(
-                WordLabel(text[start:end], self.labels[best], float(probabilities[position, best]), start, end)
-            )
+            result.append(WordLabel(text[start:end], self.labels[tag], float(probabilities[position, tag]), start, end))
         return result
 
     def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:

@@ -25,6 +25,7 @@ class TrainConfig:
     batch_size: int = 16
     grad_accum: int = 1  # optimizer step every N batches: effective batch = batch_size x grad_accum
     learning_rate: float = 5e-5
+    embedding_lr_scale: float = 1.0  # word embeddings learn at learning_rate x this (new vocabulary rows start random)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     patience: int | None = None  # early stopping: stop after N epochs without a better dev score
@@ -74,6 +75,7 @@ class AdaptConfig:
     epochs: int = 2
     batch_size: int = 32
     learning_rate: float = 2e-4  # higher than fine-tuning: the MLM head and any new embedding rows start random
+    embedding_lr_scale: float = 1.0
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     mask_probability: float = 0.15  # BERT's: of the chosen tokens 80% -> [MASK], 10% random, 10% kept
@@ -98,3 +100,7 @@ def check_schedule(config: TrainConfig | AdaptConfig) -> None:
         raise InputError(f"--lr must be in (0, 1), got {config.learning_rate}.")
     if not 0 <= config.warmup_ratio < 1:
         raise InputError(f"--warmup-ratio must be in [0, 1), got {config.warmup_ratio}.")
+    if not (0 < config.embedding_lr_scale <= 1000 and config.learning_rate * config.embedding_lr_scale < 1):
+        raise InputError(
+            f"--embedding-lr-scale must be in (0, 1000] with --lr x scale below 1, got {config.embedding_lr_scale}."
+        )

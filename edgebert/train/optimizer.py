@@ -18,11 +18,17 @@ def use_bf16(config: TrainConfig | AdaptConfig) -> bool:
 
 
 def adamw_with_linear_schedule(torch, model, config: TrainConfig | AdaptConfig, total_steps: int):
-    """AdamW with no weight decay on biases and LayerNorm weights; linear warmup, then linear decay to 0."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    """AdamW with no weight decay on biases and LayerNorm weights; linear warmup, then linear decay to 0.
+    The word embeddings get their own learning rate (x embedding_lr_scale): rows added for a new vocabulary start
+    random and see few updates each, while the encoder above them is already trained."""
+    embeddings = model.get_input_embeddings().weight  # also the MLM decoder's (tied) weight during adapt
+    others = [p for p in model.parameters() if p is not embeddings]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": [embeddings], "weight_decay": config.weight_decay, "lr": lr_of_embeddings(config)},
+            {"params": [p for p in others if p.ndim >= 2], "weight_decay": config.weight_decay},
+            {"params": [p for p in others if p.ndim < 2], "weight_decay": 0.0},
+        ],
         lr=config.learning_rate,
     )
     warmup_steps = int(config.warmup_ratio * total_steps)
@@ -30,6 +36,10 @@ def adamw_with_linear_schedule(torch, model, config: TrainConfig | AdaptConfig, 
         optimizer, lambda step: _linear_schedule(step, warmup_steps, total_steps)
     )
     return optimizer, scheduler
+
+
+def lr_of_embeddings(config: TrainConfig | AdaptConfig) -> float:
+    return config.learning_rate * config.embedding_lr_scale
 
 
 def _linear_schedule(step: int, warmup: int, total: int) -> float:
