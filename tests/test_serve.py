@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
 pytest.importorskip("uvicorn")
 
 from edgebert import Classifier, TokenClassifier  # noqa: E402
@@ -147,6 +147,17 @@ def test_bad_requests_get_a_status_and_a_message_never_a_traceback(server, paylo
     got, text = server.request("/v1/classify", raw=payload, headers={"Content-Type": "application/json"})
     assert got == status
     assert "error" in json.loads(text) and "Traceback" not in text
+
+
+def test_unknown_paths_and_wrong_methods_get_json_errors(server):
+    status, body = server.json("/v1/nope")
+    assert status == 404 and "/v1/classify" in body["error"]
+    status, body = server.json("/health", {"inputs": ["a"]})  # a POST to a GET endpoint
+    assert status == 405 and "GET" in body["error"]
+    status, body = server.json("/v1/classify")  # a GET to a POST endpoint
+    assert status == 405 and "POST" in body["error"]
+    metrics = server.request("/metrics")[1]
+    assert 'edgebert_requests_total{path="other",status="404"} 1' in metrics
 
 
 def test_queue_limit_answers_429(tiny_int8_artifact, tmp_path):

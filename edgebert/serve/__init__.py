@@ -6,5 +6,5 @@ metrics.py  Prometheus text counters and histograms
 app.py      the Starlette app: routes, auth, Host check, error mapping (never a traceback in a response)
 run.py      binds the socket, writes --port-file, runs uvicorn, drains on SIGTERM
 
-Needs the `[serve]` extra (starlette, uvicorn); torch-free like the runtime.
+Needs the `[serve]` extra (uvicorn); torch-free like the runtime.
 """

@@ -7,7 +7,6 @@ GET  /health (alive) · /ready (model loaded, not draining) · /info (the artifa
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
@@ -25,18 +24,14 @@ OPEN_PATHS = ("/health", "/ready")  # liveness probes need no token
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers
 
 
-def build_app(models: list, bundle, config: ServeConfig):
+def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
     """models: loaded copies of one Classifier or TokenClassifier (run in parallel); bundle: their directory."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, PlainTextResponse, Response
-    from starlette.routing import Route
-
     metrics = Metrics()
     model = models[0]
     task = model.manifest.task
@@ -50,10 +45,10 @@ def build_app(models: list, bundle, config: ServeConfig):
     state = {"ready": False}
     info = _info(model, bundle)
 
-    async def classify(request: Request) -> Response:
+    async def classify(scope, receive) -> tuple[int, Any]:
         if task != SEQUENCE:
             raise HttpError(404, "This artifact labels tokens: POST /v1/entities instead.")
-        body = await _json_body(request, config)
+        body = await _json_body(scope, receive, config)
         texts = _strings(body, "inputs", config.max_inputs)
         pairs = _strings(body, "pairs", config.max_inputs) if "pairs" in body else None
         if pairs is not None and len(pairs) != len(texts):
@@ -63,88 +58,91 @@ def build_app(models: list, bundle, config: ServeConfig):
             raise HttpError(422, f"'top_k' must be a whole number from 1 to {len(model.labels)}.")
         rows = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
         probabilities = await _submit(batcher, rows, group=pairs is not None)
-        return JSONResponse({"results": [_top(model.labels, p, top_k) for p in probabilities]})
+        return 200, {"results": [_top(model.labels, p, top_k) for p in probabilities]}
 
-    async def entities(request: Request) -> Response:
+    async def entities(scope, receive) -> tuple[int, Any]:
         if task == SEQUENCE:
             raise HttpError(404, "This artifact classifies whole texts: POST /v1/classify instead.")
-        body = await _json_body(request, config)
-        texts = _strings(body, "inputs", config.max_inputs)
-        found = await _submit(batcher, texts)
-        return JSONResponse({"results": [[asdict(e) for e in row] for row in found]})
+        body = await _json_body(scope, receive, config)
+        found = await _submit(batcher, _strings(body, "inputs", config.max_inputs))
+        return 200, {"results": [[asdict(e) for e in row] for row in found]}
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    async def health(scope, receive) -> tuple[int, Any]:
+        return 200, {"status": "ok"}
 
-    async def ready(request: Request) -> Response:
-        return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+    async def ready(scope, receive) -> tuple[int, Any]:
+        return (200 if state["ready"] else 503), {"ready": state["ready"]}
 
-    async def info_route(request: Request) -> Response:
-        return JSONResponse(info)
+    async def info_route(scope, receive) -> tuple[int, Any]:
+        return 200, info
 
-    async def metrics_route(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(batcher.queued_rows), media_type="text/plain; version=0.0.4")
+    async def metrics_route(scope, receive) -> tuple[int, Any]:
+        return 200, metrics.render(batcher.queued_rows)  # text: Prometheus exposition format
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        batcher.start()
-        state["ready"] = True
-        yield
-        state["ready"] = False
-        await batcher.stop()
-
-    routes = [
-        Route("/v1/classify", classify, methods=["POST"]),
-        Route("/v1/entities", entities, methods=["POST"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-        Route("/info", info_route, methods=["GET"]),
-        Route("/metrics", metrics_route, methods=["GET"]),
-    ]
-
-    async def http_error(request: Request, exc: HttpError) -> Response:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
-
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
-
-    app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HttpError: http_error, Exception: internal_error}
-    )
-    app.state.serving = state
-    return _Guard(app, config, metrics, state)
+    routes = {
+        "/v1/classify": ("POST", classify),
+        "/v1/entities": ("POST", entities),
+        "/health": ("GET", health),
+        "/ready": ("GET", ready),
+        "/info": ("GET", info_route),
+        "/metrics": ("GET", metrics_route),
+    }
+    return ServeApp(routes, batcher, config, metrics, state)
 
 
-class _Guard:
-    """ASGI middleware: Host check, bearer token, error mapping and metrics around every HTTP request."""
+class ServeApp:
+    """The ASGI application: lifespan starts and drains the batcher; every HTTP request passes the Host check
+    and the bearer token, goes to its route, and gets one JSON (or Prometheus text) response with a status.
+    Plain ASGI rather than a framework: six fixed routes need no router, and the server starts sooner."""
 
-    def __init__(self, app, config: ServeConfig, metrics: Metrics, state: dict) -> None:
-        self.app, self.config, self.metrics, self.state = app, config, metrics, state
+    def __init__(self, routes: dict, batcher: MicroBatcher, config: ServeConfig, metrics: Metrics, state: dict):
+        self.routes, self.batcher, self.config, self.metrics, self.state = routes, batcher, config, metrics, state
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         path = scope["path"]
-        status = {"code": 0}
-
-        async def tracked_send(message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
+        headers: tuple[tuple[bytes, bytes], ...] = ()
         try:
-            self._check(scope)
-            await self.app(scope, receive, tracked_send)
+            status, payload = await self._answer(scope, receive)
         except HttpError as exc:
-            await _send_json(tracked_send, exc.status, {"error": str(exc)}, exc.status == 401)
+            status, payload, headers = exc.status, {"error": str(exc)}, exc.headers
+        except ClientGone:
+            status, payload = 499, None  # nobody to answer (nginx's code for it, in the metrics only)
         except Exception:  # never a traceback in a response; the server log keeps it
             logging.getLogger("edgebert.serve").exception("internal error on %s", path)
-            if not status["code"]:  # Starlette already answered 500 (then re-raised for the log) otherwise
-                await _send_json(tracked_send, 500, {"error": "internal error; see the server log"})
+            status, payload = 500, {"error": "internal error; see the server log"}
+        try:
+            if payload is not None:
+                await _send(send, status, payload, headers)
         finally:
-            known = path if path in ("/v1/classify", "/v1/entities", *OPEN_PATHS, "/info", "/metrics") else "other"
-            self.metrics.request(known, status["code"], time.perf_counter() - started)
+            self.metrics.request(path if path in self.routes else "other", status, time.perf_counter() - started)
+
+    async def _answer(self, scope, receive) -> tuple[int, Any]:
+        self._check(scope)
+        path = scope["path"]
+        if path not in self.routes:
+            raise HttpError(404, f"No endpoint {path}; see GET /info, POST /v1/classify or POST /v1/entities.")
+        method, handler = self.routes[path]
+        if scope["method"] != method:
+            raise HttpError(405, f"{path} takes {method}, not {scope['method']}.", ((b"allow", method.encode()),))
+        return await handler(scope, receive)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.batcher.start()
+                self.state["ready"] = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.state["ready"] = False
+                await self.batcher.stop()  # in-flight batches finish first
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     def _check(self, scope) -> None:
         headers = dict(scope["headers"])
@@ -159,28 +157,45 @@ class _Guard:
             given = headers.get(b"authorization", b"").decode("latin-1")
             expected = f"Bearer {self.config.token}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
-                raise HttpError(401, "Missing or wrong bearer token: send 'Authorization: Bearer <token>'.")
+                raise HttpError(
+                    401,
+                    "Missing or wrong bearer token: send 'Authorization: Bearer <token>'.",
+                    ((b"www-authenticate", b"Bearer"),),
+                )
 
 
-async def _send_json(send, status: int, payload: dict, challenge: bool = False) -> None:
-    body = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if challenge:
-        headers.append((b"www-authenticate", b"Bearer"))
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
+
+
+async def _send(send, status: int, payload: Any, extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    if isinstance(payload, str):
+        body, kind = payload.encode(), b"text/plain; version=0.0.4; charset=utf-8"
+    else:  # allow_nan=False: a NaN that got this far is a 500, never invalid JSON
+        body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        kind = b"application/json"
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *extra_headers]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def _json_body(request, config: ServeConfig) -> dict:
-    declared = request.headers.get("content-length")
+async def _json_body(scope, receive, config: ServeConfig) -> dict:
+    too_big = HttpError(413, f"Request body over {config.max_body_bytes} bytes; send fewer or shorter texts.")
+    declared = dict(scope["headers"]).get(b"content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > config.max_body_bytes):
-        raise HttpError(413, f"Request body over {config.max_body_bytes} bytes; send fewer or shorter texts.")
+        raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > config.max_body_bytes:
-            raise HttpError(413, f"Request body over {config.max_body_bytes} bytes; send fewer or shorter texts.")
+            raise too_big
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     try:
         body = json.loads(b"".join(chunks))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:

@@ -15,7 +15,6 @@ from .config import ServeConfig
 
 
 def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: print(message, file=sys.stderr)) -> None:
-    require("starlette", "serve")
     uvicorn = require("uvicorn", "serve")
     from ..runtime import Classifier, TokenClassifier
     from .app import build_app
