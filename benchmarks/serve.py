@@ -1,6 +1,6 @@
 """`edgebert serve` measured against in-process calls, on this machine (results name the CPU).
 
-- ready: spawn -> first 200 from /ready (warm disk cache), median of 3 starts
+- ready: spawn -> first 200 from /ready (warm disk cache), 5 starts (alternating with --baseline's, if given)
 - overhead: p50 of one short text (about 16 tokens) over HTTP (keep-alive) vs in-process, interleaved rounds
 - concurrency: 16 client threads sending single-text requests vs the same texts one by one in-process;
   throughput ratio and p50/p99 latency (micro-batching at work)
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -33,8 +34,10 @@ SHORT = "Shares rose after record sales in Europe and Asia this quarter."  # 1x1
 
 
 class Served:
-    def __init__(self, artifact: str, *flags: str) -> None:
+    def __init__(self, artifact: str, *flags: str, source: Path | None = None) -> None:
+        """source: run the server from another checkout of edgebert (an A/B against an older version)."""
         self.port_file = Path(tempfile.mkdtemp()) / "port"
+        env = {**os.environ, "PYTHONPATH": str(source)} if source else None
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [
@@ -50,6 +53,7 @@ class Served:
                 *flags,
             ],
             stderr=subprocess.DEVNULL,
+            env=env,
         )
         while not self.port_file.exists():
             time.sleep(0.002)
@@ -90,36 +94,49 @@ def classify(conn: http.client.HTTPConnection, texts: list[str]) -> dict:
     return json.loads(body)
 
 
-def ready_times(artifact: str, n: int = 3) -> list[float]:
-    times = []
-    for _ in range(n):
-        s = Served(artifact)
-        times.append(s.ready_s)
-        s.stop()
+def ready_times(artifact: str, n: int = 5, baseline: Path | None = None) -> dict[str, list[float]]:
+    """Seconds from spawn to the first 200 from /ready; with a baseline checkout, its starts alternate with ours."""
+    sources = {"this": None, **({"baseline": baseline} if baseline else {})}
+    times: dict[str, list[float]] = {name: [] for name in sources}
+    for i in range(n):
+        for name in list(sources)[:: 1 if i % 2 == 0 else -1]:
+            s = Served(artifact, source=sources[name])
+            times[name].append(s.ready_s)
+            s.stop()
     return times
 
 
-def overhead(artifact: str, threads: int, rounds: int = 5, per_round: int = 100) -> dict:
+def overhead(artifact: str, threads: int, rounds: int = 5, per_round: int = 100, baseline: Path | None = None) -> dict:
     clf = Classifier.load(artifact, threads=threads)
-    server = Served(artifact, "--threads", str(threads))  # default flags, as users start it
-    conn = server.connection()
-    local, remote = [], []
+    # default flags, as users start it; with a baseline checkout, its server too, measured in the same rounds
+    servers = {"this": Served(artifact, "--threads", str(threads))}
+    if baseline:
+        servers["baseline"] = Served(artifact, "--threads", str(threads), source=baseline)
+    conns = {name: server.connection() for name, server in servers.items()}
+    calls = {"local": lambda: clf.predict_logits([SHORT])}
+    calls |= {name: (lambda c=conn: classify(c, [SHORT])) for name, conn in conns.items()}
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(20):
-        clf.predict_logits([SHORT])
-        classify(conn, [SHORT])
+        for call in calls.values():
+            call()
     for r in range(rounds):
-        for kind in ("local", "remote") if r % 2 == 0 else ("remote", "local"):
+        for name in list(calls)[:: 1 if r % 2 == 0 else -1]:
             for _ in range(per_round):
                 t = time.perf_counter()
-                clf.predict_logits([SHORT]) if kind == "local" else classify(conn, [SHORT])
-                (local if kind == "local" else remote).append((time.perf_counter() - t) * 1000)
-    server.stop()
-    return {
+                calls[name]()
+                times[name].append((time.perf_counter() - t) * 1000)
+    for server in servers.values():
+        server.stop()
+    local = float(np.median(times["local"]))
+    result = {
         "tokens": len(clf.encoder.encode([SHORT])[0][0]),
-        "in_process_p50_ms": float(np.median(local)),
-        "http_p50_ms": float(np.median(remote)),
-        "added_ms": float(np.median(remote) - np.median(local)),
+        "in_process_p50_ms": local,
+        "http_p50_ms": float(np.median(times["this"])),
+        "added_ms": float(np.median(times["this"])) - local,
     }
+    if baseline:
+        result["baseline_added_ms"] = float(np.median(times["baseline"])) - local
+    return result
 
 
 def one_by_one_per_s(artifact: str, texts: list[str], threads: int) -> float:
@@ -226,24 +243,31 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--requests", type=int, default=320)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--baseline", type=Path, help="another edgebert checkout: its server's ready time and overhead, interleaved"
+    )
+    parser.add_argument("--only", choices=("startup",), help="startup: ready time and overhead only")
     args = parser.parse_args()
     texts = [t.split(".")[0][:200] for t in load_dataset(args.data, split="dev", label_column=None).texts]
     texts = (texts * (args.requests // len(texts) + 1))[: args.requests]
     report = {
         "machine": fingerprint(args.threads),
         "artifact": args.artifact,
-        "ready_s": ready_times(args.artifact),
-        "overhead_1x16": overhead(args.artifact, args.threads),
-        "concurrency_16_clients": concurrency(args.artifact, texts, args.threads),
-        "concurrency_16_clients_wrk": concurrency_wrk(args.artifact, texts, args.threads),
-        "idle_5_per_s": measure_idle(
-            Path(args.artifact), IdleConfig(rate=5, seconds=4, rounds=3, threads=args.threads)
-        ),
+        "baseline": str(args.baseline) if args.baseline else None,
+        "ready_s": ready_times(args.artifact, baseline=args.baseline),
+        "overhead_1x16": overhead(args.artifact, args.threads, baseline=args.baseline),
     }
+    if args.only is None:
+        report["concurrency_16_clients"] = concurrency(args.artifact, texts, args.threads)
+        report["concurrency_16_clients_wrk"] = concurrency_wrk(args.artifact, texts, args.threads)
+        report["idle_5_per_s"] = measure_idle(
+            Path(args.artifact), IdleConfig(rate=5, seconds=4, rounds=3, threads=args.threads)
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k not in ("machine", "idle_5_per_s")}, indent=2))
-    print(format_idle(report["idle_5_per_s"]))
+    if "idle_5_per_s" in report:
+        print(format_idle(report["idle_5_per_s"]))
 
 
 if __name__ == "__main__":

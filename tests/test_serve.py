@@ -158,6 +158,9 @@ def test_unknown_paths_and_wrong_methods_get_json_errors(server):
     assert status == 405 and "POST" in body["error"]
     metrics = server.request("/metrics")[1]
     assert 'edgebert_requests_total{path="other",status="404"} 1' in metrics
+    head = urllib.request.Request(server.url + "/health", method="HEAD")  # probes that send HEAD get headers only
+    with urllib.request.urlopen(head, timeout=60) as response:
+        assert response.status == 200 and response.read() == b""
 
 
 def test_queue_limit_answers_429(tiny_int8_artifact, tmp_path):

@@ -127,7 +127,9 @@ class ServeApp:
         if path not in self.routes:
             raise HttpError(404, f"No endpoint {path}; see GET /info, POST /v1/classify or POST /v1/entities.")
         method, handler = self.routes[path]
-        if scope["method"] != method:
+        if scope["method"] != method and not (
+            method == "GET" and scope["method"] == "HEAD"
+        ):  # uvicorn drops HEAD's body
             raise HttpError(405, f"{path} takes {method}, not {scope['method']}.", ((b"allow", method.encode()),))
         return await handler(scope, receive)
 
