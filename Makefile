@@ -64,8 +64,8 @@ demo-zh: | $(VENV)/.installed
 # INT8 export with entity drift on dev, then test-set scores against a character CRF; ~50 minutes on Zen 3
 demo-ner: | $(VENV)/.installed
 	$(BIN)/edgebert train --task token --data msra_ner:train:12000 --eval msra_ner:dev:2000 --model minilm-l6-zh \
-		--out runs/ner --max-length 128 --epochs 3 --batch-size 32 --lr 2e-4 --force
-	$(BIN)/edgebert export runs/ner --out runs/ner-int8 --int8 --eval msra_ner:dev --force
+		--out runs/ner --max-length 128 --epochs 3 --batch-size 32 --lr 2e-4 --embedding-lr-scale 10 --force
+	$(BIN)/edgebert export runs/ner --out runs/ner-int8 --int8 --eval msra_ner:dev --max-drop 0.3 --force
 	$(BIN)/python benchmarks/ner_msra.py --artifact runs/ner-int8 --checkpoint runs/ner --train msra_ner:train:12000 \
 		--out benchmarks/results/msra_ner
 	$(BIN)/edgebert predict runs/ner-int8 "新华社北京电 国务院总理李鹏今天在人民大会堂会见了日本客人。"
