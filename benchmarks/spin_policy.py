@@ -43,6 +43,9 @@ POLICIES = {
     "no spinning": {"session.intra_op.allow_spinning": "0"},
     "spin 300us + stop": {"session.intra_op.spin_duration_us": "300", "session.force_spinning_stop": "1"},
     "spin 3ms + stop": {"session.intra_op.spin_duration_us": "3000", "session.force_spinning_stop": "1"},
+    "spin 100us": {"session.intra_op.spin_duration_us": "100"},
+    "spin 300us": {"session.intra_op.spin_duration_us": "300"},
+    "spin 1ms": {"session.intra_op.spin_duration_us": "1000"},
 }
 
 

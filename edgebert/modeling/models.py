@@ -44,6 +44,9 @@ class MeanPoolClassifier(nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H); clamp: an all-pad row gives 0, not NaN
         return SimpleNamespace(logits=self.classifier(self.dropout(pooled)))
 
+    def get_input_embeddings(self) -> nn.Module:  # as Hugging Face models have it (the optimizer asks)
+        return self.encoder.get_input_embeddings()
+
     def save_pretrained(self, out: Path) -> None:
         from safetensors.torch import save_file
 
