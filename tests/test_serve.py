@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("uvicorn")
-pytest.importorskip("uvicorn")
 
 from edgebert import Classifier, TokenClassifier  # noqa: E402
 from edgebert.core.files import sha256_file  # noqa: E402
@@ -287,3 +286,28 @@ def test_server_on_a_fleet_bundle_answers_with_the_variant_this_cpu_gets(tiny_in
         assert status == 200 and body["results"][0]["label"] == expected.predict("the team won the match").label
     finally:
         s.stop()
+
+
+def test_an_answer_json_cannot_hold_is_a_json_500_not_a_broken_response():
+    import asyncio
+
+    from edgebert.serve.app import ServeApp
+    from edgebert.serve.config import ServeConfig
+    from edgebert.serve.metrics import Metrics
+
+    async def nan_route(scope, receive):
+        return 200, {"score": float("nan")}
+
+    app = ServeApp({"/nan": ("GET", nan_route)}, None, ServeConfig(), Metrics(), {"ready": True})
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/nan", "headers": [(b"host", b"127.0.0.1:8000")]}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 500
+    assert json.loads(sent[1]["body"]) == {"error": "internal error; see the server log"}

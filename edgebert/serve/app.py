@@ -108,16 +108,18 @@ class ServeApp:
         headers: tuple[tuple[bytes, bytes], ...] = ()
         try:
             status, payload = await self._answer(scope, receive)
+            response = _encode(payload)  # inside the try: a value JSON cannot hold is a 500 like any other
         except HttpError as exc:
-            status, payload, headers = exc.status, {"error": str(exc)}, exc.headers
+            status, headers = exc.status, exc.headers
+            response = _encode({"error": str(exc)})
         except ClientGone:
-            status, payload = 499, None  # nobody to answer (nginx's code for it, in the metrics only)
+            status, response = 499, None  # nobody to answer (nginx's code for it, in the metrics only)
         except Exception:  # never a traceback in a response; the server log keeps it
             logging.getLogger("edgebert.serve").exception("internal error on %s", path)
-            status, payload = 500, {"error": "internal error; see the server log"}
+            status, response = 500, _encode({"error": "internal error; see the server log"})
         try:
-            if payload is not None:
-                await _send(send, status, payload, headers)
+            if response is not None:
+                await _send(send, status, response, headers)
         finally:
             self.metrics.request(path if path in self.routes else "other", status, time.perf_counter() - started)
 
@@ -127,9 +129,8 @@ class ServeApp:
         if path not in self.routes:
             raise HttpError(404, f"No endpoint {path}; see GET /info, POST /v1/classify or POST /v1/entities.")
         method, handler = self.routes[path]
-        if scope["method"] != method and not (
-            method == "GET" and scope["method"] == "HEAD"
-        ):  # uvicorn drops HEAD's body
+        allowed = (method, "HEAD") if method == "GET" else (method,)  # uvicorn sends no body for HEAD
+        if scope["method"] not in allowed:
             raise HttpError(405, f"{path} takes {method}, not {scope['method']}.", ((b"allow", method.encode()),))
         return await handler(scope, receive)
 
@@ -170,12 +171,15 @@ class ClientGone(Exception):
     """The client disconnected before its request body arrived."""
 
 
-async def _send(send, status: int, payload: Any, extra_headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+def _encode(payload: Any) -> tuple[bytes, bytes]:
+    """(body, content type): Prometheus text for a str, else JSON (allow_nan=False: NaN is never sent as JSON)."""
     if isinstance(payload, str):
-        body, kind = payload.encode(), b"text/plain; version=0.0.4; charset=utf-8"
-    else:  # allow_nan=False: a NaN that got this far is a 500, never invalid JSON
-        body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-        kind = b"application/json"
+        return payload.encode(), b"text/plain; version=0.0.4; charset=utf-8"
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(), b"application/json"
+
+
+async def _send(send, status: int, response: tuple[bytes, bytes], extra_headers: tuple = ()) -> None:
+    body, kind = response
     headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *extra_headers]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
