@@ -28,6 +28,7 @@ import numpy as np
 from edgebert import Classifier
 from edgebert.bench.idle import IdleConfig, format_idle, measure_idle
 from edgebert.bench.run import fingerprint
+from edgebert.core.timing import measure_interleaved, median_ms
 from edgebert.data.text import load_dataset
 
 SHORT = "Shares rose after record sales in Europe and Asia this quarter."  # 1x16 with [CLS]/[SEP]
@@ -106,7 +107,9 @@ def ready_times(artifact: str, n: int = 5, baseline: Path | None = None) -> dict
     return times
 
 
-def overhead(artifact: str, threads: int, rounds: int = 5, per_round: int = 100, baseline: Path | None = None) -> dict:
+def overhead(
+    artifact: str, threads: int, rounds: int = 5, seconds_per_round: float = 0.5, baseline: Path | None = None
+) -> dict:
     clf = Classifier.load(artifact, threads=threads)
     # default flags, as users start it; with a baseline checkout, its server too, measured in the same rounds
     servers = {"this": Served(artifact, "--threads", str(threads))}
@@ -115,27 +118,18 @@ def overhead(artifact: str, threads: int, rounds: int = 5, per_round: int = 100,
     conns = {name: server.connection() for name, server in servers.items()}
     calls = {"local": lambda: clf.predict_logits([SHORT])}
     calls |= {name: (lambda c=conn: classify(c, [SHORT])) for name, conn in conns.items()}
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(20):
-        for call in calls.values():
-            call()
-    for r in range(rounds):
-        for name in list(calls)[:: 1 if r % 2 == 0 else -1]:
-            for _ in range(per_round):
-                t = time.perf_counter()
-                calls[name]()
-                times[name].append((time.perf_counter() - t) * 1000)
+    samples = measure_interleaved(calls, rounds=rounds, seconds_per_round=seconds_per_round, warmup=20)
     for server in servers.values():
         server.stop()
-    local = float(np.median(times["local"]))
+    p50 = {name: median_ms(times) for name, times in samples.items()}
     result = {
         "tokens": len(clf.encoder.encode([SHORT])[0][0]),
-        "in_process_p50_ms": local,
-        "http_p50_ms": float(np.median(times["this"])),
-        "added_ms": float(np.median(times["this"])) - local,
+        "in_process_p50_ms": p50["local"],
+        "http_p50_ms": p50["this"],
+        "added_ms": p50["this"] - p50["local"],
     }
     if baseline:
-        result["baseline_added_ms"] = float(np.median(times["baseline"])) - local
+        result["baseline_added_ms"] = p50["baseline"] - p50["local"]
     return result
 
 

@@ -25,7 +25,11 @@ def adamw_with_linear_schedule(torch, model, config: TrainConfig | AdaptConfig, 
     others = [p for p in model.parameters() if p is not embeddings]
     optimizer = torch.optim.AdamW(
         [
-            {"params": [embeddings], "weight_decay": config.weight_decay, "lr": lr_of_embeddings(config)},
+            {
+                "params": [embeddings],
+                "weight_decay": config.weight_decay,
+                "lr": config.learning_rate * config.embedding_lr_scale,
+            },
             {"params": [p for p in others if p.ndim >= 2], "weight_decay": config.weight_decay},
             {"params": [p for p in others if p.ndim < 2], "weight_decay": 0.0},
         ],
@@ -36,10 +40,6 @@ def adamw_with_linear_schedule(torch, model, config: TrainConfig | AdaptConfig, 
         optimizer, lambda step: _linear_schedule(step, warmup_steps, total_steps)
     )
     return optimizer, scheduler
-
-
-def lr_of_embeddings(config: TrainConfig | AdaptConfig) -> float:
-    return config.learning_rate * config.embedding_lr_scale
 
 
 def _linear_schedule(step: int, warmup: int, total: int) -> float:
