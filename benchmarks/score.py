@@ -19,10 +19,10 @@ from edgebert.bench.run import fingerprint
 from edgebert.data.text import load_dataset
 
 
-def corpus(name: str, rows: int, folder: Path) -> tuple[Path, list[str]]:
+def corpus(name: str, rows: int, folder: Path, stem: str = "corpus") -> tuple[Path, list[str]]:
     texts = load_dataset(f"{name}:train", label_column=None).texts
     texts = (texts * (rows // len(texts) + 1))[:rows]
-    path = folder / f"{name}.jsonl"
+    path = folder / f"{name}-{stem}.jsonl"
     path.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts))
     return path, texts
 
@@ -37,7 +37,8 @@ def run_score(artifact: str, source: Path, out: Path, *flags: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact", required=True)
-    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--small-rows", type=int, default=20, help="a run this small measures start-up alone")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
@@ -49,24 +50,29 @@ def main() -> None:
         started = time.perf_counter()
         clf.predict(texts)
         in_process = time.perf_counter() - started
-        seconds = {
-            "in_process_predict_2_threads": in_process,
-            "workers_1": run_score(args.artifact, source, folder / "w1.jsonl", "--workers", "1"),
-            "workers_2": run_score(args.artifact, source, folder / "w2.jsonl", "--workers", "2"),
-            "ray_local_2_cpus": run_score(args.artifact, source, folder / "ray.jsonl", "--ray"),
-        }
-        same = (
-            (folder / "w1.jsonl").read_bytes()
-            == (folder / "w2.jsonl").read_bytes()
-            == (folder / "ray.jsonl").read_bytes()
-        )
+        modes = {"workers_1": ("--workers", "1"), "workers_2": ("--workers", "2"), "ray_local_2_cpus": ("--ray",)}
+        small_source, _ = corpus(name, args.small_rows, folder, stem="small")
+        seconds = {"in_process_predict_2_threads": in_process}
+        startup = {}
+        for mode, flags in modes.items():
+            seconds[mode] = run_score(args.artifact, source, folder / f"{mode}.jsonl", *flags)
+            startup[mode] = run_score(args.artifact, small_source, folder / f"{mode}-small.jsonl", *flags)
+        # Start-up (interpreter, workers or Ray, artifact load) is what a tiny run costs; what is left of the big
+        # run is the per-row cost, which is what a corpus large enough to matter sees.
+        marginal = {m: (len(texts) - args.small_rows) / (seconds[m] - startup[m]) for m in modes}
+        outputs = [(folder / f"{mode}.jsonl").read_bytes() for mode in modes]
         results[name] = {
             "rows": len(texts),
             "rows_per_s": {k: len(texts) / v for k, v in seconds.items()},
+            "startup_s": startup,
+            "marginal_rows_per_s": marginal,
             "scaling_workers_2_vs_1": seconds["workers_1"] / seconds["workers_2"],
+            "marginal_scaling_workers_2_vs_1": marginal["workers_2"] / marginal["workers_1"],
             "ray_overhead_vs_workers_2": seconds["ray_local_2_cpus"] / seconds["workers_2"],
-            "outputs_identical": same,
-            "note": "wall time of the whole command: interpreter and worker start-up, reading, scoring, writing",
+            "ray_marginal_rate_vs_workers_2": marginal["ray_local_2_cpus"] / marginal["workers_2"],
+            "outputs_identical": all(o == outputs[0] for o in outputs),
+            "note": "wall time of the whole command: interpreter and worker start-up, reading, scoring, writing; "
+            f"startup_s is a {args.small_rows}-row run of the same command",
         }
         print(name, json.dumps(results[name], indent=1))
     report = {"machine": fingerprint(2), "artifact": args.artifact, "results": results}

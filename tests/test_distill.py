@@ -12,7 +12,7 @@ import torch
 from edgebert.cli import main
 from edgebert.core.errors import InputError
 from edgebert.data.tokens import IGNORE
-from edgebert.train.distill import distillation_loss, kept_layers, student_from_teacher
+from edgebert.train.distill import distillation_loss, hidden_state_loss, kept_layers, student_from_teacher
 
 
 def test_kept_layers_are_evenly_spaced_and_end_on_the_last():
@@ -68,6 +68,48 @@ def test_distilled_student_trains_exports_and_runs(tiny_checkpoint, data_dir, tm
     manifest = json.loads((tmp_path / "int8" / "edgebert.json").read_text())
     assert manifest["optimization"]["fusions"].get("Attention") == 1
     assert Classifier.load(tmp_path / "int8").predict("goal for the team").label
+
+
+def test_hidden_state_loss_compares_each_student_layer_with_its_teacher_layer_on_real_tokens_only():
+    torch.manual_seed(0)
+    teacher = tuple(torch.randn(2, 4, 8) for _ in range(7))  # embeddings + 6 layers
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    student = (teacher[0], teacher[2], teacher[4], teacher[6])  # a 3-layer student equal to layers 2, 4, 6
+    assert hidden_state_loss(student, teacher, [1, 3, 5], mask).item() == 0.0
+    shifted = tuple(h + 0.5 for h in student)
+    assert hidden_state_loss(shifted, teacher, [1, 3, 5], mask).item() == pytest.approx(0.25)
+    padded_noise = tuple(h.clone() for h in shifted)
+    for h in padded_noise:
+        h[mask == 0] = 1e6  # padding positions are never compared
+    assert hidden_state_loss(padded_noise, teacher, [1, 3, 5], mask).item() == pytest.approx(0.25)
+
+
+def test_token_teacher_distils_with_hidden_state_matching_and_exports(
+    tiny_token_checkpoint, token_data_dir, tmp_path, capsys
+):
+    from edgebert import TokenClassifier
+
+    out = tmp_path / "student"
+    args = ["distill", str(tiny_token_checkpoint), "--layers", "1", "--hidden-weight", "1.0"]
+    args += ["--data", str(token_data_dir / "train.jsonl"), "--eval", str(token_data_dir / "dev.jsonl")]
+    args += ["--out", str(out), "--epochs", "4", "--lr", "5e-3", "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "1-layer student" in capsys.readouterr().out
+    losses = json.loads((out / "metrics.json").read_text())["losses"]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]), "the distillation loss did not fall"
+    meta = json.loads((out / "edgebert_checkpoint.json").read_text())
+    assert meta["task"] == "token" and meta["train_config"]["distill_hidden_weight"] == 1.0
+    assert main(["export", str(out), "--int8", "--out", str(tmp_path / "int8"), "--quiet"]) == 0
+    words = TokenClassifier.load(tmp_path / "int8").predict("goal for the team")
+    assert [w.word for w in words] == ["goal", "for", "the", "team"]
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "101"])
+def test_distill_refuses_a_bad_hidden_weight(tiny_checkpoint, data_dir, tmp_path, capsys, bad):
+    args = ["distill", str(tiny_checkpoint), "--layers", "1", "--hidden-weight", bad]
+    args += ["--data", str(data_dir / "train.jsonl"), "--out", str(tmp_path / "s")]
+    assert main(args) == 2
+    assert "--hidden-weight" in capsys.readouterr().err
 
 
 def test_distill_refuses_a_non_checkpoint_teacher(tmp_path, data_dir, capsys):

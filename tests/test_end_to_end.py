@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from edgebert import Classifier
@@ -38,17 +39,41 @@ def minilm_artifact(minilm_checkpoint):
     return out
 
 
-def test_real_model_openvino_int8(minilm_checkpoint):
-    """The OpenVINO backend end to end on the real model: NNCF INT8 from real calibration texts."""
+@pytest.fixture(scope="module")
+def minilm_openvino_int8(minilm_checkpoint):
     out = minilm_checkpoint.parent / "ov-int8"
     dev = _subset(load_dataset("bbc_news:dev"), 48)
     calibration = _subset(load_dataset("bbc_news:train"), 32)
     config = ExportConfig(backend="openvino", quantization=quantization_from_recipe("openvino-int8"))
     export_artifact(minilm_checkpoint, out, config, eval_data=dev, calibration_data=calibration, progress=False)
-    clf = Classifier.load(out)
+    return out
+
+
+def test_real_model_openvino_int8(minilm_openvino_int8):
+    """The OpenVINO backend end to end on the real model: NNCF INT8 from real calibration texts."""
+    clf = Classifier.load(minilm_openvino_int8)
     assert clf.manifest.backend == "openvino" and clf.manifest.quantization.calibration_texts == 32
     assert clf.manifest.evaluation.drift.agreement >= 0.8
     assert clf.predict("The chancellor set out his budget plans.").label in clf.labels
+
+
+@pytest.mark.parametrize("artifact", ["minilm_artifact", "minilm_openvino_int8"])
+def test_real_dev_texts_get_the_same_answer_alone_and_in_any_batch(artifact, request):
+    """Real bbc_news and zh_reviews dev texts (long and short, English and Chinese) through the real model:
+    ORT dynamic INT8 must be bit-identical alone and batched; OpenVINO INT8 (static scales) within float noise."""
+    clf = Classifier.load(request.getfixturevalue(artifact), batch_size=32)
+    texts = load_dataset("bbc_news:dev").texts[:120] + load_dataset("zh_reviews:dev").texts[:200]
+    alone = np.concatenate([clf.predict_logits([text]) for text in texts])
+    batched = clf.predict_logits(texts)
+    reordered = clf.predict_logits(texts[::-1])[::-1]
+    top2 = np.sort(alone, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * clf.manifest.golden.atol  # near-ties may flip within float noise
+    for logits in (batched, reordered):
+        if clf.manifest.backend == "onnxruntime":
+            np.testing.assert_array_equal(logits, alone)
+        else:
+            np.testing.assert_allclose(logits, alone, atol=clf.manifest.golden.atol)
+            assert (logits.argmax(1) == alone.argmax(1))[clear].all()
 
 
 def test_real_model_fuses_every_layer_and_verifies(minilm_artifact):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.jsonl import json_line
 from .options import add_columns
 
 
@@ -76,15 +76,3 @@ def _predict_tokens(args, texts: list[str]) -> int:
             found = "  ".join(f"{e.text}/{e.label}[{e.start}:{e.end}]" for e in entities) or "(no entities)"
             print(f"{found}\t{text.replace(chr(10), ' ')[:80]}")
     return 0
-
-
-LINE_BREAKING = ("\u2028", "\u2029", "\x85")  # JSON allows them raw, but splitlines() and JS parsers break on them
-
-
-def json_line(row: dict) -> str:
-    """One JSON Lines row: never NaN (allow_nan=False; the runtime refuses non-finite logits before this), and
-    never a raw character that a line-oriented reader would take as a line end."""
-    line = json.dumps(row, ensure_ascii=False, allow_nan=False)
-    for char in LINE_BREAKING:
-        line = line.replace(char, f"\\u{ord(char):04x}")
-    return line

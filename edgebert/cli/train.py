@@ -154,6 +154,14 @@ def add_distill(commands) -> None:
             config_option(p, flag, TrainConfig, name, text, **kwargs)
     config_option(p, "--temperature", TrainConfig, "distill_temperature", "softmax temperature T", type=float)
     config_option(p, "--alpha", TrainConfig, "distill_alpha", "weight of the soft-target loss", type=float)
+    config_option(
+        p,
+        "--hidden-weight",
+        TrainConfig,
+        "distill_hidden_weight",
+        "weight of a loss matching each student layer's hidden states to the teacher layer it was copied from",
+        type=float,
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     add_columns(p)
     p.set_defaults(run=run_distill)

@@ -36,13 +36,17 @@ class MeanPoolClassifier(nn.Module):
         self.classifier.weight.data.normal_(0.0, encoder.config.initializer_range)
         self.classifier.bias.data.zero_()
 
-    def forward(self, input_ids, attention_mask, token_type_ids) -> SimpleNamespace:
-        hidden = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state  # (B, T, H)
+    def forward(self, input_ids, attention_mask, token_type_ids, output_hidden_states: bool = False) -> SimpleNamespace:
+        out = self.encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            output_hidden_states=output_hidden_states,
+        )
+        hidden = out.last_hidden_state  # (B, T, H)
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H); clamp: an all-pad row gives 0, not NaN
-        return SimpleNamespace(logits=self.classifier(self.dropout(pooled)))
+        return SimpleNamespace(logits=self.classifier(self.dropout(pooled)), hidden_states=out.hidden_states)
 
     def get_input_embeddings(self) -> nn.Module:  # as Hugging Face models have it (the optimizer asks)
         return self.encoder.get_input_embeddings()

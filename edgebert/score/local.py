@@ -29,6 +29,7 @@ from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError
 from ..core.files import check_writable, write_text_atomic
 from ..core.fleet import artifact_fingerprint, artifact_task
+from ..core.jsonl import json_line
 from ..core.progress import progress_bar
 from .config import ScoreConfig
 from .read import Reject, Row, expand_inputs, read_rows
@@ -56,6 +57,11 @@ def parts_dir(output: Path) -> Path:
     return output.parent / f".{output.name}.parts"
 
 
+def part_path(parts: Path, shard: int) -> Path:
+    """One shard's scored lines: written whole (atomically) by a local worker or a Ray pass; resume skips it."""
+    return parts / f"shard-{shard:06d}.jsonl"
+
+
 def rejects_path(output: Path) -> Path:
     return output.with_name(output.name + ".rejects.jsonl")
 
@@ -70,10 +76,8 @@ def plan_for(artifact: Path, inputs: list[Path], config: ScoreConfig) -> dict:
     }
 
 
-def prepare(
-    artifact: Path, patterns: list[str], output: Path, config: ScoreConfig, force: bool
-) -> tuple[list[Path], dict, int]:
-    """Validate, and decide between a fresh run and a resume. Returns (inputs, plan, shards already done)."""
+def prepare(artifact: Path, patterns: list[str], output: Path, config: ScoreConfig, force: bool) -> list[Path]:
+    """Validate, and decide between a fresh run and a resume (parts of the same plan are kept). Returns the inputs."""
     inputs = expand_inputs(patterns)
     check_writable(output, force, inputs=(artifact, *inputs))
     plan = plan_for(artifact, inputs, config)
@@ -135,7 +139,7 @@ def score_local(
         ):
             report.shards += 1
             report.rows += len(shard)
-            part = parts / f"shard-{index:06d}.jsonl"
+            part = part_path(parts, index)
             if part.exists():
                 report.resumed_shards += 1
                 bar.update(len(shard))
@@ -164,7 +168,7 @@ def finish(output: Path, parts: Path, n_shards: int, rejects: list[Reject]) -> N
     try:
         with tmp.open("wb") as out:
             for index in range(n_shards):
-                with (parts / f"shard-{index:06d}.jsonl").open("rb") as part:
+                with part_path(parts, index).open("rb") as part:
                     shutil.copyfileobj(part, out)
             out.flush()
             os.fsync(out.fileno())
@@ -221,13 +225,13 @@ def _die_with_parent() -> None:
 
 
 def _score_shard(rows: list[tuple[int, str, str]], part: str) -> int:
-    lines = score_lines(_MODEL, rows, _CONFIG.all_scores)
-    write_text_atomic(Path(part), lines)
+    write_text_atomic(Path(part), "".join(score_lines(_MODEL, rows, _CONFIG.all_scores)))
     return len(rows)
 
 
-def score_lines(model, rows: list[tuple[int, str, str]], all_scores: bool) -> str:
-    """JSON Lines for (position, id, text) rows; shared by local workers and Ray actors, so outputs are equal."""
+def score_lines(model, rows: list[tuple[int, str, str]], all_scores: bool) -> list[str]:
+    """One JSON line (newline included) per (position, id, text) row; shared by local workers and Ray actors, so
+    their outputs are equal byte for byte."""
     probabilities = model.predict_proba([text for _, _, text in rows])
     labels = model.labels
     out = []
@@ -236,5 +240,5 @@ def score_lines(model, rows: list[tuple[int, str, str]], all_scores: bool) -> st
         record = {"position": position, "id": row_id, "label": labels[best], "score": round(float(row[best]), 6)}
         if all_scores:
             record["scores"] = {label: round(float(p), 6) for label, p in zip(labels, row, strict=True)}
-        out.append(json.dumps(record, ensure_ascii=False) + "\n")
-    return "".join(out)
+        out.append(json_line(record) + "\n")
+    return out

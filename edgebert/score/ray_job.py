@@ -1,14 +1,18 @@
 """The same scoring job on Ray Data, from a laptop's local Ray to a cluster (`--ray [ADDRESS]`).
 
-Rows are read by read.py (so rejects are the same as locally), handed to Ray Data in blocks, scored by a callable
-class with one instance per actor (it loads and verifies the artifact once, with intra-op threads set to the
-actor's CPUs: Ray sets OMP_NUM_THREADS=1, which ONNX Runtime ignores), and gathered back in position order into
-the same output format as the local mode, written atomically. Ray retries failed tasks; the local mode's
-shard-level resume does not apply here.
+Rows are read on the driver by read.py (so rejects are the same as locally, and `--input` paths need only exist
+where the command runs, not on every node) and cut into the same shards as the local mode. Shards go to Ray Data
+in passes of SHARDS_PER_PASS (so the driver holds one pass of rows, not the corpus), each scored by `map_batches`
+with a callable class, one instance per actor (it loads and verifies the artifact once per pass, with intra-op
+threads set to the actor's CPUs: Ray sets OMP_NUM_THREADS=1, which ONNX Runtime ignores). Each shard's lines are
+written to OUT.parts/ exactly as a local worker writes them, so a run interrupted in either mode resumes in either
+mode, and the final output is assembled by the same `finish`.
 """
 
 from __future__ import annotations
 
+import itertools
+import shutil
 import time
 from pathlib import Path
 
@@ -17,8 +21,8 @@ import numpy as np
 from ..core.errors import InputError, require
 from ..core.files import write_text_atomic
 from .config import ScoreConfig
-from .local import ScoreReport, finish, parts_dir, prepare, score_lines
-from .read import Reject, read_rows
+from .local import ScoreReport, finish, part_path, parts_dir, prepare, rejects_path, score_lines, shards
+from .read import Reject, Row, read_rows
 
 
 class ScoreActor:
@@ -32,8 +36,11 @@ class ScoreActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = list(zip(batch["position"].tolist(), batch["id"].tolist(), batch["text"].tolist(), strict=True))
-        lines = score_lines(self.model, rows, self.all_scores).splitlines(keepends=True)
-        return {"position": batch["position"], "line": np.asarray(lines, dtype=object)}
+        lines = score_lines(self.model, rows, self.all_scores)
+        return {"shard": batch["shard"], "position": batch["position"], "line": np.asarray(lines, dtype=object)}
+
+
+SHARDS_PER_PASS = 64  # rows per Ray Data pass = 64 x shard_rows (8,192 by default): bounded driver memory
 
 
 def score_ray(
@@ -49,47 +56,59 @@ def score_ray(
     ray = require("ray", "ray")
     started = time.perf_counter()
     inputs = prepare(artifact, patterns, output, config, force)
-    rejects: list[Reject] = []
-    items = []
-    for item in read_rows(inputs, config.text_column, config.id_column):
-        if isinstance(item, Reject):
-            rejects.append(item)
-        else:
-            items.append({"position": item.position, "id": item.id, "text": item.text})
-    if not items and not rejects:
-        raise InputError(f"The inputs ({', '.join(map(str, inputs))}) hold no rows.")
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:  # a local instance sized to this process's CPUs
-            from ..core.cpu import usable_cpu_count
-
-            ray.init(num_cpus=usable_cpu_count(), include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = progress
-    workers = config.workers or max(1, int(ray.available_resources().get("CPU", 1)) // config.threads_per_worker)
-    report = ScoreReport(output=output, workers=workers, rows=len(items), rejects=len(rejects))
     parts = parts_dir(output)
-    if items:
-        dataset = ray.data.from_items(items, override_num_blocks=max(1, len(items) // config.shard_rows))
-        scored = dataset.map_batches(
-            ScoreActor,
-            fn_constructor_args=(
-                str(artifact.resolve()),
-                config.threads_per_worker,
-                config.batch_size,
-                config.all_scores,
-            ),
-            batch_size=config.shard_rows,
-            batch_format="numpy",
-            concurrency=workers,
-            num_cpus=config.threads_per_worker,
-        )
-        rows = sorted(scored.iter_rows(), key=lambda r: r["position"])
-        write_text_atomic(parts / "shard-000000.jsonl", "".join(r["line"] for r in rows))
-    else:
-        write_text_atomic(parts / "shard-000000.jsonl", "")
-    finish(output, parts, 1, rejects)
-    report.shards = 1
-    report.rejects_file = output.with_name(output.name + ".rejects.jsonl") if rejects else None
+    rejects: list[Reject] = []
+    all_shards = enumerate(shards(read_rows(inputs, config.text_column, config.id_column), config.shard_rows, rejects))
+    report = ScoreReport(output=output)
+    actor_args = (str(artifact.resolve()), config.threads_per_worker, config.batch_size, config.all_scores)
+    while batch := list(itertools.islice(all_shards, SHARDS_PER_PASS)):
+        report.shards += len(batch)
+        report.rows += sum(len(shard) for _, shard in batch)
+        todo = [(index, shard) for index, shard in batch if not part_path(parts, index).exists()]
+        report.resumed_shards += len(batch) - len(todo)
+        if todo:
+            if not ray.is_initialized():
+                _start(ray, address)
+                ray.data.DataContext.get_current().enable_progress_bars = progress
+            report.workers = config.workers or max(
+                1, int(ray.available_resources().get("CPU", 1)) // config.threads_per_worker
+            )
+            _score_pass(ray, todo, parts, actor_args, config, report.workers)
+    if not report.rows and not rejects:
+        shutil.rmtree(parts, ignore_errors=True)
+        raise InputError(f"The inputs ({', '.join(map(str, inputs))}) hold no rows.")
+    finish(output, parts, report.shards, rejects)
+    report.rejects = len(rejects)
+    report.rejects_file = rejects_path(output) if rejects else None
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _start(ray, address: str | None) -> None:
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:  # a local instance sized to this process's CPUs
+        from ..core.cpu import usable_cpu_count
+
+        ray.init(num_cpus=usable_cpu_count(), include_dashboard=False, log_to_driver=False)
+
+
+def _score_pass(ray, todo: list[tuple[int, list[Row]]], parts: Path, actor_args: tuple, config, workers: int) -> None:
+    """Score some shards on Ray Data; write each shard's lines to its part file, in position order."""
+    items = [
+        {"shard": index, "position": r.position, "id": r.id, "text": r.text} for index, shard in todo for r in shard
+    ]
+    dataset = ray.data.from_items(items, override_num_blocks=len(todo))
+    scored = dataset.map_batches(
+        ScoreActor,
+        fn_constructor_args=actor_args,
+        batch_size=config.shard_rows,
+        batch_format="numpy",
+        concurrency=workers,
+        num_cpus=config.threads_per_worker,
+    )
+    lines: dict[int, list[tuple[int, str]]] = {index: [] for index, _ in todo}
+    for row in scored.iter_rows():
+        lines[int(row["shard"])].append((int(row["position"]), row["line"]))
+    for index, shard_lines in lines.items():
+        write_text_atomic(part_path(parts, index), "".join(line for _, line in sorted(shard_lines)))

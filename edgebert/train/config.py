@@ -42,12 +42,15 @@ class TrainConfig:
     student_layers: int | None = None
     distill_temperature: float = 2.0
     distill_alpha: float = 0.5  # weight of the soft-target term; 1 - alpha on the hard labels
+    distill_hidden_weight: float = 0.0  # weight of matching the kept layers' hidden states to the teacher's (0: off)
 
     def __post_init__(self) -> None:
         if (self.teacher is None) != (self.student_layers is None):
             raise InputError("Distillation needs both a teacher checkpoint and --layers.")
         if not 0 < self.distill_temperature <= 100 or not 0 <= self.distill_alpha <= 1:
             raise InputError("--temperature must be in (0, 100] and --alpha in [0, 1].")
+        if not 0 <= self.distill_hidden_weight <= 100:  # also refuses NaN
+            raise InputError(f"--hidden-weight must be in [0, 100], got {self.distill_hidden_weight}.")
         choice(self, "task", TASKS)
         choice(self, "pooling", POOLINGS)
         choice(self, "precision", PRECISIONS)

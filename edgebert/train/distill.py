@@ -8,7 +8,10 @@ labels, and trains with the usual loop (train/loop.py) on
     loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * cross_entropy(labels)
 
 (Hinton et al.'s soft targets; T^2 keeps the soft term's gradient scale independent of T). For token tasks both
-terms skip positions without a label (IGNORE). The student is an ordinary checkpoint: `edgebert export` takes it.
+terms skip positions without a label (IGNORE). With `hidden_weight` > 0 the loss also pulls each student layer's
+output towards the output of the teacher layer it was copied from (mean squared error over real tokens; the
+intermediate-layer term of TinyBERT / DistilBERT's cosine loss), which keeps the thinned stack close to the
+teacher's representations. The student is an ordinary checkpoint: `edgebert export` takes it.
 """
 
 from __future__ import annotations
@@ -66,6 +69,21 @@ def distillation_loss(
         reduction="batchmean",
     )
     return alpha * temperature**2 * soft + (1 - alpha) * hard
+
+
+def hidden_state_loss(
+    student_hidden: tuple[torch.Tensor, ...],  # L_s + 1 tensors (B, T, H): embeddings, then each student layer
+    teacher_hidden: tuple[torch.Tensor, ...],  # L_t + 1 tensors (B, T, H)
+    kept: list[int],  # teacher layer index of each student layer
+    attention_mask: torch.Tensor,  # (B, T), 1 for real tokens
+) -> torch.Tensor:
+    """Mean squared error between student layer i and teacher layer kept[i], averaged over real tokens and layers."""
+    mask = attention_mask.unsqueeze(-1).to(student_hidden[-1].dtype)  # (B, T, 1): padding is not compared
+    per_layer = []
+    for i, t in enumerate(kept):
+        error = (student_hidden[i + 1].float() - teacher_hidden[t + 1].float()) ** 2 * mask  # (B, T, H)
+        per_layer.append(error.sum() / (mask.sum() * error.shape[-1]).clamp(min=1.0))
+    return torch.stack(per_layer).mean()
 
 
 def _encoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:

@@ -48,7 +48,7 @@ def train(
     torch = require("torch", "train")
     require("transformers", "train")
     from ..modeling.models import TorchBackend, load_trained, new_model, resize_embeddings
-    from .distill import distillation_loss
+    from .distill import distillation_loss, hidden_state_loss
     from .report import write_training_report
     from .state import STATE_FILE, Progress, StopRequest, World, finish, load_state, partial_dir, save_state
 
@@ -104,7 +104,7 @@ def train(
             (partial / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
 
     # ---- model: pretrained encoder + freshly initialised head (+ new embedding rows for an extended vocabulary)
-    teacher = None
+    teacher, kept = None, []
     if teacher_meta is not None:
         from .distill import student_from_teacher
 
@@ -168,19 +168,26 @@ def train(
                         "attention_mask": torch.from_numpy(batch.attention_mask),
                         "token_type_ids": torch.from_numpy(batch.token_type_ids),
                     }
+                    match_hidden = teacher is not None and config.distill_hidden_weight > 0
                     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                        logits = ddp_model(**inputs).logits  # (B, K) or (B, T, K)
+                        outputs = ddp_model(**inputs, **({"output_hidden_states": True} if match_hidden else {}))
+                    logits = outputs.logits  # (B, K) or (B, T, K)
                     if teacher is not None:
                         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                            teacher_logits = teacher(**inputs).logits
+                            teacher_out = teacher(**inputs, output_hidden_states=match_hidden)
                         loss = distillation_loss(
                             logits.float(),
-                            teacher_logits.float(),
+                            teacher_out.logits.float(),
                             targets,
                             temperature=config.distill_temperature,
                             alpha=config.distill_alpha,
                             class_weights=class_weights,
                         )
+                        if match_hidden:
+                            hidden = hidden_state_loss(
+                                outputs.hidden_states, teacher_out.hidden_states, kept, inputs["attention_mask"]
+                            )
+                            loss = loss + config.distill_hidden_weight * hidden
                     else:
                         loss = torch.nn.functional.cross_entropy(
                             logits.float().reshape(-1, logits.shape[-1]),
