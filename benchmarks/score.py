@@ -38,12 +38,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact", required=True)
     parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--data", action="append", help="bundled datasets (default: bbc_news and zh_reviews)")
     parser.add_argument("--small-rows", type=int, default=20, help="a run this small measures start-up alone")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
     results = {}
-    for name in ("bbc_news", "zh_reviews"):
+    for name in args.data or ("bbc_news", "zh_reviews"):
         source, texts = corpus(name, args.rows, folder)
         clf = Classifier.load(args.artifact, threads=2)
         clf.predict(texts[:20])

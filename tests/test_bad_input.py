@@ -39,8 +39,9 @@ MIXED = [row["text"] for row in make_examples(30, seed=4)] + [
 
 
 def test_dynamic_int8_gives_bit_identical_logits_alone_batched_and_reordered(tiny_int8_artifact):
-    clf = Classifier.load(tiny_int8_artifact, batch_size=8)
-    assert isinstance(clf.backend, RowByRow)
+    clf = Classifier.load(tiny_int8_artifact, batch_size=8, threads=2)
+    # a lone text runs on the 2-thread session, a batch's rows side by side on 1-thread sessions: same bits
+    assert isinstance(clf.backend, RowByRow) and clf.backend.parallel is not None
     batched = clf.predict_logits(MIXED)
     alone = np.concatenate([clf.predict_logits([t]) for t in MIXED])
     reordered = clf.predict_logits(MIXED[::-1])[::-1]
@@ -76,17 +77,23 @@ def test_which_artifacts_pick_activation_scales_per_call(backend, mode, op_types
     assert quantizes_per_call(backend, None) is False
 
 
-def test_row_by_row_keeps_token_outputs_padded_in_place():
+@pytest.mark.parametrize("side_by_side", [False, True])
+def test_row_by_row_keeps_token_outputs_padded_in_place(side_by_side):
     class Echo:  # (B, T) -> (B, T, 2): the input id and the row's length, to see where each row lands
+        calls = 0
+
         def run(self, ids, mask, types):
+            Echo.calls += 1
             return np.stack([ids.astype(np.float32), np.full(ids.shape, ids.shape[1], np.float32)], axis=-1)
 
-    ids = np.array([[5, 6, 7], [8, 9, 0]])
-    mask = np.array([[1, 1, 1], [1, 1, 0]])
-    out = RowByRow(Echo()).run(ids, mask, np.zeros_like(ids))
-    assert out.shape == (2, 3, 2)
+    ids = np.array([[5, 6, 7], [8, 9, 0], [4, 0, 0]])
+    mask = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0]])
+    backend = RowByRow(Echo(), Echo(), workers=2) if side_by_side else RowByRow(Echo())
+    out = backend.run(ids, mask, np.zeros_like(ids))
+    assert out.shape == (3, 3, 2) and Echo.calls == 3
     np.testing.assert_array_equal(out[1, :, 0], [8, 9, 0])
     np.testing.assert_array_equal(out[1, :2, 1], [2, 2])  # row 1 ran unpadded (length 2)
+    np.testing.assert_array_equal(out[2, :, 0], [4, 0, 0])  # rows come back in their places, however they ran
 
 
 # ---- outputs that are numbers ----------------------------------------------------------------------------------
