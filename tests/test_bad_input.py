@@ -41,8 +41,9 @@ MIXED = [row["text"] for row in make_examples(30, seed=4)] + [
 def test_dynamic_int8_gives_bit_identical_logits_alone_batched_and_reordered(tiny_int8_artifact):
     clf = Classifier.load(tiny_int8_artifact, batch_size=8, threads=2)
     # a lone text runs on the 2-thread session, a batch's rows side by side on 1-thread sessions: same bits
-    assert isinstance(clf.backend, RowByRow) and clf.backend.parallel is not None
+    assert isinstance(clf.backend, RowByRow) and clf.backend.side_by_side
     batched = clf.predict_logits(MIXED)
+    assert clf.backend.parallel is not None, "the one-thread session opens on the first call with several rows"
     alone = np.concatenate([clf.predict_logits([t]) for t in MIXED])
     reordered = clf.predict_logits(MIXED[::-1])[::-1]
     np.testing.assert_array_equal(batched, alone)
@@ -88,7 +89,7 @@ def test_row_by_row_keeps_token_outputs_padded_in_place(side_by_side):
 
     ids = np.array([[5, 6, 7], [8, 9, 0], [4, 0, 0]])
     mask = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0]])
-    backend = RowByRow(Echo(), Echo(), workers=2) if side_by_side else RowByRow(Echo())
+    backend = RowByRow(Echo(), Echo, workers=2) if side_by_side else RowByRow(Echo())
     out = backend.run(ids, mask, np.zeros_like(ids))
     assert out.shape == (3, 3, 2) and Echo.calls == 3
     np.testing.assert_array_equal(out[1, :, 0], [8, 9, 0])
