@@ -93,7 +93,9 @@ def _start(ray, address: str | None) -> None:
         ray.init(num_cpus=usable_cpu_count(), include_dashboard=False, log_to_driver=False)
 
 
-def _score_pass(ray, todo: list[tuple[int, list[Row]]], parts: Path, actor_args: tuple, config, workers: int) -> None:
+def _score_pass(
+    ray, todo: list[tuple[int, list[Row]]], parts: Path, actor_args: tuple, config: ScoreConfig, workers: int
+) -> None:
     """Score some shards on Ray Data; write each shard's lines to its part file, in position order."""
     items = [
         {"shard": index, "position": r.position, "id": r.id, "text": r.text} for index, shard in todo for r in shard
