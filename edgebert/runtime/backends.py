@@ -95,11 +95,14 @@ class RowByRow:
         predicts one text at a time never pays its ~95 ms and ~30 MB)."""
         self.inner, self.workers = inner, workers
         self.version = getattr(inner, "version", "")
-        self.side_by_side = open_parallel is not None
         self._open_parallel = open_parallel
         self.parallel: Backend | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+
+    @property
+    def side_by_side(self) -> bool:
+        return self._open_parallel is not None
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
         lengths = attention_mask.sum(axis=1)  # edgebert pads on the right

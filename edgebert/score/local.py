@@ -152,22 +152,20 @@ def score_local(
         for future in pending:
             bar.update(future.result())
     bar.close()
+    return finish(report, inputs, parts, rejects, started)
+
+
+def finish(report: ScoreReport, inputs: list[Path], parts: Path, rejects: list[Reject], started: float) -> ScoreReport:
+    """Concatenate the parts in order into the output (atomically), write the rejects, remove the parts, and
+    complete the report; shared by local workers and Ray. Inputs without a single row are an error."""
+    output = report.output
     if not report.rows and not rejects:
         shutil.rmtree(parts, ignore_errors=True)
         raise InputError(f"The inputs ({', '.join(map(str, inputs))}) hold no rows.")
-    finish(output, parts, report.shards, rejects)
-    report.rejects = len(rejects)
-    report.rejects_file = rejects_path(output) if rejects else None
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def finish(output: Path, parts: Path, n_shards: int, rejects: list[Reject]) -> None:
-    """Concatenate the parts in order into `output` (atomically), write the rejects, remove the parts."""
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as out:
-            for index in range(n_shards):
+            for index in range(report.shards):
                 with part_path(parts, index).open("rb") as part:
                     shutil.copyfileobj(part, out)
             out.flush()
@@ -184,6 +182,10 @@ def finish(output: Path, parts: Path, n_shards: int, rejects: list[Reject]) -> N
     else:
         target.unlink(missing_ok=True)
     shutil.rmtree(parts, ignore_errors=True)
+    report.rejects = len(rejects)
+    report.rejects_file = target if rejects else None
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 def _to_parquet(jsonl: Path, output: Path) -> None:

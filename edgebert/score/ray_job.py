@@ -12,16 +12,15 @@ mode, and the final output is assembled by the same `finish`.
 from __future__ import annotations
 
 import itertools
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError, require
+from ..core.errors import require
 from ..core.files import write_text_atomic
 from .config import ScoreConfig
-from .local import ScoreReport, finish, part_path, parts_dir, prepare, rejects_path, score_lines, shards
+from .local import ScoreReport, finish, part_path, parts_dir, prepare, score_lines, shards
 from .read import Reject, Row, read_rows
 
 
@@ -67,21 +66,14 @@ def score_ray(
         todo = [(index, shard) for index, shard in batch if not part_path(parts, index).exists()]
         report.resumed_shards += len(batch) - len(todo)
         if todo:
-            if not ray.is_initialized():
-                _start(ray, address)
+            if not report.workers:  # the first pass with work: start (or join) Ray, once
+                if not ray.is_initialized():
+                    _start(ray, address)
                 ray.data.DataContext.get_current().enable_progress_bars = progress
-            report.workers = config.workers or max(
-                1, int(ray.available_resources().get("CPU", 1)) // config.threads_per_worker
-            )
+                cpus = int(ray.available_resources().get("CPU", 1))
+                report.workers = config.workers or max(1, cpus // config.threads_per_worker)
             _score_pass(ray, todo, parts, actor_args, config, report.workers)
-    if not report.rows and not rejects:
-        shutil.rmtree(parts, ignore_errors=True)
-        raise InputError(f"The inputs ({', '.join(map(str, inputs))}) hold no rows.")
-    finish(output, parts, report.shards, rejects)
-    report.rejects = len(rejects)
-    report.rejects_file = rejects_path(output) if rejects else None
-    report.seconds = time.perf_counter() - started
-    return report
+    return finish(report, inputs, parts, rejects, started)
 
 
 def _start(ray, address: str | None) -> None:

@@ -117,6 +117,7 @@ def train(
         if added:
             say(f"added {added} embedding rows for the extended vocabulary ({vocab_size} tokens)")
     ddp_model = world.wrap(model)
+    match_hidden = teacher is not None and config.distill_hidden_weight > 0  # distill --hidden-weight
 
     # ---- optimizer: AdamW, no weight decay on biases and LayerNorm weights; linear warmup then decay
     batches_per_epoch = len(train_batches(encoder, train_set, config.batch_size, random.Random(0)))
@@ -168,9 +169,8 @@ def train(
                         "attention_mask": torch.from_numpy(batch.attention_mask),
                         "token_type_ids": torch.from_numpy(batch.token_type_ids),
                     }
-                    match_hidden = teacher is not None and config.distill_hidden_weight > 0
                     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                        outputs = ddp_model(**inputs, **({"output_hidden_states": True} if match_hidden else {}))
+                        outputs = ddp_model(**inputs, output_hidden_states=match_hidden)
                     logits = outputs.logits  # (B, K) or (B, T, K)
                     if teacher is not None:
                         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
