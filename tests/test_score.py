@@ -122,6 +122,18 @@ def test_killed_run_resumes_skipping_finished_shards_with_the_same_output(
     assert not parts.exists()
 
 
+def test_rejects_name_a_file_with_a_line_separator_in_one_line(tiny_int8_artifact, tmp_path):
+    source = tmp_path / "odd\u2028name.jsonl"
+    source.write_text('{"text": "goal for the team"}\n{not json\n')
+    out = tmp_path / "out.jsonl"
+    args = [str(tiny_int8_artifact), "--input", str(source), "--output", str(out), "--workers", "1", "--quiet"]
+    assert main(["score", *args]) == 0
+    raw = out.with_name("out.jsonl.rejects.jsonl").read_text()
+    assert "\u2028" not in raw, "written escaped: a JSON Lines reader would split the row there"
+    (reject,) = _read(out.with_name("out.jsonl.rejects.jsonl"))
+    assert reject["source"] == f"{source}:2" and "invalid JSON" in reject["reason"]
+
+
 def test_unfinished_run_with_other_settings_needs_force(tiny_int8_artifact, tmp_path, capsys):
     (tmp_path / "t.txt").write_text("goal\nbank\n")
     parts = tmp_path / ".out.jsonl.parts"

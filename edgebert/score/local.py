@@ -178,7 +178,7 @@ def finish(report: ScoreReport, inputs: list[Path], parts: Path, rejects: list[R
         tmp.unlink(missing_ok=True)
     target = rejects_path(output)
     if rejects:
-        write_text_atomic(target, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rejects))
+        write_text_atomic(target, "".join(json_line(asdict(r)) + "\n" for r in rejects))
     else:
         target.unlink(missing_ok=True)
     shutil.rmtree(parts, ignore_errors=True)
