@@ -20,7 +20,7 @@ import numpy as np
 from edgebert import Classifier
 from edgebert.bench.run import fingerprint
 from edgebert.core.timing import measure_interleaved
-from edgebert.data.text import load_dataset
+from edgebert.data.load import load_dataset
 from edgebert.runtime.backends import RowByRow
 from edgebert.runtime.model import batched_logits
 

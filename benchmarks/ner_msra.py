@@ -26,10 +26,10 @@ from edgebert.bench.run import fingerprint
 from edgebert.core.artifact import TOKEN
 from edgebert.core.metrics import entity_metrics
 from edgebert.core.timing import measure_interleaved, median_ms, synthetic_batch
-from edgebert.data.tasks import task_for
+from edgebert.data.load import load_token_data
 from edgebert.data.text import LabelSet
-from edgebert.data.tokens import load_token_data
 from edgebert.runtime import TokenClassifier
+from edgebert.tasks import task_for
 
 BOOTSTRAP = 2000
 PUNCT = set("，。、；：？！“”‘’（）《》「」—…,.;:?!()")

@@ -30,7 +30,8 @@ import numpy as np
 from edgebert.bench.run import fingerprint, parse_shapes
 from edgebert.core.metrics import classification_metrics
 from edgebert.core.timing import measure_interleaved, summarize, synthetic_batch
-from edgebert.data.text import LabelSet, load_dataset
+from edgebert.data.load import load_dataset
+from edgebert.data.text import LabelSet
 
 BATCH = 32
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edgebert import Classifier
 from edgebert.bench.run import fingerprint
-from edgebert.data.text import load_dataset
+from edgebert.data.load import load_dataset
 
 
 def corpus(name: str, rows: int, folder: Path, stem: str = "corpus") -> tuple[Path, list[str]]:

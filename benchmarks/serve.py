@@ -29,7 +29,7 @@ from edgebert import Classifier
 from edgebert.bench.idle import IdleConfig, format_idle, measure_idle
 from edgebert.bench.run import fingerprint
 from edgebert.core.timing import measure_interleaved, median_ms
-from edgebert.data.text import load_dataset
+from edgebert.data.load import load_dataset
 
 SHORT = "Shares rose after record sales in Europe and Asia this quarter."  # 1x16 with [CLS]/[SEP]
 

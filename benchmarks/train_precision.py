@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from edgebert.core.cpu import cpu_info, usable_cpu_count
-from edgebert.data.text import load_dataset
+from edgebert.data.load import load_dataset
 from edgebert.modeling.models import new_model
 from edgebert.modeling.pretrained import resolve_model
 from edgebert.runtime.tokenization import TextEncoder

@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from edgebert.core.metrics import classification_metrics
-from edgebert.data.text import load_dataset
+from edgebert.data.load import load_dataset
 
 OUT = Path(__file__).parent / "results" / "zh_baseline.json"
 BOOTSTRAP = 10_000

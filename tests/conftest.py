@@ -92,10 +92,10 @@ def tiny_checkpoint(tmp_path_factory, tiny_base, data_dir) -> Path:
 
 
 def _export(tmp_path_factory, checkpoint: Path, data_dir: Path, name: str, int8: bool) -> Path:
-    from edgebert.build.config import ExportConfig
-    from edgebert.build.pipeline import export_artifact
-    from edgebert.build.recipes import quantization_from_recipe
     from edgebert.data.text import load_file
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
 
     out = tmp_path_factory.mktemp("artifacts") / name
     config = ExportConfig(quantization=quantization_from_recipe("avx2") if int8 else None)
@@ -181,10 +181,10 @@ def tiny_token_checkpoint(tmp_path_factory, tiny_base, token_data_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def token_int8_artifact(tmp_path_factory, tiny_token_checkpoint, token_data_dir):
-    from edgebert.build.config import ExportConfig
-    from edgebert.build.pipeline import export_artifact
-    from edgebert.build.recipes import quantization_from_recipe
     from edgebert.data.tokens import load_token_file
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
 
     out = tmp_path_factory.mktemp("token-artifact") / "int8"
     config = ExportConfig(quantization=quantization_from_recipe("avx2"))

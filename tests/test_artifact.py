@@ -108,8 +108,8 @@ def test_existing_output_needs_force(tmp_path):
 
 
 def test_export_refuses_existing_artifact_before_doing_work(tiny_checkpoint, tiny_artifact):
-    from edgebert.build.config import ExportConfig
-    from edgebert.build.pipeline import export_artifact
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
 
     before = {p.name: p.stat().st_mtime_ns for p in tiny_artifact.iterdir()}
     with pytest.raises(ArtifactExistsError):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgebert.data.text import load_dataset
+from edgebert.data.load import load_dataset
 from edgebert.modeling.pretrained import resolve_model
 from edgebert.runtime.tokenization import TextEncoder
 from edgebert.train.vocab import extend_vocabulary, unk_share

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from edgebert.build.config import ExportConfig, QuantizationConfig
-from edgebert.build.recipes import quantization_for_cpu, quantization_from_recipe, recipe_names
 from edgebert.core.cpu import CpuInfo, usable_cpu_count
 from edgebert.core.errors import InputError
+from edgebert.export.config import ExportConfig, QuantizationConfig
+from edgebert.export.recipes import quantization_for_cpu, quantization_from_recipe, recipe_names
 from edgebert.train.config import TrainConfig
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from edgebert.build.recipes import ISA_TO_RECIPE
 from edgebert.core.cpu import (
     CpuInfo,
     cgroup_cpu_quota,
@@ -19,6 +18,7 @@ from edgebert.core.cpu import (
     parse_proc_cpuinfo,
     parse_sysctl,
 )
+from edgebert.export.recipes import ISA_TO_RECIPE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cpu"
 
@@ -116,11 +116,11 @@ def test_cpu_info_on_windows_needs_neither_proc_nor_sysctl(monkeypatch):
 
 def test_full_range_int8_artifact_is_refused_on_a_cpu_without_vnni(tiny_checkpoint, data_dir, tmp_path, monkeypatch):
     from edgebert import Classifier
-    from edgebert.build.config import ExportConfig
-    from edgebert.build.pipeline import export_artifact
-    from edgebert.build.recipes import quantization_from_recipe
     from edgebert.core.cpu import CpuInfo
     from edgebert.core.errors import ArtifactError
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
     from edgebert.runtime import model
 
     out = tmp_path / "vnni"

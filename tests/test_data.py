@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from edgebert.core.errors import InputError
-from edgebert.data.text import LabelSet, load_dataset, load_file
+from edgebert.data.load import load_dataset
+from edgebert.data.text import LabelSet, load_file
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from edgebert import Classifier
-from edgebert.build.config import ExportConfig
-from edgebert.build.pipeline import export_artifact
-from edgebert.build.recipes import quantization_for_cpu, quantization_from_recipe
-from edgebert.data.text import TextDataset, load_dataset
+from edgebert.data.load import load_dataset
+from edgebert.data.text import TextDataset
+from edgebert.export.config import ExportConfig
+from edgebert.export.pipeline import export_artifact
+from edgebert.export.recipes import quantization_for_cpu, quantization_from_recipe
 from edgebert.modeling.pretrained import resolve_model
 from edgebert.train.config import TrainConfig
 from edgebert.train.loop import train

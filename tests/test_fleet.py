@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from edgebert import Classifier
-from edgebert.build.config import ExportConfig
-from edgebert.build.fleet import build_fleet
-from edgebert.build.pipeline import export_artifact
-from edgebert.build.recipes import quantization_from_recipe
 from edgebert.cli import main
 from edgebert.core.cpu import CpuInfo
 from edgebert.core.errors import ArtifactError, InputError
 from edgebert.core.fleet import FLEET, choose_variant, read_fleet
 from edgebert.data.text import load_file
+from edgebert.export.config import ExportConfig
+from edgebert.export.fleet import build_fleet
+from edgebert.export.pipeline import export_artifact
+from edgebert.export.recipes import quantization_from_recipe
 from edgebert.runtime.fleet import installed_backends
 
 from .test_cli import _error
@@ -134,9 +134,9 @@ def test_bundle_cli_writes_a_bundle_that_verify_and_predict_accept(tmp_path, fle
 
 
 def test_full_range_export_made_without_vnni_says_its_scores_include_saturation(vnni_artifact):
-    from edgebert.build.pipeline import ExportReport
-    from edgebert.build.summary import format_export_summary
     from edgebert.core.artifact import read_manifest
+    from edgebert.export.pipeline import ExportReport
+    from edgebert.export.summary import format_export_summary
 
     manifest = read_manifest(vnni_artifact)
     report = ExportReport(vnni_artifact, manifest, {"max_abs_logit_diff": 0.0, "n": 1}, 0)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from edgebert import Classifier
-from edgebert.build.config import ExportConfig
-from edgebert.build.pipeline import export_artifact
-from edgebert.build.recipes import quantization_from_recipe
 from edgebert.core.errors import ArtifactError, InputError
 from edgebert.data.text import load_file
+from edgebert.export.config import ExportConfig
+from edgebert.export.pipeline import export_artifact
+from edgebert.export.recipes import quantization_from_recipe
 
 TEXTS = ["the team won the match", "shares fell on the market today after the results", "new phone chip", ""]
 

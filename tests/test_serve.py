@@ -270,7 +270,7 @@ def test_lone_request_on_an_idle_server_does_not_wait_for_batch_mates():
 def test_server_on_a_fleet_bundle_answers_with_the_variant_this_cpu_gets(tiny_int8_artifact, tiny_artifact, tmp_path):
     import shutil
 
-    from edgebert.build.fleet import build_fleet
+    from edgebert.export.fleet import build_fleet
 
     for name, source in (("ort-avx2", tiny_int8_artifact), ("ort-fp32", tiny_artifact)):
         shutil.copytree(source, tmp_path / name)

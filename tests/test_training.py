@@ -126,9 +126,9 @@ def test_resume_refuses_a_planted_pickle_instead_of_running_it(tmp_path, tiny_ba
 
 
 def test_mean_pooling_trains_exports_fused_and_quantizes(tmp_path, tiny_base, data_dir):
-    from edgebert.build.config import ExportConfig
-    from edgebert.build.pipeline import export_artifact
-    from edgebert.build.recipes import quantization_from_recipe
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
     from edgebert.runtime import Classifier
 
     dev = load_file(data_dir / "dev.jsonl")

@@ -8,14 +8,14 @@ import shutil
 import pytest
 
 from edgebert import Classifier
-from edgebert.build.config import TuneConfig
-from edgebert.build.tune import choose, tune_artifact
-from edgebert.build.tune_report import pareto_front
 from edgebert.cli import main
 from edgebert.core.artifact import TunedCandidate
 from edgebert.core.cpu import cpu_info
 from edgebert.core.errors import AccuracyBudgetError, InputError
 from edgebert.data.text import load_file
+from edgebert.export.config import TuneConfig
+from edgebert.export.tune import choose, tune_artifact
+from edgebert.export.tune_report import pareto_front
 
 from .test_cli import _error
 

@@ -11,7 +11,7 @@ import sys
 from .. import __version__
 from ..core.errors import EdgebertError
 from ..core.files import terminate_as_interrupt
-from . import bench, bundle, export, predict, score, serve, train, verify
+from . import bench, bundle, encoders, export, predict, score, serve, train, verify
 
 COMMANDS = (
     train.add_adapt,
@@ -24,6 +24,7 @@ COMMANDS = (
     score.add_score,
     serve.add_serve,
     bench.add_bench,
+    encoders.add_encoders,
 )
 
 

@@ -75,7 +75,7 @@ def run_bench(args) -> int:
         check_writable(args.out, args.force, inputs=(*args.artifacts, args.data))
     data = None
     if args.data:
-        from ..data.text import load_dataset
+        from ..data.load import load_dataset
 
         data = load_dataset(args.data, split="dev", text_column=args.text_column, label_column=args.label_column)
     config = config_from_args(

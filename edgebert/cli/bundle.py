@@ -21,7 +21,7 @@ def add_bundle(commands) -> None:
 
 
 def run_bundle(args) -> int:
-    from ..build.fleet import build_fleet
+    from ..export.fleet import build_fleet
 
     fleet = build_fleet(args.artifacts, args.out, force=args.force)
     print(f"bundle     {args.out} ({len(fleet.variants)} variants)")

@@ -1,12 +1,12 @@
-"""`edgebert export`: checkpoint -> verified artifact. The flags map to build/recipes.export_config_from_flags."""
+"""`edgebert export`: checkpoint -> verified artifact. The flags map to export/recipes.export_config_from_flags."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..build.config import CALIB_METHODS, TUNE_ENGINES, ExportConfig, TuneConfig
 from ..core.artifact import BACKENDS
 from ..core.errors import InputError
+from ..export.config import CALIB_METHODS, TUNE_ENGINES, ExportConfig, TuneConfig
 from .options import add_columns, add_output, columns, config_option
 
 
@@ -67,9 +67,9 @@ def run_export(args) -> int:
         return run_tune(args)
     if args.student:
         raise InputError("--student is a --tune candidate; add --tune, or export the student on its own.")
-    from ..build.pipeline import export_artifact
-    from ..build.recipes import export_config_from_flags
-    from ..build.summary import format_export_summary
+    from ..export.pipeline import export_artifact
+    from ..export.recipes import export_config_from_flags
+    from ..export.summary import format_export_summary
 
     config = export_config_from_flags(
         int8=args.int8,
@@ -100,8 +100,8 @@ def run_export(args) -> int:
 
 
 def run_tune(args) -> int:
-    from ..build.tune import tune_artifact
-    from ..build.tune_report import format_table
+    from ..export.tune import tune_artifact
+    from ..export.tune_report import format_table
 
     chosen_elsewhere = {"--recipe": args.recipe, "--static": args.static, "--backend": args.backend}
     for flag, value in chosen_elsewhere.items():
@@ -132,16 +132,13 @@ def run_tune(args) -> int:
 
 def _eval_and_calibration(args):
     """--eval (labelled texts, or labelled words for a token checkpoint) and --calib (texts), as datasets."""
-    from ..data.text import load_dataset
+    from ..data.load import load_dataset
     from ..modeling.checkpoint import read_checkpoint_meta
+    from ..tasks import task_class
 
     eval_data = calibration = None
-    if args.eval and read_checkpoint_meta(args.checkpoint).task == "token":
-        from ..data.tokens import load_token_data
-
-        eval_data = load_token_data(args.eval, "dev")
-    elif args.eval:
-        eval_data = load_dataset(args.eval, split="dev", **columns(args))
+    if args.eval:
+        eval_data = task_class(read_checkpoint_meta(args.checkpoint).task).load_data(args.eval, "dev", **columns(args))
     if args.calib:
         calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
     return eval_data, calibration

@@ -41,10 +41,9 @@ def run_predict(args) -> int:
             raise InputError(f"stdin is not UTF-8 text (byte {exc.start}: {exc.reason}); send UTF-8.") from None
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1.")
-    from ..core.artifact import TOKEN
-    from ..core.fleet import artifact_task
+    from ..runtime import TokenClassifier, front_door
 
-    if artifact_task(args.artifact) == TOKEN:
+    if front_door(args.artifact) is TokenClassifier:
         return _predict_tokens(args, texts)
     classifier = Classifier.load(args.artifact, threads=args.threads)
     for text, prediction in zip(texts, classifier.predict(texts), strict=True):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from ..modeling.pretrained import ENCODERS
 from ..train.config import POOLINGS, PRECISIONS, AdaptConfig, TrainConfig
 from .options import add_columns, add_output, columns, config_from_args, config_option
 
 SHARED = (  # flag, field, help, argparse options: the options adapt and train have in common
-    ("--model", "model", "bundled encoder (minilm-l6, minilm-l6-zh) or a local checkpoint directory", {}),
+    ("--model", "model", f"bundled encoder ({', '.join(ENCODERS)}) or a local Hugging Face directory", {}),
     ("--epochs", "epochs", "", {"type": int}),
     ("--batch-size", "batch_size", "", {"type": int}),
     ("--lr", "learning_rate", "peak learning rate", {"type": float}),
@@ -96,6 +97,14 @@ def add_train(commands) -> None:
         "'auto' reweights classes for imbalanced data",
         choices=["none", "auto"],
     )
+    config_option(
+        p,
+        "--freeze-embeddings",
+        TrainConfig,
+        "freeze_embeddings",
+        "keep the pretrained word embeddings fixed (much faster for large vocabularies)",
+        action="store_true",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same options")
     add_columns(p, pairs=True)
     p.set_defaults(run=run_train)
@@ -107,31 +116,19 @@ def run_train(args) -> int:
     config = config_from_args(TrainConfig, args)
     train_data, eval_data = training_data(args, config)
     best = train(train_data, eval_data, config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
-    if config.task == "token":
-        scores = ", ".join(f"entity {k} {best[k]:.4f}" for k in ("precision", "recall", "f1"))
-    else:
-        scores = f"accuracy {best['accuracy']:.4f}, macro-F1 {best['macro_f1']:.4f}"
+    from ..tasks import task_class
+
+    scores = task_class(config.task)(None).describe(best)
     print(f"saved {args.out} (best epoch {best['epoch']}: dev {scores})")
     return 0
 
 
 def training_data(args, config: TrainConfig):
-
-    from ..core.errors import InputError
-
-    if config.task == "token":
-        from ..data.bundled import TOKEN_DATASETS, bundled_name
-        from ..data.tokens import load_token_data
-
-        if args.eval is None and bundled_name(args.data) in TOKEN_DATASETS:
-            args.eval = f"{bundled_name(args.data)}:dev"
-        if args.eval is None:
-            raise InputError("--task token needs --eval FILE (JSONL with tokens and tags) for model selection.")
-        return load_token_data(args.data, "train"), load_token_data(args.eval, "dev")
-    from ..data.text import training_splits
+    """(train, dev) as the task reads them; the dev split defaults to a bundled dataset's own."""
+    from ..tasks import task_class
 
     say = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
-    return training_splits(args.data, args.eval, seed=config.seed, say=say, **columns(args))
+    return task_class(config.task).load_training(args.data, args.eval, seed=config.seed, say=say, **columns(args))
 
 
 def add_distill(commands) -> None:
@@ -188,7 +185,9 @@ def run_distill(args) -> int:
     config = config_from_args(TrainConfig, args, model=args.teacher, teacher=args.teacher, task=meta.task)
     train_data, eval_data = training_data(args, config)
     best = train(train_data, eval_data, config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
-    name = "f1" if meta.task == "token" else "accuracy"
+    from ..tasks import task_class
+
+    name = task_class(meta.task).headline_key
     print(
         f"saved {args.out}: {config.student_layers}-layer student, best epoch {best['epoch']}: dev {name} "
         f"{best[name]:.4f} (teacher: {meta.dev_metrics.get(name, float('nan')):.4f})"

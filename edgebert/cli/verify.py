@@ -40,13 +40,10 @@ def run_verify(args) -> int:
 
 
 def _verify_one(path: Path, variant: str | None) -> dict:
-    from ..core.artifact import SEQUENCE
-    from ..core.fleet import artifact_task
-    from ..runtime import Classifier, TokenClassifier
+    from ..runtime import front_door
     from ..runtime.conformance import check_conformance
 
-    front_door = Classifier if artifact_task(path) == SEQUENCE else TokenClassifier
-    model = front_door.load(path, variant=variant)  # raises ArtifactError on any checksum or golden mismatch
+    model = front_door(path).load(path, variant=variant)  # raises ArtifactError on any checksum or golden mismatch
     kit = check_conformance(path / variant if variant else path, model.encoder)
     golden = model.manifest.golden
     return {

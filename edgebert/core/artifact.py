@@ -71,7 +71,7 @@ class AccuracyBudget:
 
 @dataclass
 class Quantization:
-    """The settings the INT8 model was built with (see build/recipes.py for where they are decided)."""
+    """The settings the INT8 model was built with (see export/recipes.py for where they are decided)."""
 
     recipe: str  # named recipe from export/, or "" for a custom one
     mode: str  # "dynamic" | "static"
@@ -94,7 +94,7 @@ def quantizes_per_call(backend: str, quantization) -> bool:
     call (runtime/backends.RowByRow). `quantization`: a Quantization record or a build QuantizationConfig.
 
     ORT static mode quantizes the dense MatMuls with calibrated scales but the fused Attention ops
-    dynamically (build/quantize.py), so it counts unless MatMul is its only op type. OpenVINO INT8 is static.
+    dynamically (export/quantize.py), so it counts unless MatMul is its only op type. OpenVINO INT8 is static.
     """
     if backend != "onnxruntime" or quantization is None:
         return False
@@ -184,6 +184,7 @@ class Source:
     base_model: str
     pooling: str
     train_dev_metrics: dict[str, float] | None = None
+    pretrained: dict[str, Any] | None = None  # the encoder's registry package, version, file digest, licence
 
 
 @dataclass

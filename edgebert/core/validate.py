@@ -1,4 +1,4 @@
-"""Checks shared by the stage configs (train/config.py, build/config.py, bench): each raises an InputError
+"""Checks shared by the stage configs (train/config.py, export/config.py, bench): each raises an InputError
 that names the CLI flag, so a config object fails the same way from Python and from the command line."""
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..core.errors import InputError, MissingDependencyError
+from .msra import load_msra
 from .text import TextDataset
 
 BUNDLED = {
@@ -97,7 +98,6 @@ def _zh_reviews(root: Path, line_ids: list[str], split: str) -> TextDataset:
 
 def load_bundled_tokens(name: str, split: str):
     """A bundled token-classification dataset (a TokenDataset): msra_ner:train|dev|test."""
-    from .msra import load_msra
 
     if name not in TOKEN_DATASETS:
         raise InputError(f"'{name}' is not a token-classification dataset; bundled ones: {list(TOKEN_DATASETS)}.")

@@ -53,32 +53,11 @@ class LabelSet:
         return [index[label] for label in labels]
 
 
-def load_dataset(
-    source: str | Path,
-    *,
-    split: str = "train",
-    text_column: str = "text",
-    label_column: str | None = "label",
-    text_pair_column: str = "text_pair",
-) -> TextDataset:
-    """Load a bundled dataset by name (`bbc_news`, `bbc_news:dev`) or a JSONL/CSV/TSV/plain-text file."""
-    from .bundled import bundled_name, load_bundled
-
-    if name := bundled_name(source):
-        return load_bundled(name, str(source).partition(":")[2] or split)
-    return load_file(
-        Path(source), text_column=text_column, label_column=label_column, text_pair_column=text_pair_column
-    )
-
-
 def load_file(
     path: Path, *, text_column: str = "text", label_column: str | None = "label", text_pair_column: str = "text_pair"
 ) -> TextDataset:
     if not path.exists() or path.is_dir():  # not is_file(): /dev/stdin and named pipes are welcome
-        from .bundled import BUNDLED
-
-        hint = f" Bundled datasets: {', '.join(BUNDLED)}." if path.suffix == "" else ""
-        raise InputError(f"Data file not found: {path}.{hint}")
+        raise InputError(f"Data file not found: {path}.")
     suffix = path.suffix.lower()
     try:
         if suffix in (".jsonl", ".json"):
@@ -213,20 +192,3 @@ def require_labels(dataset: TextDataset, label_column: str = "label") -> list[st
     if dataset.labels is None:
         raise InputError(f"{dataset.source} has no label column '{label_column}'; pass --label-column NAME.")
     return dataset.labels
-
-
-def training_splits(
-    data: str, eval_data: str | None, *, seed: int, dev_fraction: float = 0.1, say=lambda _: None, **columns: str
-) -> tuple[TextDataset, TextDataset]:
-    """(train, dev) for model selection: --eval when given, else a bundled dataset's dev split, else a stratified,
-    seeded `dev_fraction` of the training file (said through `say`)."""
-    from .bundled import bundled_name
-
-    train_data = load_dataset(data, split="train", **columns)
-    if eval_data is not None:
-        return train_data, load_dataset(eval_data, split="dev", **columns)
-    if name := bundled_name(data):
-        return train_data, load_dataset(f"{name}:dev", split="dev", **columns)
-    train_part, dev_part = stratified_split(train_data, dev_fraction, seed)
-    say(f"no --eval given: holding out a stratified {dev_fraction:.0%} of {data} ({len(dev_part)} texts) as dev")
-    return train_part, dev_part

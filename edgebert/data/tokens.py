@@ -32,26 +32,6 @@ class TokenDataset:
         return [" ".join(words) for words in self.words]
 
 
-def load_token_data(source: str | Path, split: str = "train") -> TokenDataset:
-    """A bundled token dataset (`msra_ner`, `msra_ner:dev`) or a JSONL file of tokens and tags.
-    `name:split:N` keeps the first N sentences (a quick run; say so when reporting it)."""
-    from .bundled import TOKEN_DATASETS, bundled_name, load_bundled_tokens
-
-    name = bundled_name(source)
-    if name in TOKEN_DATASETS:
-        _, _, rest = str(source).partition(":")
-        chosen, _, limit = rest.partition(":")
-        data = load_bundled_tokens(name, chosen or split)
-        if limit:
-            if not limit.isdigit() or int(limit) < 1:
-                raise InputError(
-                    f"{source}: the part after the split must be a sentence count, e.g. msra_ner:train:8000."
-                )
-            data = TokenDataset(data.words[: int(limit)], data.tags[: int(limit)], f"{data.source}[:{limit}]")
-        return data
-    return load_token_file(Path(source))
-
-
 def load_token_file(path: Path, *, tokens_column: str = "tokens", tags_column: str = "tags") -> TokenDataset:
     """JSONL rows like {"tokens": ["Arsenal", "beat", "Chelsea"], "tags": ["B-ORG", "O", "B-ORG"]}."""
     path = Path(path)

@@ -25,6 +25,7 @@ class CheckpointMeta:
     dev_metrics: dict[str, Any] | None
     task: str = SEQUENCE  # one of core.artifact.TASKS
     pooling: str = "cls"  # "cls" | "mean" (sequence task)
+    pretrained: dict[str, Any] | None = None  # the encoder's source (modeling/pretrained.provenance)
 
 
 def read_checkpoint_meta(path: Path) -> CheckpointMeta:

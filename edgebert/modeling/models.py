@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.artifact import TOKEN
 from ..core.errors import ArtifactError
+from ..tasks import task_class
 
 HEAD_FILE = "mean_pool_head.safetensors"
 
@@ -68,17 +68,12 @@ def new_model(
     kwargs: dict[str, Any] = {"num_labels": len(labels), **label_maps}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    if task == TOKEN:
-        # ignore_mismatched_sizes: allows re-fine-tuning a checkpoint with a different label set
-        return transformers.AutoModelForTokenClassification.from_pretrained(
-            model_dir, ignore_mismatched_sizes=True, **kwargs
-        )
     if pooling == "mean":
         encoder = transformers.AutoModel.from_pretrained(model_dir, add_pooling_layer=False, **kwargs)
         return MeanPoolClassifier(encoder, len(labels))
-    return transformers.AutoModelForSequenceClassification.from_pretrained(
-        model_dir, ignore_mismatched_sizes=True, **kwargs
-    )
+    head = getattr(transformers, task_class(task).hf_auto_class)
+    # ignore_mismatched_sizes: allows re-fine-tuning a checkpoint with a different label set
+    return head.from_pretrained(model_dir, ignore_mismatched_sizes=True, **kwargs)
 
 
 def load_trained(checkpoint: Path, task: str, pooling: str, *, attn_implementation: str = "eager") -> nn.Module:
@@ -87,9 +82,7 @@ def load_trained(checkpoint: Path, task: str, pooling: str, *, attn_implementati
     import transformers
 
     kwargs = {"attn_implementation": attn_implementation}
-    if task == TOKEN:
-        model = transformers.AutoModelForTokenClassification.from_pretrained(checkpoint, **kwargs)
-    elif pooling == "mean":
+    if pooling == "mean":
         from safetensors.torch import load_file
 
         head = Path(checkpoint) / HEAD_FILE
@@ -101,7 +94,7 @@ def load_trained(checkpoint: Path, task: str, pooling: str, *, attn_implementati
         model = MeanPoolClassifier(encoder, encoder.config.num_labels)
         model.classifier.load_state_dict(load_file(str(head)))
     else:
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(checkpoint, **kwargs)
+        model = getattr(transformers, task_class(task).hf_auto_class).from_pretrained(checkpoint, **kwargs)
     return model.eval()
 
 

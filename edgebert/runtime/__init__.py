@@ -3,9 +3,30 @@
 Front doors: `Classifier` (sequence artifacts) and `TokenClassifier` (token artifacts).
 """
 
+from pathlib import Path
+
+from ..core.fleet import artifact_task
 from .classifier import Classifier, Prediction
-from .model import softmax
+from .model import ArtifactModel, softmax
 from .token_classifier import Entity, TokenClassifier, WordLabel
 from .tokenization import TextEncoder
 
-__all__ = ["Classifier", "Entity", "Prediction", "TextEncoder", "TokenClassifier", "WordLabel", "softmax"]
+FRONT_DOORS: dict[str, type[ArtifactModel]] = {cls.TASK: cls for cls in (Classifier, TokenClassifier)}
+
+
+def front_door(path: str | Path) -> type[ArtifactModel]:
+    """The class that loads the artifact (or fleet bundle) at `path`, by the task its manifest declares."""
+    return FRONT_DOORS[artifact_task(Path(path))]
+
+
+__all__ = [
+    "FRONT_DOORS",
+    "Classifier",
+    "Entity",
+    "Prediction",
+    "TextEncoder",
+    "TokenClassifier",
+    "WordLabel",
+    "front_door",
+    "softmax",
+]

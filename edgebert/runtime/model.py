@@ -12,7 +12,16 @@ from typing import TypeVar
 
 import numpy as np
 
-from ..core.artifact import TOKENIZER, Manifest, is_full_range_u8s8, quantizes_per_call, read_manifest, verify_files
+from ..core.artifact import (
+    SEQUENCE,
+    TOKEN,
+    TOKENIZER,
+    Manifest,
+    is_full_range_u8s8,
+    quantizes_per_call,
+    read_manifest,
+    verify_files,
+)
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import ArtifactError, InputError
 from ..core.fleet import is_fleet
@@ -22,13 +31,13 @@ from .tokenization import TextEncoder
 
 ModelT = TypeVar("ModelT", bound="ArtifactModel")
 OPENVINO_MODES = ("latency", "throughput")
+FRONT_DOOR_NAMES = {SEQUENCE: "Classifier", TOKEN: "TokenClassifier"}  # for messages (runtime/__init__ maps classes)
 
 
 class ArtifactModel:
     """Subclasses set TASK and say how far their outputs are from the golden logits (`_golden_diff`)."""
 
     TASK = ""
-    FRONT_DOOR = {"sequence": "Classifier", "token": "TokenClassifier"}
 
     def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
         self.manifest = manifest
@@ -77,7 +86,7 @@ class ArtifactModel:
         if manifest.task != cls.TASK:
             raise ArtifactError(
                 f"{bundle} holds a '{manifest.task}' model, not '{cls.TASK}'; "
-                f"load it with {cls.FRONT_DOOR[manifest.task]}."
+                f"load it with {FRONT_DOOR_NAMES.get(manifest.task, 'the matching class')}."
             )
         if verify:
             verify_files(bundle, manifest)

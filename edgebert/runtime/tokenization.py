@@ -32,7 +32,12 @@ class TextEncoder:
             raise ValueError(f"max_length must be at least 3 (room for [CLS] x [SEP]), got {max_length}")
         self.max_length = max_length
         padding = tokenizer.padding or {}
-        self.pad_id = int(padding.get("pad_id", tokenizer.token_to_id("[PAD]") or 0))
+        pad = (
+            tokenizer.token_to_id("[PAD]")
+            if tokenizer.token_to_id("[PAD]") is not None
+            else tokenizer.token_to_id("<pad>")
+        )
+        self.pad_id = int(padding.get("pad_id", pad or 0))  # [PAD] (WordPiece) or <pad> (SentencePiece)
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length)
         self.tokenizer = tokenizer

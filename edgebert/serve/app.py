@@ -14,8 +14,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from ..core.artifact import SEQUENCE
 from ..runtime.backends import RowByRow
+from ..runtime.classifier import Classifier
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
 from .metrics import Metrics
@@ -34,7 +34,7 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
     """models: loaded copies of one Classifier or TokenClassifier (run in parallel); bundle: their directory."""
     metrics = Metrics()
     model = models[0]
-    task = model.manifest.task
+    classifies_texts = isinstance(model, Classifier)  # else a TokenClassifier: /v1/entities
     batcher = MicroBatcher(
         [_runner(m) for m in models],
         max_batch=config.max_batch,
@@ -46,7 +46,7 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
     info = _info(model, bundle)
 
     async def classify(scope, receive) -> tuple[int, Any]:
-        if task != SEQUENCE:
+        if not classifies_texts:
             raise HttpError(404, "This artifact labels tokens: POST /v1/entities instead.")
         body = await _json_body(scope, receive, config)
         texts = _strings(body, "inputs", config.max_inputs)
@@ -61,7 +61,7 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         return 200, {"results": [_top(model.labels, p, top_k) for p in probabilities]}
 
     async def entities(scope, receive) -> tuple[int, Any]:
-        if task == SEQUENCE:
+        if classifies_texts:
             raise HttpError(404, "This artifact classifies whole texts: POST /v1/classify instead.")
         body = await _json_body(scope, receive, config)
         found = await _submit(batcher, _strings(body, "inputs", config.max_inputs))
@@ -240,7 +240,7 @@ async def _submit(batcher: MicroBatcher, rows: list, group: Any = None) -> list:
 
 
 def _runner(model):
-    if model.manifest.task == SEQUENCE:
+    if isinstance(model, Classifier):
 
         def run(with_pairs: bool, rows: list) -> list:
             if with_pairs:

@@ -7,20 +7,18 @@ import socket
 import sys
 from pathlib import Path
 
-from ..core.artifact import SEQUENCE
 from ..core.errors import InputError, require
 from ..core.files import write_text_atomic
-from ..core.fleet import artifact_task
 from .config import ServeConfig
 
 
 def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: print(message, file=sys.stderr)) -> None:
     uvicorn = require("uvicorn", "serve")
-    from ..runtime import Classifier, TokenClassifier
+    from ..runtime import front_door as front_door_of
     from .app import build_app
 
     bundle = Path(artifact)
-    front_door = Classifier if artifact_task(bundle) == SEQUENCE else TokenClassifier
+    front_door = front_door_of(bundle)
     options = {"threads": config.threads, "batch_size": config.max_batch, "spinning": config.spinning}
     models = [front_door.load(bundle, **options)]  # checksums and golden logits checked once
     models += [front_door.load(bundle, verify=False, check_golden=False, **options) for _ in range(config.replicas - 1)]

@@ -260,7 +260,7 @@ def adaptation_texts(
     """(training texts, dev texts) for `adapt`: --eval when given, else a bundled dataset's dev split, else a
     seeded 5% (at most 2,000 texts) held out of the training file. Labels are never read."""
     from ..data.bundled import bundled_name
-    from ..data.text import load_dataset
+    from ..data.load import load_dataset
 
     texts = load_dataset(data, split="train", text_column=text_column, label_column=None).texts
     if eval_data is not None:

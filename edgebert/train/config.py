@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ..core.artifact import TASKS
 from ..core.errors import InputError
 from ..core.validate import choice, positive
+from ..tasks import task_class
 
 POOLINGS = ("cls", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -32,6 +33,9 @@ class TrainConfig:
     class_weights: str = "none"  # "auto": weight each class by n / (classes x count), for imbalanced data
     precision: str = "auto"  # "auto": bf16 autocast where the CPU has native bf16 (AVX512-BF16/AMX), else fp32
     extend_vocab: bool = False  # add the training texts' [UNK] characters to the vocabulary (see vocab.py)
+    # keep the pretrained word embeddings as they are: for a large vocabulary (e5's 250k rows) most of a step's
+    # time is their gradient and AdamW update, and rows the training texts never use would only decay
+    freeze_embeddings: bool = False
     seed: int = 42
     text_column: str = "text"
     text_pair_column: str = "text_pair"  # used when the data has this column (sentence-pair tasks)
@@ -66,8 +70,8 @@ class TrainConfig:
                     f"--max-length must be 'auto' or between 3 and 512 (BERT's position limit), got {self.max_length}."
                 )
         check_schedule(self)
-        if self.task == "token" and self.pooling != "cls":
-            raise InputError("--pooling applies to --task sequence; token classification labels every token.")
+        if self.pooling not in task_class(self.task).poolings:
+            raise InputError(f"--pooling {self.pooling} does not apply to --task {self.task}; drop the flag.")
 
 
 @dataclass

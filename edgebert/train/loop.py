@@ -1,7 +1,7 @@
 """Fine-tune a BERT-family encoder for sequence or token classification with plain torch.
 
 Reads top to bottom: tokenizer -> data -> model -> optimizer -> loop (train, evaluate, keep best) -> save.
-Models and heads are in modeling/models.py; what differs between sequence and token tasks is in data/tasks.py;
+Models and heads are in modeling/models.py; what differs between sequence and token tasks is in tasks/;
 resume, Ctrl-C and multi-process plumbing is in state.py; the tokenizer and max length in tokenizer.py.
 """
 
@@ -17,17 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import TOKEN
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError, TrainingInterrupted, require
 from ..core.files import check_writable
 from ..core.progress import progress_bar
-from ..data.tasks import SequenceTask, TokenTask, task_for
 from ..data.text import LabelSet, TextDataset
 from ..data.tokens import IGNORE, TokenDataset
 from ..modeling.checkpoint import CHECKPOINT_META, read_checkpoint_meta
-from ..modeling.pretrained import resolve_model
+from ..modeling.pretrained import provenance, resolve_model
 from ..runtime.tokenization import TextEncoder
+from ..tasks import task_class, task_for
 from .config import TrainConfig
 from .optimizer import adamw_with_linear_schedule, seed_everything, use_bf16
 from .tokenizer import choose_max_length, prepare_tokenizer
@@ -75,14 +74,12 @@ def train(
             raise InputError(f"The teacher {config.teacher} is a '{teacher_meta.task}' model, not '{config.task}'.")
         task = task_for(config.task, LabelSet(tuple(teacher_meta.labels)))
         config = dataclasses.replace(config, max_length=teacher_meta.max_length, pooling=teacher_meta.pooling)
-    elif config.task == TOKEN:
-        task = TokenTask.from_training_data(train_data)
     else:
-        task = SequenceTask.from_training_data(train_data, config.label_column)
+        task = task_class(config.task).from_training_data(train_data, config.label_column)
     labels = list(task.labels.names)
 
     # ---- tokenizer: the same TextEncoder the runtime uses, so training and inference ids are identical
-    model_dir = resolve_model(config.model)
+    model_dir = resolve_model(config.model, say)
     saved_tokenizer = partial / "tokenizer.json"
     if resume and saved_tokenizer.is_file():
         tokenizer_json, vocab = saved_tokenizer.read_text(encoding="utf-8"), None
@@ -95,7 +92,7 @@ def train(
     max_length = choose_max_length(config, tokenizer, train_data.texts, model_dir, say)
     encoder = TextEncoder(tokenizer, max_length)  # sets truncation at max_length
     train_set, eval_set = task.encode(encoder, train_data), task.encode(encoder, eval_data)
-    if config.task == TOKEN and task.truncated_words:
+    if task.truncated_words:
         say(f"{task.truncated_words} words fall beyond {max_length} tokens and are not trained or scored")
     if world.is_main:
         partial.mkdir(parents=True, exist_ok=True)
@@ -116,6 +113,8 @@ def train(
         added = resize_embeddings(model, vocab_size, config.seed)
         if added:
             say(f"added {added} embedding rows for the extended vocabulary ({vocab_size} tokens)")
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     ddp_model = world.wrap(model)
     match_hidden = teacher is not None and config.distill_hidden_weight > 0  # distill --hidden-weight
 
@@ -220,11 +219,11 @@ def train(
             if world.is_main:
                 metrics = task.evaluate(TorchBackend(model), encoder, eval_set, config.eval_batch_size)
                 score = metrics[task.score_name]
-                state.history.append({"epoch": epoch, "step": state.global_step, **_headline(metrics, task.score_name)})
+                state.history.append({"epoch": epoch, "step": state.global_step, **task.headline(metrics)})
                 improved = state.best is None or score > state.best[task.score_name]
                 bar.write(
                     f"epoch {epoch}: dev "
-                    + ", ".join(f"{k} {v:.4f}" for k, v in _headline(metrics, task.score_name).items())
+                    + ", ".join(f"{k} {v:.4f}" for k, v in task.headline(metrics).items())
                     + (" (best)" if improved else "")
                 )
                 if improved:
@@ -255,7 +254,8 @@ def train(
             "pooling": config.pooling,
             "train_config": state_config,
             "best_epoch": state.best["epoch"],
-            "dev_metrics": _headline(state.best, task.score_name),
+            "dev_metrics": task.headline(state.best),
+            "pretrained": teacher_meta.pretrained if teacher_meta is not None else provenance(config.model),
         }
         (best_dir / CHECKPOINT_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         report = {
@@ -284,11 +284,6 @@ def _class_weights(torch, config: TrainConfig, counts: np.ndarray, labels: list[
     weights = counts.sum() / (len(counts) * counts)
     say("class weights: " + ", ".join(f"{name} {w:.2f}" for name, w in zip(labels, weights, strict=True)))
     return torch.tensor(weights, dtype=torch.float32)
-
-
-def _headline(metrics: dict[str, Any], score_name: str) -> dict[str, float]:
-    keys = ("accuracy", "macro_f1") if score_name == "macro_f1" else ("precision", "recall", "f1")
-    return {k: float(metrics[k]) for k in keys}
 
 
 def train_batches(encoder: TextEncoder, data, batch_size: int, rng: random.Random) -> list:

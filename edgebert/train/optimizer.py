@@ -23,13 +23,14 @@ def adamw_with_linear_schedule(torch, model, config: TrainConfig | AdaptConfig, 
     random and see few updates each, while the encoder above them is already trained."""
     embeddings = model.get_input_embeddings().weight  # also the MLM decoder's (tied) weight during adapt
     others = [p for p in model.parameters() if p is not embeddings]
+    embedding_group = {
+        "params": [embeddings],
+        "weight_decay": config.weight_decay,
+        "lr": config.learning_rate * config.embedding_lr_scale,
+    }
     optimizer = torch.optim.AdamW(
-        [
-            {
-                "params": [embeddings],
-                "weight_decay": config.weight_decay,
-                "lr": config.learning_rate * config.embedding_lr_scale,
-            },
+        [embedding_group] * embeddings.requires_grad  # --freeze-embeddings: not optimized at all
+        + [
             {"params": [p for p in others if p.ndim >= 2], "weight_decay": config.weight_decay},
             {"params": [p for p in others if p.ndim < 2], "weight_decay": 0.0},
         ],

@@ -44,8 +44,11 @@ def plain_tokenizer(tokenizer_json: str) -> Tokenizer:
 
 
 def unk_share(tokenizer: Tokenizer, texts: Sequence[str]) -> float:
-    """Fraction of (non-special) tokens that are [UNK]."""
-    return _unk_share(tokenizer.encode_batch(list(texts), add_special_tokens=False), _unk_id(tokenizer))
+    """Fraction of (non-special) tokens that are the unknown token ([UNK] in WordPiece, <unk> in SentencePiece)."""
+    unk = next((i for i in map(tokenizer.token_to_id, ("[UNK]", "<unk>")) if i is not None), None)
+    if unk is None:
+        return 0.0
+    return _unk_share(tokenizer.encode_batch(list(texts), add_special_tokens=False), unk)
 
 
 def _unk_share(encodings: list, unk: int) -> float:

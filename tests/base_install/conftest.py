@@ -59,9 +59,9 @@ def outputs(artifacts: dict[str, Path]) -> dict:
 
 
 def _token_artifact(request) -> Path:
-    from edgebert.build.config import ExportConfig
-    from edgebert.build.pipeline import export_artifact
-    from edgebert.build.recipes import quantization_from_recipe
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
 
     checkpoint = request.getfixturevalue("tiny_token_checkpoint")
     out = request.getfixturevalue("tmp_path_factory").mktemp("base-install") / "token"

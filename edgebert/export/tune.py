@@ -15,13 +15,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.artifact import SEQUENCE, TOKENIZER, TunedCandidate, Tuning, read_manifest, write_manifest
+from ..core.artifact import TOKENIZER, TunedCandidate, Tuning, read_manifest, write_manifest
 from ..core.cpu import cpu_info
 from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
 from ..data.text import TextDataset
 from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
+from ..tasks import task_class, task_for
 from .config import ExportConfig, TuneConfig
 from .fleet import variant_kind, variant_rank
 from .recipes import quantization_for_cpu, quantization_from_recipe
@@ -53,7 +54,7 @@ def tune_artifact(
     check_writable(out, force, inputs=(teacher, *students, *sources))
     if eval_data is None:
         raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
-    if read_checkpoint_meta(teacher).task != SEQUENCE:
+    if not task_class(read_checkpoint_meta(teacher).task).tunable:
         raise InputError("--tune times sequence classifiers; for a token model use --int8 --max-drop POINTS.")
     checkpoints = _named_checkpoints(teacher, [Path(s) for s in students])
     info = cpu_info()
@@ -129,7 +130,7 @@ def candidate_plans(
         meta = read_checkpoint_meta(checkpoint)
         layers = _layers(checkpoint)
         light_options = [False, True] if config.light_last_layer is None else [config.light_last_layer]
-        if (meta.task, meta.pooling) != (SEQUENCE, "cls"):
+        if not task_for(meta.task, meta.labels).allows_light_last_layer(meta.pooling):
             light_options = [False]
         for engine in engines:
             for light in light_options:
@@ -197,7 +198,7 @@ def _export_config(engine: str, isa: str, light: bool) -> ExportConfig:
 
 
 def _table_choice(engines: list[str], isa: str) -> str:
-    """The engine the fleet table (build/fleet.py) ranks first for `isa` among those that can be built here."""
+    """The engine the fleet table (export/fleet.py) ranks first for `isa` among those that can be built here."""
     configs = {e: _export_config(e, isa, light=False) for e in engines if e in ("dynamic", "openvino")}
     if not configs:
         raise InputError(

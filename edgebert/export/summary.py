@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..core.artifact import is_full_range_u8s8
 from ..core.cpu import SATURATING_ISAS
+from ..tasks import task_class
 from .pipeline import ExportReport
 
 
@@ -20,7 +21,7 @@ def format_export_summary(report: ExportReport) -> str:
         (
             "parity vs torch",
             f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} "
-            + ("tokens" if m.task == "token" else "texts"),
+            + task_class(m.task).parity_unit,
         ),
     ]
     e = m.evaluation

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import SEQUENCE, TOKEN
 from ..core.errors import ParityError, require
 
 # Texts that exercise the tokenizer's edges; always part of the parity check and the golden sample. The last
@@ -25,7 +24,7 @@ PARITY_TEXTS = [
 
 
 def export_onnx(
-    model, out_dir: Path, opset: int, *, task: str = SEQUENCE, pooling: str = "cls", light_last_layer: bool = False
+    model, out_dir: Path, opset: int, *, task, pooling: str = "cls", light_last_layer: bool = False
 ) -> Path:
     """Export with dynamic batch and sequence axes; returns the model path.
 
@@ -36,16 +35,15 @@ def export_onnx(
         from ..modeling.models import onnx_export
 
         return onnx_export(ClsOnlyLastLayer(model), out_dir / "model.onnx", opset, token_level=False)
-    if task == SEQUENCE and pooling == "mean":
+    if pooling == "mean":  # sequence models only (TrainConfig refuses mean pooling for token tasks)
         from ..modeling.models import onnx_export
 
         return onnx_export(model, out_dir / "model.onnx", opset, token_level=False)
     require("optimum.exporters.onnx", "export")
     from optimum.exporters.onnx import onnx_export_from_model
 
-    hf_task = "token-classification" if task == TOKEN else "text-classification"
     with quiet_exporter():
-        onnx_export_from_model(model, output=out_dir, task=hf_task, opset=opset, do_validation=False)
+        onnx_export_from_model(model, output=out_dir, task=task.hf_task, opset=opset, do_validation=False)
     return out_dir / "model.onnx"
 
 

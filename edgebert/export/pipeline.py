@@ -1,0 +1,349 @@
+"""Checkpoint -> verified artifact, in the order CTranslate2's converters read: load -> validate -> transform -> save.
+
+    load_inputs          read the checkpoint's meta, its task and tokenizer; check the options against the task
+    export_graph         torch -> ONNX, then every graph must reproduce torch on the parity texts
+    fuse_graph           ONNX Runtime's transformer fusions (attention must fuse on every layer)
+    quantize_graph       INT8 (dynamic, static or OpenVINO), within the accuracy budget when --max-drop is set
+    evaluate_saved       the saved model's scores on --eval and what quantization changed
+    write_bundle         golden sample, conformance kit, provenance and the manifest, next to the model files
+
+The runtime never sees anything but the saved directory (its format: core/artifact.py). What differs between
+sequence and token models is asked of the task (edgebert/tasks/), never compared here.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.artifact import (
+    TOKENIZER,
+    AccuracyBudget,
+    Evaluation,
+    GoldenSample,
+    Manifest,
+    Optimization,
+    Quantization,
+    Source,
+    quantizes_per_call,
+    write_manifest,
+)
+from ..core.cpu import cpu_info, usable_cpu_count
+from ..core.errors import InputError, require
+from ..core.files import atomic_directory, check_writable, temporary_directory
+from ..data.text import TextDataset
+from ..data.tokens import TokenDataset
+from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta
+from ..runtime.backends import open_backend
+from ..runtime.tokenization import TextEncoder
+from ..tasks import Encoded, Task, task_for
+from .accuracy_budget import fit_accuracy_budget
+from .builder import ModelBuilder, latency_cost
+from .config import ExportConfig
+from .conformance import write_conformance
+from .fuse import check_fusions, optimize_for_onnxruntime, require_attention_fusion
+from .onnx_export import PARITY_TEXTS, check_parity, export_onnx
+
+TOOLS = ("edgebert", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "tokenizers", "numpy")
+GOLDEN_ATOL = {"fp32": 1e-3, "int8": 0.05}  # INT8 kernels differ slightly between CPUs
+
+
+@dataclass
+class ExportReport:
+    out: Path
+    manifest: Manifest
+    parity: dict[str, Any]
+    size_bytes: int
+    budget: AccuracyBudget | None = None
+
+
+@dataclass
+class ExportInputs:
+    """What `load_inputs` read and checked: everything the later stages need, nothing loaded twice."""
+
+    checkpoint: Path
+    meta: CheckpointMeta
+    task: Task
+    encoder: TextEncoder
+    eval_data: TextDataset | TokenDataset | None
+    calibration_data: TextDataset | None
+    encoded_eval: Encoded | None  # eval_data encoded by the task (ids, type ids, targets)
+
+
+@dataclass
+class Graph:
+    """The checked fp32 graph and what is known of it: parity against torch, fusions, layers that can fuse."""
+
+    path: Path
+    parity: dict[str, Any]
+    fusions: dict[str, int]
+    fusable_layers: int
+    torch_logits: np.ndarray  # the reference every graph is checked against (parity texts)
+
+
+def export_artifact(
+    checkpoint: Path,
+    out: Path,
+    config: ExportConfig,
+    *,
+    eval_data: TextDataset | TokenDataset | None = None,
+    calibration_data: TextDataset | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> ExportReport:
+    checkpoint, out = Path(checkpoint), Path(out)
+    check_writable(out, force, inputs=(checkpoint, *(d.source for d in (eval_data, calibration_data) if d)))
+    say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
+    inputs = load_inputs(checkpoint, config, eval_data, calibration_data)
+    say(f"loading {checkpoint}")
+    require("transformers", "export")
+    from ..modeling.models import load_checkpoint_model
+
+    model = load_checkpoint_model(checkpoint)
+    with temporary_directory("edgebert-export-") as tmp, atomic_directory(out, force) as staging:
+        work = Path(tmp)
+        graph = export_graph(model, inputs, config, work, say)
+        graph = fuse_graph(model, graph, inputs, config, work, say)
+        builder = ModelBuilder(config, graph.path, work, *_calibration_ids(inputs), progress=progress)
+        built, budget, fp32_eval = quantize_graph(builder, graph, inputs, config, say)
+        model_files = builder.save(built, staging)
+        shutil.copyfile(checkpoint / TOKENIZER, staging / TOKENIZER)
+        evaluation = evaluate_saved(staging / model_files[0], graph, fp32_eval, inputs, config, say)
+        manifest = write_bundle(staging, model_files, graph, budget, evaluation, inputs, config)
+        size = sum((staging / name).stat().st_size for name in model_files)
+    return ExportReport(out=out, manifest=manifest, parity=graph.parity, size_bytes=size, budget=budget)
+
+
+# ---- load -> validate
+def load_inputs(
+    checkpoint: Path,
+    config: ExportConfig,
+    eval_data: TextDataset | TokenDataset | None,
+    calibration_data: TextDataset | None,
+) -> ExportInputs:
+    meta = read_checkpoint_meta(checkpoint)
+    task = task_for(meta.task, meta.labels)
+    task.check_export(
+        pooling=meta.pooling,
+        light_last_layer=config.light_last_layer,
+        calibrated=calibration_data is not None,
+        checkpoint=checkpoint,
+    )
+    check_stage_inputs(config, eval_data, calibration_data)
+    encoder = TextEncoder.from_file(checkpoint / TOKENIZER, meta.max_length)
+    encoded_eval = task.encode(encoder, eval_data) if eval_data is not None else None
+    return ExportInputs(checkpoint, meta, task, encoder, eval_data, calibration_data, encoded_eval)
+
+
+def check_stage_inputs(
+    config: ExportConfig, eval_data: TextDataset | TokenDataset | None, calibration: TextDataset | None
+) -> None:
+    if config.max_drop_points is not None and eval_data is None:
+        raise InputError("--max-drop measures the drop on labelled data: add --eval FILE (e.g. --eval bbc_news:dev).")
+    if config.needs_calibration and calibration is None:
+        raise InputError(
+            "Static INT8 (--static, or --backend openvino --int8) needs calibration texts: add --calib FILE "
+            "(JSONL/CSV/TSV or one text per line; a few hundred texts like the ones the app will see)."
+        )
+    if calibration is not None and not config.needs_calibration:
+        raise InputError("--calib is only used by static INT8: add --static, or drop --calib.")
+    if calibration is not None and len(calibration) == 0:
+        raise InputError(f"The calibration set {calibration.source} is empty; pass a file with at least one text.")
+
+
+# ---- transform
+def export_graph(model, inputs: ExportInputs, config: ExportConfig, work: Path, say) -> Graph:
+    """torch -> ONNX with dynamic batch and sequence axes; refused unless it reproduces torch on the parity texts."""
+    from ..modeling.models import TorchBackend
+
+    say("exporting to ONNX (dynamic batch and sequence axes)")
+    task, meta = inputs.task, inputs.meta
+    raw = export_onnx(
+        model, work / "onnx", config.opset, task=task, pooling=meta.pooling, light_last_layer=config.light_last_layer
+    )
+    ids, types = _parity_ids(inputs)
+    torch_logits = task.logits(TorchBackend(model), inputs.encoder, ids, types, batch_size=8)
+    graph_logits = task.model_logits("onnxruntime", raw, inputs.encoder, ids, types)
+    parity = check_parity(torch_logits, graph_logits, config.parity_atol, stage="ONNX export")
+    # layers whose attention ONNX Runtime can fuse: the light last layer is plain ops by design
+    layers = model.config.num_hidden_layers - int(config.light_last_layer)
+    return Graph(raw, parity, {}, layers, torch_logits)
+
+
+def fuse_graph(model, raw: Graph, inputs: ExportInputs, config: ExportConfig, work: Path, say) -> Graph:
+    """ONNX Runtime's transformer fusions (the fp32 graph every backend starts from); checked against torch again."""
+    if config.backend != "onnxruntime" or not config.optimize:
+        return raw
+    say("fusing transformer ops for ONNX Runtime")
+    fused = work / "optimized.onnx"
+    fusions = optimize_for_onnxruntime(
+        raw.path, fused, num_heads=model.config.num_attention_heads, hidden_size=model.config.hidden_size
+    )
+    if config.require_attention_fusion:
+        require_attention_fusion(fusions, raw.fusable_layers)
+    ids, types = _parity_ids(inputs)
+    graph_logits = inputs.task.model_logits("onnxruntime", fused, inputs.encoder, ids, types)
+    parity = check_parity(raw.torch_logits, graph_logits, config.parity_atol, stage="graph fusion")
+    return Graph(fused, parity, fusions, raw.fusable_layers, raw.torch_logits)
+
+
+def quantize_graph(
+    builder: ModelBuilder, graph: Graph, inputs: ExportInputs, config: ExportConfig, say
+) -> tuple[Path, AccuracyBudget | None, np.ndarray | None]:
+    """(the built model, the accuracy budget it met, the fp32 graph's eval logits: the reference of budget and drift)."""
+    quantization, task, encoded = config.quantization, inputs.task, inputs.encoded_eval
+    if not quantization:
+        return builder.build([]), None, None
+    say(f"quantizing to INT8 ({quantization.mode}, recipe {quantization.recipe or 'custom'}, {config.backend})")
+    fp32_eval = None
+    if encoded is not None:
+        fp32_eval = task.model_logits("onnxruntime", graph.path, inputs.encoder, encoded.ids, encoded.type_ids)
+    if config.max_drop_points is None:
+        return builder.build([]), None, fp32_eval
+    assert inputs.eval_data is not None and encoded is not None  # check_stage_inputs
+    say(
+        f"fitting the accuracy budget: {task.metric} drop at most {config.max_drop_points} pts on {inputs.eval_data.source}"
+    )
+    built, budget = fit_accuracy_budget(
+        builder.units,
+        builder.build,
+        _budget_logits(inputs, config),
+        fp32_eval,
+        task.budget_score(encoded),
+        config.max_drop_points,
+        metric=task.metric,
+        say=say,
+    )
+    if budget.fp32_units:
+        budget.latency_cost = latency_cost(config.backend, builder.built[0], built)
+    return built, budget, fp32_eval
+
+
+def _budget_logits(inputs: ExportInputs, config: ExportConfig) -> Callable[[Path, np.ndarray | None], np.ndarray]:
+    """logits_of(model, rows) for the budget, run as the runtime will run it (one row per call where that matters)."""
+    per_call = quantizes_per_call(config.backend, config.quantization)
+
+    def logits_of(path: Path, rows: np.ndarray | None) -> np.ndarray:
+        def run(ids: list, types: list) -> np.ndarray:
+            return inputs.task.model_logits(config.backend, path, inputs.encoder, ids, types, row_by_row=per_call)
+
+        return inputs.task.budget_logits(run, inputs.encoded_eval, rows)
+
+    return logits_of
+
+
+def evaluate_saved(
+    model_path: Path, graph: Graph, fp32_eval: np.ndarray | None, inputs: ExportInputs, config: ExportConfig, say
+) -> Evaluation | None:
+    """The saved model's scores on --eval, as the runtime will run it, and what changed against the fp32 graph."""
+    if inputs.eval_data is None:
+        return None
+    say(f"evaluating on {len(inputs.eval_data)} {inputs.task.data_unit} from {inputs.eval_data.source}")
+    per_call = quantizes_per_call(config.backend, config.quantization)
+    encoded = inputs.encoded_eval
+    return inputs.task.artifact_evaluation(
+        source=inputs.eval_data.source,
+        encoded=encoded,
+        candidate=lambda: inputs.task.model_logits(
+            config.backend, model_path, inputs.encoder, encoded.ids, encoded.type_ids, row_by_row=per_call
+        ),
+        fp32_reference=fp32_eval,
+        fp32_graph=graph.path if config.quantization else None,
+        encoder=inputs.encoder,
+        backend=config.backend,
+        model_path=model_path,
+        row_by_row=per_call,
+    )
+
+
+# ---- save
+def write_bundle(
+    staging: Path,
+    model_files: list[str],
+    graph: Graph,
+    budget: AccuracyBudget | None,
+    evaluation: Evaluation | None,
+    inputs: ExportInputs,
+    config: ExportConfig,
+) -> Manifest:
+    """Everything next to the model files: golden sample, conformance kit, then the manifest (written last)."""
+    meta, task = inputs.meta, inputs.task
+    manifest = Manifest(
+        task=task.name,
+        labels=list(task.labels.names),
+        max_length=meta.max_length,
+        backend=config.backend,
+        precision="int8" if config.quantization else "fp32",
+        model_files=model_files,
+        files={},
+        optimization=Optimization(
+            opset=config.opset,
+            fusions=graph.fusions,
+            unfused=check_fusions(graph.fusions, graph.fusable_layers) if graph.fusions else [],
+            last_layer="cls_only" if config.light_last_layer else "full",
+        ),
+        source=Source(
+            checkpoint=str(inputs.checkpoint),
+            base_model=meta.base_model,
+            pooling=meta.pooling,
+            train_dev_metrics=meta.dev_metrics,
+            pretrained=meta.pretrained,
+        ),
+        quantization=_quantization_record(config, budget, inputs.calibration_data),
+        golden=golden_sample(config.backend, staging / model_files[0], inputs, config.quantization is not None),
+        evaluation=evaluation,
+        tools=tool_versions(),
+    )
+    write_conformance(staging, inputs.encoder, getattr(inputs.eval_data, "texts", None) or ())
+    write_manifest(staging, manifest)
+    return manifest
+
+
+def golden_sample(backend: str, model_path: Path, inputs: ExportInputs, quantized: bool) -> GoldenSample:
+    """The parity texts' ids and logits from the saved model, one text per call, as the runtime replays them
+    (dynamic INT8 picks activation scales per batch, so batch-mates would change the logits)."""
+    ids, types = inputs.encoder.encode(PARITY_TEXTS)
+    engine = open_backend(backend, model_path, usable_cpu_count())
+    logits = inputs.task.golden_logits(engine, inputs.encoder, ids, types)
+    return GoldenSample(
+        texts=PARITY_TEXTS, input_ids=ids, logits=logits, atol=GOLDEN_ATOL["int8" if quantized else "fp32"]
+    )
+
+
+def _parity_ids(inputs: ExportInputs) -> tuple[list, list]:
+    """The first 32 eval texts and the fixed parity texts (mixed scripts, long and short)."""
+    texts = (inputs.eval_data.texts[:32] if inputs.eval_data else []) + PARITY_TEXTS
+    return inputs.encoder.encode(texts)
+
+
+def _calibration_ids(inputs: ExportInputs) -> tuple[list, list]:
+    return inputs.encoder.encode(inputs.calibration_data.texts) if inputs.calibration_data else ([], [])
+
+
+def _quantization_record(
+    config: ExportConfig, budget: AccuracyBudget | None, calibration: TextDataset | None
+) -> Quantization | None:
+    if config.quantization is None:
+        return None
+    record = Quantization(**config.quantization.to_dict(), export_cpu=cpu_info().isa, accuracy_budget=budget)
+    if calibration is not None:
+        record.calibration_source = calibration.source
+        record.calibration_texts = min(len(calibration), config.quantization.calibration_size)
+    return record
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for name in TOOLS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions

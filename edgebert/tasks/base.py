@@ -1,0 +1,136 @@
+"""The task interface: what every task answers for the stages. Implementations: sequence.py, token.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..core.artifact import Evaluation
+from ..core.cpu import usable_cpu_count
+from ..data.text import LabelSet
+from ..runtime.backends import Backend, open_backend
+from ..runtime.model import ArtifactModel
+from ..runtime.tokenization import Batch, TextEncoder
+
+
+@dataclass
+class Encoded:
+    ids: list[list[int]]
+    type_ids: list[list[int]]
+    targets: list  # sequence: one label id per row; token: one id (or IGNORE) per token
+    word_ids: list | None = None  # token task: token -> word index
+
+
+class Task:
+    """One kind of classification. Subclasses fill in every method; see sequence.py and token.py."""
+
+    name: ClassVar[str]  # as written in checkpoints and manifests (core/artifact.TASKS)
+    score_name: ClassVar[str]  # the dev score training selects on
+    metric: ClassVar[str]  # what --max-drop is measured in, as said to the user
+    data_unit: ClassVar[str]  # what one eval row is: "texts" or "sentences"
+    parity_unit: ClassVar[str]  # what one row of parity logits is: "texts" or "tokens"
+    hf_task: ClassVar[str]  # optimum's exporter task
+    hf_auto_class: ClassVar[str]  # the transformers Auto class of its head
+    runtime_class: ClassVar[type[ArtifactModel]]  # the front door that serves its artifacts
+    tunable: ClassVar[bool]  # `export --tune` can time and pick its candidates
+    poolings: ClassVar[tuple[str, ...]]  # sentence-vector options it accepts (train --pooling)
+    headline_keys: ClassVar[tuple[str, ...]]  # the dev scores a checkpoint records and the CLI prints
+    headline_key: ClassVar[str]  # the one number a model is summarised by (distill prints student vs teacher)
+    truncated_words = 0  # words beyond max_length (token tasks count them while encoding)
+
+    def __init__(self, labels: LabelSet) -> None:
+        self.labels = labels
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels.names)
+
+    def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
+        return {k: float(metrics[k]) for k in self.headline_keys}
+
+    def describe(self, metrics: dict[str, Any]) -> str:
+        """The headline scores as the CLI prints them."""
+        return ", ".join(f"{k.replace('_', '-')} {metrics[k]:.4f}" for k in self.headline_keys)
+
+    # ---- data
+    @classmethod
+    def from_training_data(cls, train_data, label_column: str = "label") -> Task:
+        raise NotImplementedError
+
+    @staticmethod
+    def load_data(source: str, split: str, **columns: str):
+        raise NotImplementedError
+
+    @staticmethod
+    def load_training(data: str, eval_data: str | None, *, seed: int, say, **columns: str) -> tuple:
+        """(train, dev) for `edgebert train`: --eval when given, else the bundled dataset's dev split."""
+        raise NotImplementedError
+
+    def encode(self, encoder: TextEncoder, data) -> Encoded:
+        raise NotImplementedError
+
+    def class_counts(self, encoded: Encoded) -> np.ndarray:
+        raise NotImplementedError
+
+    def batch_targets(self, encoded: Encoded, batch: Batch) -> np.ndarray:
+        raise NotImplementedError
+
+    # ---- logits
+    def logits(
+        self, engine: Backend, encoder: TextEncoder, ids: list, type_ids: list, batch_size: int = 32
+    ) -> np.ndarray:
+        """(N, K) per text, or (total tokens, K) for a token task: the rows parity and budgets compare."""
+        raise NotImplementedError
+
+    def golden_logits(self, engine: Backend, encoder: TextEncoder, ids: list, type_ids: list) -> list:
+        """Per text, one per call (as the runtime replays them): what the manifest's golden sample stores."""
+        raise NotImplementedError
+
+    def model_logits(
+        self, backend: str, path: Path, encoder: TextEncoder, ids: list, type_ids: list, *, row_by_row: bool = False
+    ) -> np.ndarray:
+        """`logits` from a saved graph. row_by_row: as the runtime will run it (core.artifact.quantizes_per_call)."""
+        engine = open_backend(backend, path, usable_cpu_count(), row_by_row=row_by_row)
+        return self.logits(engine, encoder, ids, type_ids)
+
+    # ---- scores
+    def evaluate(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
+        """Dev metrics of a model (torch or ONNX) on encoded data; `score_name` among them."""
+        raise NotImplementedError
+
+    def budget_score(self, encoded: Encoded) -> Callable[[np.ndarray], float]:
+        """score(logits of every eval row) -> the metric --max-drop is in, as a fraction."""
+        raise NotImplementedError
+
+    def budget_logits(self, run: Callable[[list, list], np.ndarray], encoded: Encoded, rows: np.ndarray | None):
+        """The logits of `rows` (indices into `logits` rows, None: all) where run(ids, type_ids) computes logits."""
+        raise NotImplementedError
+
+    def artifact_evaluation(
+        self,
+        *,
+        source: str,
+        encoded: Encoded,
+        candidate: Callable[[], np.ndarray],
+        fp32_reference: np.ndarray | None,
+        fp32_graph: Path | None,
+        encoder: TextEncoder,
+        backend: str,
+        model_path: Path,
+        row_by_row: bool,
+    ) -> Evaluation:
+        """The manifest's evaluation of a saved model and, when quantized, what changed against its fp32 graph."""
+        raise NotImplementedError
+
+    # ---- stage rules
+    def allows_light_last_layer(self, pooling: str) -> bool:
+        """Whether the last layer may compute position 0 only (modeling/last_layer.py)."""
+        return False
+
+    def check_export(self, *, pooling: str, light_last_layer: bool, calibrated: bool, checkpoint: Path) -> None:
+        """Raise InputError for export options this task cannot take."""
+        raise NotImplementedError
