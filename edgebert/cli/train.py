@@ -118,7 +118,7 @@ def run_train(args) -> int:
     best = train(train_data, eval_data, config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
     from ..tasks import task_class
 
-    scores = task_class(config.task)(None).describe(best)
+    scores = task_class(config.task).describe(best)
     print(f"saved {args.out} (best epoch {best['epoch']}: dev {scores})")
     return 0
 

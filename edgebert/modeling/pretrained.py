@@ -152,7 +152,15 @@ def provenance(name_or_path: str) -> dict | None:
     encoder = encoder_for(name_or_path)
     if encoder is None:
         record = Path(name_or_path) / PROVENANCE_FILE
-        return json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+        if not record.is_file():
+            return None
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ArtifactError(f"{record} is corrupt ({exc}); delete it or re-prepare the encoder.") from exc
+        if not isinstance(data, dict):
+            raise ArtifactError(f"{record} is not a provenance record; delete it or re-prepare the encoder.")
+        return data
     if encoder.layout != "hf":
         return json.loads((prepare(encoder) / PROVENANCE_FILE).read_text(encoding="utf-8"))
     return _record(encoder, encoder.weights.locate(encoder.name) / "model.safetensors")

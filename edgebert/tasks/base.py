@@ -52,9 +52,10 @@ class Task:
     def headline(self, metrics: dict[str, Any]) -> dict[str, float]:
         return {k: float(metrics[k]) for k in self.headline_keys}
 
-    def describe(self, metrics: dict[str, Any]) -> str:
+    @classmethod
+    def describe(cls, metrics: dict[str, Any]) -> str:
         """The headline scores as the CLI prints them."""
-        return ", ".join(f"{k.replace('_', '-')} {metrics[k]:.4f}" for k in self.headline_keys)
+        return ", ".join(f"{k.replace('_', '-')} {metrics[k]:.4f}" for k in cls.headline_keys)
 
     # ---- data
     @classmethod

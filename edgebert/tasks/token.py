@@ -40,8 +40,9 @@ class TokenTask(Task):
     headline_keys = ("precision", "recall", "f1")
     headline_key = "f1"
 
-    def describe(self, metrics: dict[str, Any]) -> str:
-        return ", ".join(f"entity {k} {metrics[k]:.4f}" for k in self.headline_keys)
+    @classmethod
+    def describe(cls, metrics: dict[str, Any]) -> str:
+        return ", ".join(f"entity {k} {metrics[k]:.4f}" for k in cls.headline_keys)
 
     @classmethod
     def from_training_data(cls, train_data: TokenDataset, label_column: str = "tags") -> TokenTask:
