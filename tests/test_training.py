@@ -43,15 +43,9 @@ def _weights(checkpoint: Path) -> dict[str, np.ndarray]:
     return load_tensors(str(checkpoint / "model.safetensors"))
 
 
-def test_ctrl_c_leaves_a_resumable_state_and_resume_matches_an_uninterrupted_run(
-    tmp_path, tiny_base_with_dropout, data_dir
-):
-    train_data, dev = load_file(data_dir / "train.jsonl"), load_file(data_dir / "dev.jsonl")
-    config = _config(tiny_base_with_dropout, grad_accum=2)
-    train(train_data, dev, config, tmp_path / "straight", progress=False)
-
-    # The interrupted run is a real `edgebert train` process that gets a real SIGINT in its 4th optimizer
-    # step (mid epoch 2: 3 steps per epoch), as from Ctrl-C in a terminal.
+def _interrupt_a_real_run(tmp_path, base, data_dir, signal_name: str):
+    """A real `edgebert train` process that gets a real signal in its 4th optimizer step (mid epoch 2: 3 steps
+    per epoch), as from Ctrl-C in a terminal (SIGINT) or `kill`/docker stop (SIGTERM)."""
     script = tmp_path / "interrupted.py"
     script.write_text(
         "import os, signal, sys, torch\n"
@@ -60,17 +54,32 @@ def test_ctrl_c_leaves_a_resumable_state_and_resume_matches_an_uninterrupted_run
         "def clip(*a, **k):\n"
         "    calls.append(1)\n"
         "    if len(calls) == 4:\n"
-        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        f"        os.kill(os.getpid(), signal.{signal_name})\n"
         "    return real(*a, **k)\n"
         "torch.nn.utils.clip_grad_norm_ = clip\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     args = ["train", "--data", str(data_dir / "train.jsonl"), "--eval", str(data_dir / "dev.jsonl")]
-    args += ["--model", str(tiny_base_with_dropout), "--out", str(tmp_path / "resumed"), "--max-length", "48"]
+    args += ["--model", str(base), "--out", str(tmp_path / "resumed"), "--max-length", "48"]
     args += ["--epochs", "2", "--batch-size", "16", "--lr", "5e-3", "--warmup-ratio", "0", "--grad-accum", "2"]
-    result = subprocess.run(
-        [sys.executable, str(script), *args, "--quiet"], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, str(script), *args, "--quiet"], capture_output=True, text=True, timeout=300)
+
+
+def test_sigterm_saves_the_epoch_in_progress_like_ctrl_c(tmp_path, tiny_base, data_dir):
+    result = _interrupt_a_real_run(tmp_path, tiny_base, data_dir, "SIGTERM")
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert "--resume" in result.stderr and "step 1/" in result.stderr  # stopped mid epoch 2, not lost
+    assert (tmp_path / ".resumed.partial" / "state.pt").is_file() and not (tmp_path / "resumed").exists()
+
+
+def test_ctrl_c_leaves_a_resumable_state_and_resume_matches_an_uninterrupted_run(
+    tmp_path, tiny_base_with_dropout, data_dir
+):
+    train_data, dev = load_file(data_dir / "train.jsonl"), load_file(data_dir / "dev.jsonl")
+    config = _config(tiny_base_with_dropout, grad_accum=2)
+    train(train_data, dev, config, tmp_path / "straight", progress=False)
+
+    result = _interrupt_a_real_run(tmp_path, tiny_base_with_dropout, data_dir, "SIGINT")
     assert result.returncode == 130, result.stderr[-2000:]
     assert "--resume" in result.stderr
     assert not (tmp_path / "resumed").exists(), "an interrupted run must not leave a half-written checkpoint"

@@ -1,6 +1,7 @@
 """Fine-tune a BERT-family encoder for sequence or token classification with plain torch.
 
-Reads top to bottom: tokenizer -> data -> model -> optimizer -> loop (train, evaluate, keep best) -> save.
+`train` reads top to bottom as its stages: start_run -> choose_task -> prepare_text -> build_model ->
+build_schedule -> restore_progress -> run_epochs (train_step, end_epoch) -> save_checkpoint.
 Models and heads are in modeling/models.py; what differs between sequence and token tasks is in tasks/;
 resume, Ctrl-C and multi-process plumbing is in state.py; the tokenizer and max length in tokenizer.py.
 """
@@ -11,26 +12,33 @@ import dataclasses
 import json
 import math
 import random
+import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..core.artifact import TOKENIZER
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError, TrainingInterrupted, require
 from ..core.files import check_writable
 from ..core.progress import progress_bar
 from ..data.text import LabelSet, TextDataset
 from ..data.tokens import IGNORE, TokenDataset
-from ..modeling.checkpoint import CHECKPOINT_META, read_checkpoint_meta
+from ..modeling.checkpoint import CHECKPOINT_META, CheckpointMeta, read_checkpoint_meta
 from ..modeling.pretrained import provenance, resolve_model
 from ..runtime.tokenization import TextEncoder
-from ..tasks import task_class, task_for
+from ..tasks import Task, task_class, task_for
+from ..tasks.base import Encoded
 from .config import TrainConfig
 from .optimizer import adamw_with_linear_schedule, seed_everything, use_bf16
 from .tokenizer import choose_max_length, prepare_tokenizer
 from .vocab import plain_tokenizer
+
+VOCAB_FILE = "vocab.txt"  # an extended vocabulary's pieces, one per line (kept beside the checkpoint)
 
 
 def train(
@@ -46,12 +54,73 @@ def train(
     """Train, keep the checkpoint with the best dev score, write it to `out`. Returns its metrics."""
     torch = require("torch", "train")
     require("transformers", "train")
-    from ..modeling.models import TorchBackend, load_trained, new_model, resize_embeddings
-    from .distill import distillation_loss, hidden_state_loss
-    from .report import write_training_report
-    from .state import STATE_FILE, Progress, StopRequest, World, finish, load_state, partial_dir, save_state
+    run = start_run(Path(out), config, train_data, eval_data, force=force, resume=resume, progress=progress)
+    seed_everything(torch, config.seed)
+    torch.set_num_threads(max(1, usable_cpu_count() // run.world.size))
+    task, config, teacher_meta = choose_task(config, train_data)
+    model_dir = resolve_model(config.model, run.say)
+    text = prepare_text(run, config, model_dir, task, teacher_meta, train_data, eval_data)
+    config = dataclasses.replace(config, max_length=text.max_length)  # 'auto' resolved: what a resume must match
+    trainee = build_model(run, config, model_dir, task, text)
+    schedule = build_schedule(run, config, task, text, trainee)
+    state = restore_progress(run, config, trainee, schedule)
+    state = run_epochs(run, config, task, text, trainee, schedule, state)
+    if run.world.is_main:
+        save_checkpoint(run, config, task, text, state, teacher_meta, (train_data.source, eval_data.source))
+    best = run.world.share(state.best)
+    run.world.close()
+    return {**best, "score_name": task.score_name}
 
-    out = Path(out)
+
+@dataclass
+class Run:
+    """Where and how this run works: its output, the partial directory it fills, its process group."""
+
+    out: Path
+    partial: Path
+    world: Any  # state.World
+    say: Callable[[str], None]
+    progress: bool
+    resume: bool
+
+
+@dataclass
+class Text:
+    """How the run reads text: the tokenizer (the runtime's own TextEncoder) and the encoded splits."""
+
+    tokenizer_json: str
+    vocab: list[str] | None  # the pieces of an extended vocabulary, else None
+    encoder: TextEncoder
+    max_length: int
+    train_set: Encoded
+    eval_set: Encoded
+
+
+@dataclass
+class Trainee:
+    model: Any  # the classifier being trained
+    ddp_model: Any  # the same, wrapped for data parallelism when several processes run
+    teacher: Any = None  # distillation: the frozen teacher
+    kept: list[int] = dataclasses.field(default_factory=list)  # distillation: teacher layers the student copied
+    match_hidden: bool = False  # distill --hidden-weight: student layers also learn the teacher's hidden states
+
+
+@dataclass
+class Schedule:
+    optimizer: Any
+    scheduler: Any
+    class_weights: Any  # a (K,) tensor or None
+    bf16: bool
+    steps_per_epoch: int
+    total_steps: int
+
+
+def start_run(
+    out: Path, config: TrainConfig, train_data, eval_data, *, force: bool, resume: bool, progress: bool
+) -> Run:
+    """Check the output can be written (and holds no interrupted run unless resuming) before any work starts."""
+    from .state import World, partial_dir
+
     world = World()
     say = (lambda message: print(message, file=sys.stderr)) if progress and world.is_main else (lambda _: None)
     check_writable(out, force or resume, inputs=(config.model, train_data.source, eval_data.source))
@@ -62,216 +131,283 @@ def train(
                 f"An interrupted run's state is in {partial}: add --resume to continue it, or --force to start over."
             )
         if world.is_main:
-            import shutil
-
             shutil.rmtree(partial)
     world.barrier()
-    seed_everything(torch, config.seed)
-    torch.set_num_threads(max(1, usable_cpu_count() // world.size))
-    teacher_meta = read_checkpoint_meta(Path(config.teacher)) if config.teacher else None
-    if teacher_meta is not None:  # distillation: the teacher's labels, in its logit order
-        if teacher_meta.task != config.task:
-            raise InputError(f"The teacher {config.teacher} is a '{teacher_meta.task}' model, not '{config.task}'.")
-        task = task_for(config.task, LabelSet(tuple(teacher_meta.labels)))
-        config = dataclasses.replace(config, max_length=teacher_meta.max_length, pooling=teacher_meta.pooling)
-    else:
-        task = task_class(config.task).from_training_data(train_data, config.label_column)
-    labels = list(task.labels.names)
+    return Run(out, partial, world, say, progress, resume)
 
-    # ---- tokenizer: the same TextEncoder the runtime uses, so training and inference ids are identical
-    model_dir = resolve_model(config.model, say)
-    saved_tokenizer = partial / "tokenizer.json"
-    if resume and saved_tokenizer.is_file():
+
+def choose_task(config: TrainConfig, train_data) -> tuple[Task, TrainConfig, CheckpointMeta | None]:
+    """The task and its labels: from the training data, or for distillation from the teacher (in its logit order,
+    with its max length and pooling)."""
+    if not config.teacher:
+        return task_class(config.task).from_training_data(train_data, config.label_column), config, None
+    teacher_meta = read_checkpoint_meta(Path(config.teacher))
+    if teacher_meta.task != config.task:
+        raise InputError(f"The teacher {config.teacher} is a '{teacher_meta.task}' model, not '{config.task}'.")
+    task = task_for(config.task, LabelSet(tuple(teacher_meta.labels)))
+    config = dataclasses.replace(config, max_length=teacher_meta.max_length, pooling=teacher_meta.pooling)
+    return task, config, teacher_meta
+
+
+def prepare_text(
+    run: Run, config: TrainConfig, model_dir: Path, task: Task, teacher_meta, train_data, eval_data
+) -> Text:
+    """The tokenizer (the saved one on resume, the teacher's for a student, else the encoder's, maybe extended),
+    the max length, and both splits encoded with the same TextEncoder the runtime uses, so ids are identical."""
+    saved_tokenizer = run.partial / TOKENIZER
+    if run.resume and saved_tokenizer.is_file():
         tokenizer_json, vocab = saved_tokenizer.read_text(encoding="utf-8"), None
-    elif teacher_meta is not None:  # the student reads text exactly as its teacher does
-        tokenizer_json, vocab = (Path(config.teacher) / "tokenizer.json").read_text(encoding="utf-8"), None
+    elif teacher_meta is not None:
+        tokenizer_json, vocab = (Path(config.teacher) / TOKENIZER).read_text(encoding="utf-8"), None
     else:
-        tokenizer_json, vocab = prepare_tokenizer(config, model_dir, train_data.texts, say)
+        tokenizer_json, vocab = prepare_tokenizer(config, model_dir, train_data.texts, run.say)
     tokenizer = plain_tokenizer(tokenizer_json)
-    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
-    max_length = choose_max_length(config, tokenizer, train_data.texts, model_dir, say)
+    max_length = choose_max_length(config, tokenizer, train_data.texts, model_dir, run.say)
     encoder = TextEncoder(tokenizer, max_length)  # sets truncation at max_length
     train_set, eval_set = task.encode(encoder, train_data), task.encode(encoder, eval_data)
     if task.truncated_words:
-        say(f"{task.truncated_words} words fall beyond {max_length} tokens and are not trained or scored")
-    if world.is_main:
-        partial.mkdir(parents=True, exist_ok=True)
+        run.say(f"{task.truncated_words} words fall beyond {max_length} tokens and are not trained or scored")
+    if run.world.is_main:
+        run.partial.mkdir(parents=True, exist_ok=True)
         saved_tokenizer.write_text(tokenizer_json, encoding="utf-8")
         if vocab is not None:
-            (partial / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+            (run.partial / VOCAB_FILE).write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return Text(tokenizer_json, vocab, encoder, max_length, train_set, eval_set)
 
-    # ---- model: pretrained encoder + freshly initialised head (+ new embedding rows for an extended vocabulary)
+
+def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text: Text) -> Trainee:
+    """The pretrained encoder with a fresh head (and new embedding rows for an extended vocabulary), or for
+    distillation a student made of some of the teacher's layers."""
+    from ..modeling.models import load_trained, new_model, resize_embeddings
+
     teacher, kept = None, []
-    if teacher_meta is not None:
+    if config.teacher:
         from .distill import student_from_teacher
 
-        teacher = load_trained(Path(config.teacher), config.task, teacher_meta.pooling).eval()
+        teacher = load_trained(Path(config.teacher), config.task, config.pooling).eval()
         model, kept = student_from_teacher(teacher, config.student_layers)
-        say(f"student: layers {[i + 1 for i in kept]} of the teacher's {teacher.config.num_hidden_layers}, copied")
+        run.say(f"student: layers {[i + 1 for i in kept]} of the teacher's {teacher.config.num_hidden_layers}, copied")
     else:
-        model = new_model(model_dir, config.task, config.pooling, labels)
+        model = new_model(model_dir, config.task, config.pooling, list(task.labels.names))
+        vocab_size = text.encoder.tokenizer.get_vocab_size(with_added_tokens=True)
         added = resize_embeddings(model, vocab_size, config.seed)
         if added:
-            say(f"added {added} embedding rows for the extended vocabulary ({vocab_size} tokens)")
+            run.say(f"added {added} embedding rows for the extended vocabulary ({vocab_size} tokens)")
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    ddp_model = world.wrap(model)
-    match_hidden = teacher is not None and config.distill_hidden_weight > 0  # distill --hidden-weight
+    match_hidden = teacher is not None and config.distill_hidden_weight > 0
+    return Trainee(model, run.world.wrap(model), teacher, kept, match_hidden)
 
-    # ---- optimizer: AdamW, no weight decay on biases and LayerNorm weights; linear warmup then decay
-    batches_per_epoch = len(train_batches(encoder, train_set, config.batch_size, random.Random(0)))
-    steps_per_epoch = math.ceil(batches_per_epoch // world.size / config.grad_accum)
+
+def build_schedule(run: Run, config: TrainConfig, task: Task, text: Text, trainee: Trainee) -> Schedule:
+    """AdamW (no weight decay on biases and LayerNorm weights), linear warmup then decay, class weights."""
+    import torch
+
+    batches_per_epoch = len(train_batches(text.encoder, text.train_set, config.batch_size, random.Random(0)))
+    steps_per_epoch = math.ceil(batches_per_epoch // run.world.size / config.grad_accum)
     if steps_per_epoch == 0:
-        raise InputError(f"{len(train_set.ids)} training examples are too few for {world.size} processes.")
+        raise InputError(f"{len(text.train_set.ids)} training examples are too few for {run.world.size} processes.")
     total_steps = steps_per_epoch * config.epochs
-    optimizer, scheduler = adamw_with_linear_schedule(torch, model, config, total_steps)
-    class_weights = _class_weights(torch, config, task.class_counts(train_set), labels, say)
+    optimizer, scheduler = adamw_with_linear_schedule(torch, trainee.model, config, total_steps)
+    labels = list(task.labels.names)
+    class_weights = _class_weights(torch, config, task.class_counts(text.train_set), labels, run.say)
     bf16 = use_bf16(config)
-    say(
-        f"{len(train_set.ids)} train / {len(eval_set.ids)} dev examples; {steps_per_epoch} steps/epoch x {config.epochs}"
-        f" (batch {config.batch_size} x accumulation {config.grad_accum} x {world.size} process(es)); "
-        f"{'bf16 autocast' if bf16 else 'fp32'}"
+    run.say(
+        f"{len(text.train_set.ids)} train / {len(text.eval_set.ids)} dev examples; {steps_per_epoch} steps/epoch x "
+        f"{config.epochs} (batch {config.batch_size} x accumulation {config.grad_accum} x {run.world.size} "
+        f"process(es)); {'bf16 autocast' if bf16 else 'fp32'}"
     )
+    return Schedule(optimizer, scheduler, class_weights, bf16, steps_per_epoch, total_steps)
 
-    state_config = {**dataclasses.asdict(config), "max_length": max_length}
-    state = Progress()
-    if resume:
-        state = load_state(partial / STATE_FILE, model, optimizer, scheduler, state_config)
-        say(
-            f"resuming after epoch {state.epoch}, step {state.step_in_epoch} of the next ({state.global_step} steps done)"
-        )
 
-    # ---- loop: one pass over shuffled, length-bucketed batches per epoch; evaluate; keep the best
-    stop = StopRequest()
+def restore_progress(run: Run, config: TrainConfig, trainee: Trainee, schedule: Schedule):
+    """A fresh Progress, or on --resume the interrupted run's (model, optimizer, scheduler and RNGs restored)."""
+    from .state import STATE_FILE, Progress, load_state
+
+    if not run.resume:
+        return Progress()
+    state = load_state(
+        run.partial / STATE_FILE, trainee.model, schedule.optimizer, schedule.scheduler, dataclasses.asdict(config)
+    )
+    run.say(
+        f"resuming after epoch {state.epoch}, step {state.step_in_epoch} of the next ({state.global_step} steps done)"
+    )
+    return state
+
+
+def run_epochs(run: Run, config: TrainConfig, task: Task, text: Text, trainee: Trainee, schedule: Schedule, state):
+    """One pass over shuffled, length-bucketed batches per epoch; evaluate; keep the best. Ctrl-C or SIGTERM
+    finishes the current step, saves a resumable state and raises TrainingInterrupted."""
+    from .state import STATE_FILE, StopRequest, save_state
+
+    world, stop = run.world, StopRequest()
     bar = progress_bar(
-        total=total_steps,
+        total=schedule.total_steps,
         initial=state.global_step,
         desc="train",
         unit="step",
-        disable=not progress or not world.is_main,
+        disable=not run.progress or not world.is_main,
     )
     with stop.installed():
         for epoch in range(state.epoch + 1, config.epochs + 1):
-            ddp_model.train()
+            trainee.ddp_model.train()
             batches = world.shard(
-                train_batches(encoder, train_set, config.batch_size, random.Random(config.seed + epoch))
+                train_batches(text.encoder, text.train_set, config.batch_size, random.Random(config.seed + epoch))
             )
             groups = [batches[i : i + config.grad_accum] for i in range(0, len(batches), config.grad_accum)]
             for group in groups[state.step_in_epoch :]:
                 if world.any(stop.requested):
                     break
-                step_loss = 0.0
-                for batch in group:
-                    targets = torch.from_numpy(task.batch_targets(train_set, batch))  # (B,) or (B, T)
-                    inputs = {
-                        "input_ids": torch.from_numpy(batch.input_ids),  # (B, T)
-                        "attention_mask": torch.from_numpy(batch.attention_mask),
-                        "token_type_ids": torch.from_numpy(batch.token_type_ids),
-                    }
-                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                        outputs = ddp_model(**inputs, output_hidden_states=match_hidden)
-                    logits = outputs.logits  # (B, K) or (B, T, K)
-                    if teacher is not None:
-                        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                            teacher_out = teacher(**inputs, output_hidden_states=match_hidden)
-                        loss = distillation_loss(
-                            logits.float(),
-                            teacher_out.logits.float(),
-                            targets,
-                            temperature=config.distill_temperature,
-                            alpha=config.distill_alpha,
-                            class_weights=class_weights,
-                        )
-                        if match_hidden:
-                            hidden = hidden_state_loss(
-                                outputs.hidden_states, teacher_out.hidden_states, kept, inputs["attention_mask"]
-                            )
-                            loss = loss + config.distill_hidden_weight * hidden
-                    else:
-                        loss = torch.nn.functional.cross_entropy(
-                            logits.float().reshape(-1, logits.shape[-1]),
-                            targets.reshape(-1),
-                            weight=class_weights,
-                            ignore_index=IGNORE,
-                        )
-                    (loss / len(group)).backward()
-                    step_loss += loss.item() / len(group)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                loss = train_step(config, task, text.train_set, trainee, schedule, group)
                 state.step_in_epoch += 1
                 state.global_step += 1
-                state.losses.append(step_loss)
+                state.losses.append(loss)
                 bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{step_loss:.4f}")
+                bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}")
             if world.any(stop.requested):
                 if world.is_main:
-                    save_state(partial / STATE_FILE, model, optimizer, scheduler, state, state_config)
+                    settings = dataclasses.asdict(config)
+                    save_state(
+                        run.partial / STATE_FILE, trainee.model, schedule.optimizer, schedule.scheduler, state, settings
+                    )
                 bar.close()
                 world.close()
                 raise TrainingInterrupted(
                     f"Training stopped at epoch {epoch}, step {state.step_in_epoch}/{len(groups)}; "
-                    f"state saved in {partial}. Continue with the same command plus --resume."
+                    f"state saved in {run.partial}. Continue with the same command plus --resume."
                 )
-
-            improved, early_stop = False, False
-            if world.is_main:
-                metrics = task.evaluate(TorchBackend(model), encoder, eval_set, config.eval_batch_size)
-                score = metrics[task.score_name]
-                state.history.append({"epoch": epoch, "step": state.global_step, **task.headline(metrics)})
-                improved = state.best is None or score > state.best[task.score_name]
-                bar.write(
-                    f"epoch {epoch}: dev "
-                    + ", ".join(f"{k} {v:.4f}" for k, v in task.headline(metrics).items())
-                    + (" (best)" if improved else "")
-                )
-                if improved:
-                    state.best, state.epochs_without_improvement = {**metrics, "epoch": epoch}, 0
-                    model.save_pretrained(partial / "best")
-                else:
-                    state.epochs_without_improvement += 1
-                early_stop = config.patience is not None and state.epochs_without_improvement >= config.patience
-                state.epoch, state.step_in_epoch = epoch, 0
-                save_state(partial / STATE_FILE, model, optimizer, scheduler, state, state_config)
-            else:
-                state.epoch, state.step_in_epoch = epoch, 0
-            if world.agree(early_stop):
-                say(f"early stopping: no better dev {task.score_name} for {config.patience} epoch(s)")
+            if world.agree(end_epoch(run, config, task, text, trainee, schedule, state, epoch, bar)):
+                run.say(f"early stopping: no better dev {task.score_name} for {config.patience} epoch(s)")
                 break
     bar.close()
+    return state
 
-    if world.is_main:
-        best_dir = partial / "best"
-        best_dir.joinpath("tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-        if (partial / "vocab.txt").is_file():
-            (partial / "vocab.txt").replace(best_dir / "vocab.txt")
-        meta = {
-            "labels": labels,
-            "max_length": max_length,
-            "base_model": f"distilled from {config.teacher}" if config.teacher else config.model,
-            "task": config.task,
-            "pooling": config.pooling,
-            "train_config": state_config,
-            "best_epoch": state.best["epoch"],
-            "dev_metrics": task.headline(state.best),
-            "pretrained": teacher_meta.pretrained if teacher_meta is not None else provenance(config.model),
-        }
-        (best_dir / CHECKPOINT_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-        report = {
-            "best": state.best,
-            "score_name": task.score_name,
-            "history": state.history,
-            "losses": state.losses,
-            "train_source": train_data.source,
-            "eval_source": eval_data.source,
-            "processes": world.size,
-        }
-        write_training_report(best_dir, report)
-        finish(partial, out)
-    best = world.share(state.best)
-    world.close()
-    return {**best, "score_name": task.score_name}
+
+def train_step(
+    config: TrainConfig, task: Task, train_set: Encoded, trainee: Trainee, schedule: Schedule, group
+) -> float:
+    """One optimizer step over `group` (grad-accum batches); returns the mean loss."""
+    import torch
+
+    step_loss = 0.0
+    for batch in group:
+        loss = batch_loss(torch, config, task, train_set, trainee, schedule, batch)
+        (loss / len(group)).backward()
+        step_loss += loss.item() / len(group)
+    torch.nn.utils.clip_grad_norm_(trainee.model.parameters(), 1.0)
+    schedule.optimizer.step()
+    schedule.scheduler.step()
+    schedule.optimizer.zero_grad(set_to_none=True)
+    return step_loss
+
+
+def batch_loss(torch, config: TrainConfig, task: Task, train_set: Encoded, trainee: Trainee, schedule: Schedule, batch):
+    """Cross-entropy against the labels, or for a student the distillation loss against its teacher."""
+    from .distill import distillation_loss, hidden_state_loss
+
+    targets = torch.from_numpy(task.batch_targets(train_set, batch))  # (B,) or (B, T)
+    inputs = {
+        "input_ids": torch.from_numpy(batch.input_ids),  # (B, T)
+        "attention_mask": torch.from_numpy(batch.attention_mask),
+        "token_type_ids": torch.from_numpy(batch.token_type_ids),
+    }
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
+        outputs = trainee.ddp_model(**inputs, output_hidden_states=trainee.match_hidden)
+    logits = outputs.logits  # (B, K) or (B, T, K)
+    if trainee.teacher is None:
+        return torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            targets.reshape(-1),
+            weight=schedule.class_weights,
+            ignore_index=IGNORE,
+        )
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
+        teacher_out = trainee.teacher(**inputs, output_hidden_states=trainee.match_hidden)
+    loss = distillation_loss(
+        logits.float(),
+        teacher_out.logits.float(),
+        targets,
+        temperature=config.distill_temperature,
+        alpha=config.distill_alpha,
+        class_weights=schedule.class_weights,
+    )
+    if trainee.match_hidden:
+        hidden = hidden_state_loss(
+            outputs.hidden_states, teacher_out.hidden_states, trainee.kept, inputs["attention_mask"]
+        )
+        loss = loss + config.distill_hidden_weight * hidden
+    return loss
+
+
+def end_epoch(
+    run: Run, config: TrainConfig, task: Task, text: Text, trainee: Trainee, schedule: Schedule, state, epoch: int, bar
+) -> bool:
+    """Evaluate on dev (main process), keep the best model, save a resumable state; True to stop early."""
+    from ..modeling.models import TorchBackend
+    from .state import STATE_FILE, save_state
+
+    state.epoch, state.step_in_epoch = epoch, 0
+    if not run.world.is_main:
+        return False
+    metrics = task.evaluate(TorchBackend(trainee.model), text.encoder, text.eval_set, config.eval_batch_size)
+    improved = state.best is None or metrics[task.score_name] > state.best[task.score_name]
+    state.history.append({"epoch": epoch, "step": state.global_step, **task.headline(metrics)})
+    bar.write(
+        f"epoch {epoch}: dev "
+        + ", ".join(f"{k} {v:.4f}" for k, v in task.headline(metrics).items())
+        + (" (best)" if improved else "")
+    )
+    if improved:
+        state.best, state.epochs_without_improvement = {**metrics, "epoch": epoch}, 0
+        trainee.model.save_pretrained(run.partial / "best")
+    else:
+        state.epochs_without_improvement += 1
+    save_state(
+        run.partial / STATE_FILE,
+        trainee.model,
+        schedule.optimizer,
+        schedule.scheduler,
+        state,
+        dataclasses.asdict(config),
+    )
+    return config.patience is not None and state.epochs_without_improvement >= config.patience
+
+
+def save_checkpoint(
+    run: Run, config: TrainConfig, task: Task, text: Text, state, teacher_meta, sources: tuple[str, str]
+) -> None:
+    """The best model + tokenizer + CheckpointMeta + training report, moved into place as `out`."""
+    from .report import write_training_report
+    from .state import finish
+
+    best_dir = run.partial / "best"
+    best_dir.joinpath(TOKENIZER).write_text(text.tokenizer_json, encoding="utf-8")
+    if (run.partial / VOCAB_FILE).is_file():
+        (run.partial / VOCAB_FILE).replace(best_dir / VOCAB_FILE)
+    meta = CheckpointMeta(
+        labels=list(task.labels.names),
+        max_length=text.max_length,
+        base_model=f"distilled from {config.teacher}" if config.teacher else config.model,
+        task=config.task,
+        pooling=config.pooling,
+        train_config=dataclasses.asdict(config),
+        best_epoch=state.best["epoch"],
+        dev_metrics=task.headline(state.best),
+        pretrained=teacher_meta.pretrained if teacher_meta is not None else provenance(config.model),
+    )
+    meta_text = json.dumps(dataclasses.asdict(meta), indent=2, ensure_ascii=False)
+    (best_dir / CHECKPOINT_META).write_text(meta_text, encoding="utf-8")
+    report = {
+        "best": state.best,
+        "score_name": task.score_name,
+        "history": state.history,
+        "losses": state.losses,
+        "train_source": sources[0],
+        "eval_source": sources[1],
+        "processes": run.world.size,
+    }
+    write_training_report(best_dir, report)
+    finish(run.partial, run.out)
 
 
 def _class_weights(torch, config: TrainConfig, counts: np.ndarray, labels: list[str], say):

@@ -1,7 +1,8 @@
 """What makes a training run resumable and interruptible, and how it runs on several processes.
 
 While `edgebert train --out DIR` runs, its work lives in `.DIR.partial/` next to DIR:
-  state.pt        model, optimizer, scheduler, RNG states and progress, saved after every epoch and on Ctrl-C
+  state.pt        model, optimizer, scheduler, RNG states and progress, saved after every epoch and on
+                  Ctrl-C or SIGTERM
   tokenizer.json  the (possibly extended) tokenizer, so a resumed run tokenizes identically
   best/           the best checkpoint so far (by the dev score)
 On success `best/` becomes DIR and the partial directory is removed. `--resume` continues from state.pt.
@@ -104,7 +105,10 @@ def load_state(path: Path, model, optimizer, scheduler, config: dict) -> Progres
 
 
 class StopRequest:
-    """First Ctrl-C: finish the current optimizer step, save, exit. Second Ctrl-C: stop at once."""
+    """First Ctrl-C (or SIGTERM, as sent by `kill`, systemd, docker stop): finish the current optimizer step, save,
+    exit. Second Ctrl-C: stop at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
@@ -118,14 +122,15 @@ class StopRequest:
             print("\nstopping after this step to save a resumable state (Ctrl-C again to abort)", file=sys.stderr)
 
         try:
-            previous = signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
+            previous = {signum: signal.signal(signum, handler) for signum in self.SIGNALS}
+        except ValueError:  # not the main thread: leave the signals alone
             yield self
             return
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, old in previous.items():
+                signal.signal(signum, old)
 
 
 class World:
