@@ -189,3 +189,12 @@ def test_ray_data_on_a_local_instance_gives_the_local_output_row_for_row(tiny_in
     assert result.returncode == 0, result.stderr[-3000:]
     assert ray_out.read_bytes() == local.read_bytes()
     assert (tmp_path / "ray.jsonl.rejects.jsonl").read_bytes() == (tmp_path / "local.jsonl.rejects.jsonl").read_bytes()
+
+
+def test_score_refuses_a_token_artifact_naming_predict(tmp_path, token_int8_artifact):
+    from edgebert.core.errors import InputError
+    from edgebert.score.config import ScoreConfig
+    from edgebert.score.local import plan_for
+
+    with pytest.raises(InputError, match="edgebert predict --json"):
+        plan_for(token_int8_artifact, [], ScoreConfig())

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..core.artifact import TOKENIZER
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import InputError
 from ..core.metrics import classification_metrics, drift
@@ -168,7 +169,7 @@ class _Variant:
         meta = read_checkpoint_meta(self.path)
         model = load_checkpoint_model(self.path)
         self.labels, self.backend = meta.labels, TorchBackend(model)
-        self.encoder = TextEncoder.from_file(self.path / "tokenizer.json", meta.max_length)
+        self.encoder = TextEncoder.from_file(self.path / TOKENIZER, meta.max_length)
         self.vocab_size = model.config.vocab_size
         self.description = "torch fp32 (eager)"
         self.model_files = sorted(self.path.glob("*.safetensors"))

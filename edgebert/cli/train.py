@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..core.artifact import TASKS
 from ..modeling.pretrained import ENCODERS
 from ..train.config import POOLINGS, PRECISIONS, AdaptConfig, TrainConfig
 from .options import add_columns, add_output, columns, config_from_args, config_option
@@ -81,9 +82,7 @@ def add_train(commands) -> None:
         help="dev data for model selection (default: a bundled dataset's dev split, or a stratified 10%% of --data)",
     )
     add_output(p, "checkpoint directory")
-    config_option(
-        p, "--task", TrainConfig, "task", "one label per text, or per word (BIO tags)", choices=["sequence", "token"]
-    )
+    config_option(p, "--task", TrainConfig, "task", "one label per text, or per word (BIO tags)", choices=list(TASKS))
     config_option(p, "--pooling", TrainConfig, "pooling", "sentence vector: [CLS] or mean of tokens", choices=POOLINGS)
     config_option(p, "--max-length", TrainConfig, "max_length", "truncate to N tokens, or 'auto' (99th percentile)")
     _shared(p, TrainConfig)

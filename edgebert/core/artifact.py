@@ -35,7 +35,10 @@ TASKS = (SEQUENCE, TOKEN)  # sequence: one label per text (or pair); token: one 
 BACKENDS = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
 LAST_LAYERS = ("full", "cls_only")
-MODEL_FILES = {"onnxruntime": ["model.onnx"], "openvino": ["model.xml", "model.bin"]}
+ONNX_MODEL = "model.onnx"
+OPENVINO_MODEL = "model.xml"  # its weights are model.bin beside it
+HF_CONFIG = "config.json"  # a Hugging Face model directory's config
+MODEL_FILES = {"onnxruntime": [ONNX_MODEL], "openvino": [OPENVINO_MODEL, "model.bin"]}
 MAX_GOLDEN_ATOL = 1.0  # a wider tolerance would accept a different model
 
 

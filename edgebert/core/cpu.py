@@ -32,8 +32,12 @@ SYSCTL_X86_FLAGS = {"AVX2": "avx2", "AVX512F": "avx512f", "AVX512VNNI": "avx512_
 SYSCTL_ARM_FLAGS = {"FEAT_DotProd": "asimddp", "FEAT_I8MM": "i8mm", "FEAT_BF16": "bf16"}
 
 
-# x86 families whose U8S8 kernels add pairs of products in saturating 16-bit (no VNNI)
-SATURATING_ISAS = ("avx512", "avx2", "generic")
+# The one ISA vocabulary: the instruction-set families that decide which INT8 kernels ONNX Runtime uses.
+# CpuInfo.isa names one; recipes, fleet preferences and manifests are keyed by these.
+AVX512_VNNI, AVX_VNNI, AVX512, AVX2, ARM64, GENERIC = "avx512-vnni", "avx-vnni", "avx512", "avx2", "arm64", "generic"
+ISAS = (AVX512_VNNI, AVX_VNNI, AVX512, AVX2, ARM64, GENERIC)
+VNNI_ISAS = (AVX512_VNNI, AVX_VNNI)  # INT8 dot products without 16-bit saturation
+SATURATING_ISAS = (AVX512, AVX2, GENERIC)  # x86 U8S8 kernels that add pairs of products in saturating 16-bit
 
 
 @dataclass(frozen=True)
@@ -47,19 +51,19 @@ class CpuInfo:
     def isa(self) -> str:
         """The instruction-set family that decides which INT8 kernels ONNX Runtime uses.
 
-        One of: avx512-vnni, avx-vnni, avx512, avx2, arm64, generic.
+        One of ISAS.
         """
-        if normalize_arch(self.arch) == "arm64":
-            return "arm64"
+        if normalize_arch(self.arch) == ARM64:
+            return ARM64
         if "avx512_vnni" in self.flags:
-            return "avx512-vnni"
+            return AVX512_VNNI
         if "avx_vnni" in self.flags:
-            return "avx-vnni"
+            return AVX_VNNI
         if "avx512f" in self.flags:
-            return "avx512"
+            return AVX512
         if "avx2" in self.flags:
-            return "avx2"
-        return "generic"
+            return AVX2
+        return GENERIC
 
     @property
     def saturates_u8s8(self) -> bool:

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .artifact import MANIFEST, Manifest, is_full_range_u8s8, is_plain_name, read_manifest
-from .cpu import CpuInfo
+from .cpu import ISAS, CpuInfo
 from .errors import ArtifactError
 from .files import sha256_file
 
 FLEET = "fleet.json"
 FLEET_FORMAT_VERSION = 1
-ISAS = ("avx512-vnni", "avx-vnni", "avx512", "avx2", "arm64", "generic")
 MAX_FLEET_BYTES = 1 << 20
 
 
@@ -38,9 +37,10 @@ class Fleet:
 
 @dataclass
 class Choice:
-    name: str
+    name: str | None  # None: a plain artifact, not a bundle's variant
     path: Path
     skipped: dict[str, str]  # variant -> why it was not taken (only variants ranked above the choice)
+    manifest: Manifest | None = None  # the chosen variant's, read and pinned-checked once
 
 
 def is_fleet(path: str | Path) -> bool:
@@ -130,16 +130,18 @@ def choose_variant(
     if name is not None:
         if name not in fleet.variants:
             raise ArtifactError(f"Bundle {bundle} has no variant {name!r}; it has {sorted(fleet.variants)}.")
-        reason = unsafe_reason(variant_manifest(bundle, fleet, name), cpu, installed_backends)
+        manifest = variant_manifest(bundle, fleet, name)
+        reason = unsafe_reason(manifest, cpu, installed_backends)
         if reason:
             raise ArtifactError(f"Variant {name} of {bundle} cannot run on this CPU ({cpu.model}): {reason}.")
-        return Choice(name, bundle / name, {})
+        return Choice(name, bundle / name, {}, manifest)
     order = fleet.preference.get(cpu.isa) or fleet.preference.get("generic") or list(fleet.variants)
     skipped: dict[str, str] = {}
     for candidate in order:
-        reason = unsafe_reason(variant_manifest(bundle, fleet, candidate), cpu, installed_backends)
+        manifest = variant_manifest(bundle, fleet, candidate)
+        reason = unsafe_reason(manifest, cpu, installed_backends)
         if reason is None:
-            return Choice(candidate, bundle / candidate, skipped)
+            return Choice(candidate, bundle / candidate, skipped, manifest)
         skipped[candidate] = reason
     reasons = "; ".join(f"{k}: {v}" for k, v in skipped.items())
     raise ArtifactError(

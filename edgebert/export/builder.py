@@ -7,6 +7,7 @@ import functools
 import shutil
 from pathlib import Path
 
+from ..core.artifact import MODEL_FILES, ONNX_MODEL
 from ..core.cpu import usable_cpu_count
 from ..core.progress import progress_bar
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
@@ -70,7 +71,7 @@ class ModelBuilder:
             return out
         if q is None:
             return self.graph
-        out = out_dir / "model.onnx"
+        out = out_dir / ONNX_MODEL
         excluded = [n for u in self.units if u.name in fp32_units for n in u.nodes] if fp32_units else []
         q = q.with_options(exclude_nodes=sorted(set(q.exclude_nodes) | set(excluded)))
         if q.mode == "static":
@@ -84,12 +85,10 @@ class ModelBuilder:
         return out
 
     def save(self, built: Path, staging: Path) -> list[str]:
-        if self.config.backend == "openvino":
-            shutil.copyfile(built, staging / "model.xml")
-            shutil.copyfile(built.with_suffix(".bin"), staging / "model.bin")
-            return ["model.xml", "model.bin"]
-        shutil.copyfile(built, staging / "model.onnx")
-        return ["model.onnx"]
+        names = MODEL_FILES[self.config.backend]  # [model.onnx] or [model.xml, model.bin]
+        for source, name in zip([built, built.with_suffix(".bin")], names, strict=False):
+            shutil.copyfile(source, staging / name)
+        return list(names)
 
 
 def latency_cost(backend: str, all_int8: Path, final: Path, batch: int = 1, tokens: int = 128) -> dict[str, float]:

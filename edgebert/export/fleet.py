@@ -14,22 +14,22 @@ import shutil
 from pathlib import Path
 
 from ..core.artifact import MANIFEST, TOKENIZER, Manifest, read_manifest, verify_files
+from ..core.cpu import ARM64, AVX2, AVX512_VNNI, ISAS, VNNI_ISAS
 from ..core.errors import InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, write_text_atomic
-from ..core.fleet import FLEET, ISAS, Fleet, is_fleet
+from ..core.fleet import FLEET, Fleet, is_fleet
 
-VNNI = ("avx512-vnni", "avx-vnni")
 NOTES = {
-    "avx2": "ORT INT8 (7-bit weights) ~2x OpenVINO INT8 at 1x128 on Zen 3; full-range u8xs8 saturates here",
-    "avx512-vnni": "OpenVINO INT8 fastest on Zen 4 (VNNI): 0.63x Optimum ORT INT8's 1x128 latency",
-    "arm64": "ONNX Runtime's arm64 kernels (sdot/i8mm); OpenVINO's ARM INT8 path is not measured here",
+    AVX2: "ORT INT8 (7-bit weights) ~2x OpenVINO INT8 at 1x128 on Zen 3; full-range u8xs8 saturates here",
+    AVX512_VNNI: "OpenVINO INT8 fastest on Zen 4 (VNNI): 0.63x Optimum ORT INT8's 1x128 latency",
+    ARM64: "ONNX Runtime's arm64 kernels (sdot/i8mm); OpenVINO's ARM INT8 path is not measured here",
 }
 
 
 # Kinds of variant, best first, per CPU family. Unsafe kinds are ranked too (the runtime skips them with a reason).
 RANKING = {
     "vnni": ["ov-int8", "ort-int8-full", "ort-int8-7bit", "ov-fp32", "fp32"],
-    "arm64": ["ort-int8-full", "ort-int8-7bit", "ov-int8", "fp32", "ov-fp32"],
+    ARM64: ["ort-int8-full", "ort-int8-7bit", "ov-int8", "fp32", "ov-fp32"],
     "x86": ["ort-int8-7bit", "ov-int8", "fp32", "ov-fp32", "ort-int8-full"],
 }
 
@@ -45,7 +45,7 @@ def variant_kind(backend: str, quantization) -> str:
 
 def variant_rank(kind: str, isa: str) -> int:
     """Lower runs first on `isa`."""
-    family = "vnni" if isa in VNNI else "arm64" if isa == "arm64" else "x86"
+    family = "vnni" if isa in VNNI_ISAS else ARM64 if isa == ARM64 else "x86"
     return RANKING[family].index(kind)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.artifact import ONNX_MODEL
 from ..core.errors import ParityError, require
 
 # Texts that exercise the tokenizer's edges; always part of the parity check and the golden sample. The last
@@ -34,17 +35,17 @@ def export_onnx(
         from ..modeling.last_layer import ClsOnlyLastLayer
         from ..modeling.models import onnx_export
 
-        return onnx_export(ClsOnlyLastLayer(model), out_dir / "model.onnx", opset, token_level=False)
+        return onnx_export(ClsOnlyLastLayer(model), out_dir / ONNX_MODEL, opset, token_level=False)
     if pooling == "mean":  # sequence models only (TrainConfig refuses mean pooling for token tasks)
         from ..modeling.models import onnx_export
 
-        return onnx_export(model, out_dir / "model.onnx", opset, token_level=False)
+        return onnx_export(model, out_dir / ONNX_MODEL, opset, token_level=False)
     require("optimum.exporters.onnx", "export")
     from optimum.exporters.onnx import onnx_export_from_model
 
     with quiet_exporter():
         onnx_export_from_model(model, output=out_dir, task=task.hf_task, opset=opset, do_validation=False)
-    return out_dir / "model.onnx"
+    return out_dir / ONNX_MODEL
 
 
 @contextlib.contextmanager

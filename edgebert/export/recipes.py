@@ -13,18 +13,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..core.cpu import cpu_info
+from ..core.cpu import ARM64, AVX2, AVX512, AVX512_VNNI, AVX_VNNI, GENERIC, cpu_info
 from ..core.errors import InputError
 from ..core.validate import known_keys
 from .config import ExportConfig, QuantizationConfig
 
-ISA_TO_RECIPE = {
-    "avx512-vnni": "avx512-vnni",
-    "avx-vnni": "avx512-vnni",  # same VNNI dot-product kernels, 256-bit wide
-    "avx512": "avx2",  # AVX-512 without VNNI has the same U8S8 saturation problem as AVX2
-    "avx2": "avx2",
-    "arm64": "arm64",
-    "generic": "avx2",
+ISA_TO_RECIPE = {  # CPU family -> recipe file in export/
+    AVX512_VNNI: "avx512-vnni",
+    AVX_VNNI: "avx512-vnni",  # same VNNI dot-product kernels, 256-bit wide
+    AVX512: "avx2",  # AVX-512 without VNNI has the same U8S8 saturation problem as AVX2
+    AVX2: "avx2",
+    ARM64: "arm64",
+    GENERIC: "avx2",
 }
 
 

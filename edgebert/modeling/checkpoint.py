@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.artifact import SEQUENCE, TASKS
+from ..core.artifact import HF_CONFIG, SEQUENCE, TASKS, TOKENIZER
 from ..core.errors import ArtifactError
 
 CHECKPOINT_META = "edgebert_checkpoint.json"
@@ -42,7 +42,7 @@ def read_checkpoint_meta(path: Path) -> CheckpointMeta:
         raise ArtifactError(
             f"{path} is not an edgebert checkpoint ({CHECKPOINT_META} is missing). Train it with `edgebert train`."
         )
-    for required in ("config.json", "tokenizer.json"):
+    for required in (HF_CONFIG, TOKENIZER):
         if not (path / required).is_file():
             raise ArtifactError(f"Checkpoint {path} is incomplete: {required} is missing. Re-run `edgebert train`.")
     try:
@@ -61,7 +61,7 @@ def is_checkpoint(path: Path) -> bool:
 def encoder_layers(path: Path) -> int | None:
     """The encoder depth in a checkpoint's config.json, or None when it cannot be read (a load will say why)."""
     try:
-        layers = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
+        layers = json.loads((Path(path) / HF_CONFIG).read_text(encoding="utf-8")).get("num_hidden_layers")
     except (OSError, ValueError, AttributeError):
         return None
     return layers if isinstance(layers, int) and not isinstance(layers, bool) else None

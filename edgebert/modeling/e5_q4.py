@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.artifact import TOKENIZER
 from ..core.errors import ArtifactError
 
 MAGIC = b"E5S1"
@@ -221,7 +222,7 @@ def write_hf_directory(model: Q4Model, tokenizer_json: Path, out: Path) -> None:
     check_tokenizer_matches(model, tokenizer, tokenizer_json)
     (out / "config.json").write_text(json.dumps(bert_config(model), indent=2) + "\n")
     save_file(bert_state_dict(model), str(out / "model.safetensors"), metadata={"format": "pt"})
-    (out / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    (out / TOKENIZER).write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
     (out / "tokenizer_config.json").write_text(
         json.dumps({"tokenizer_class": "XLMRobertaTokenizerFast", "model_max_length": model.max_positions}) + "\n"
     )

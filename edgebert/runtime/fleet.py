@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from ..core.artifact import read_manifest
 from ..core.cpu import cpu_info
 from ..core.errors import InputError
 from ..core.fleet import Choice, choose_variant, is_fleet, read_fleet, unsafe_reason, variant_manifest
@@ -21,15 +22,16 @@ def installed_backends() -> set[str]:
     return {"onnxruntime"} | ({"openvino"} if importlib.util.find_spec("openvino") else set())
 
 
-def resolve_variant(path: Path, variant: str | None) -> tuple[Path, str | None]:
-    """(directory of the artifact to load, variant name or None for a plain artifact)."""
+def resolve_variant(path: Path, variant: str | None) -> Choice:
+    """What to load at `path`: a plain artifact (name None), or the fleet bundle's variant for this CPU; either way
+    with its manifest, read once."""
     if not is_fleet(path):
         if variant is not None:
             raise InputError(f"{path} is a single artifact, not a fleet bundle; drop variant={variant!r}.")
-        return path, None
+        return Choice(None, path, {}, read_manifest(path))
     choice = choose_variant(path, cpu_info(), installed_backends(), name=variant)
     _warn_if_skipped(path, choice)
-    return choice.path, choice.name
+    return choice
 
 
 def probe_variant(path: Path, load: Callable[[str], ModelT], seconds: float = 0.3) -> ModelT:

@@ -19,7 +19,6 @@ from ..core.artifact import (
     Manifest,
     is_full_range_u8s8,
     quantizes_per_call,
-    read_manifest,
     verify_files,
 )
 from ..core.cpu import cpu_info, usable_cpu_count
@@ -81,8 +80,8 @@ class ArtifactModel:
         options.update(spinning=spinning, allow_saturation=allow_saturation)
         if probe and variant is None and is_fleet(path):  # every safe variant loaded with these options; fastest kept
             return probe_variant(Path(path), lambda name: cls.load(path, threads, variant=name, **options))
-        bundle, chosen = resolve_variant(Path(path), variant)
-        manifest = read_manifest(bundle)
+        choice = resolve_variant(Path(path), variant)
+        bundle, chosen, manifest = choice.path, choice.name, choice.manifest
         if manifest.task != cls.TASK:
             raise ArtifactError(
                 f"{bundle} holds a '{manifest.task}' model, not '{cls.TASK}'; "

@@ -24,11 +24,10 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..core.artifact import SEQUENCE
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError
 from ..core.files import check_writable, write_text_atomic
-from ..core.fleet import artifact_fingerprint, artifact_task
+from ..core.fleet import artifact_fingerprint
 from ..core.jsonl import json_line
 from ..core.progress import progress_bar
 from .config import ScoreConfig
@@ -67,7 +66,9 @@ def rejects_path(output: Path) -> Path:
 
 
 def plan_for(artifact: Path, inputs: list[Path], config: ScoreConfig) -> dict:
-    if artifact_task(artifact) != SEQUENCE:
+    from ..runtime import Classifier, front_door
+
+    if front_door(artifact) is not Classifier:  # score writes one label per text: the Classifier's answers
         raise InputError(f"{artifact} labels tokens; `score` classifies whole texts. Use `edgebert predict --json`.")
     return {
         "artifact_files": artifact_fingerprint(artifact),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.artifact import TASKS
+from ..core.artifact import SEQUENCE, TASKS
 from ..core.errors import InputError
 from ..core.validate import choice, positive
 from ..tasks import task_class
@@ -19,7 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 @dataclass
 class TrainConfig:
     model: str = "minilm-l6"  # short name of a bundled encoder, or a local checkpoint directory
-    task: str = "sequence"  # "sequence": one label per text; "token": one label per word (e.g. BIO tags)
+    task: str = SEQUENCE  # "sequence": one label per text; "token": one label per word (e.g. BIO tags)
     pooling: str = "cls"  # sequence task: "cls" ([CLS] -> pooler) or "mean" (mean of real tokens)
     max_length: int | str = 128  # or "auto": the 99th percentile of the training texts' token counts
     epochs: int = 3

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.artifact import TOKENIZER
 from ..core.errors import InputError
 from ..modeling.pretrained import wants_vocab_extension
 from .config import AdaptConfig, TrainConfig
@@ -66,7 +67,7 @@ def encoder_positions(model_dir: Path) -> int:
 
 def _tokenizer_json(model_dir: Path) -> Path:
     """The model's fast-tokenizer file; converted from vocab files when a checkpoint lacks one."""
-    path = model_dir / "tokenizer.json"
+    path = model_dir / TOKENIZER
     if path.is_file():
         return path
     import tempfile
@@ -76,7 +77,7 @@ def _tokenizer_json(model_dir: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(model_dir, use_fast=True)
     scratch = tempfile.TemporaryDirectory(prefix="edgebert-tok-")  # removed at exit (its finalizer)
     _SCRATCH.append(scratch)
-    converted = Path(scratch.name) / "tokenizer.json"
+    converted = Path(scratch.name) / TOKENIZER
     tokenizer.backend_tokenizer.save(str(converted))
     return converted
 
