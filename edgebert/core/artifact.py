@@ -112,11 +112,25 @@ def is_full_range_u8s8(backend: str, quantization) -> bool:
 
 
 @dataclass
+class VocabularyTrim:
+    """How `export --trim-vocab` cut the tokenizer and the embedding matrix (export/vocabulary.py)."""
+
+    original_size: int  # pieces before
+    kept: int  # pieces (= embedding rows) after
+    coverage: list[str]  # the data whose pieces were kept
+    rule: str  # what else was kept
+    keep_scripts: list[str] = field(default_factory=list)
+    checked_rows: int = 0  # covered rows re-tokenized at export: same ids (renumbered), same torch logits
+    max_abs_logit_diff: float = 0.0
+
+
+@dataclass
 class Optimization:
     opset: int
     fusions: dict[str, int] = field(default_factory=dict)  # fused op -> count (Attention, SkipLayerNormalization...)
     unfused: list[str] = field(default_factory=list)  # per-layer fusions that did not happen on every layer
     last_layer: str = "full"  # "cls_only": the last encoder layer computes position 0 only ([CLS] pooling)
+    vocabulary: VocabularyTrim | None = None  # set when the export trimmed the vocabulary
 
 
 @dataclass

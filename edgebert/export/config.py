@@ -55,10 +55,17 @@ class ExportConfig:
     max_drop_points: float | None = None  # accuracy budget: return sensitive layers to fp32 until met
     parity_atol: float = 1e-3  # max |Δlogit| allowed between torch and the fp32 ONNX graph
     light_last_layer: bool = False  # [CLS] models: the last layer computes position 0 only (modeling/last_layer.py)
+    trim_vocabulary: bool = False  # keep only the pieces the coverage texts need (export/vocabulary.py)
+    trim_keep_scripts: tuple[str, ...] = ()  # with trim_vocabulary: keep every piece of these scripts too ("cjk")
 
     def __post_init__(self) -> None:
         if not 14 <= self.opset <= 21:
             raise InputError(f"--opset must be between 14 and 21, got {self.opset}.")
+        if self.trim_keep_scripts and not self.trim_vocabulary:
+            raise InputError("--trim-keep widens a trimmed vocabulary; add --trim-vocab DATA.")
+        unknown = set(self.trim_keep_scripts) - set(TRIM_SCRIPTS)
+        if unknown:
+            raise InputError(f"--trim-keep knows {list(TRIM_SCRIPTS)}, not {sorted(unknown)}.")
         choice(self, "backend", BACKENDS)
         if self.max_drop_points is not None:
             if self.quantization is None:
@@ -75,6 +82,7 @@ class ExportConfig:
 
 
 TUNE_ENGINES = ("dynamic", "static", "openvino")
+TRIM_SCRIPTS = ("cjk",)  # --trim-keep choices; export/vocabulary.SCRIPTS says which characters each keeps
 
 
 @dataclass

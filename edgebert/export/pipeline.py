@@ -1,6 +1,7 @@
 """Checkpoint -> verified artifact, in the order CTranslate2's converters read: load -> validate -> transform -> save.
 
     load_inputs          read the checkpoint's meta, its task and tokenizer; check the options against the task
+    trim_vocabulary      --trim-vocab: only the pieces the coverage texts need, in the tokenizer and the embeddings
     export_graph         torch -> ONNX, then every graph must reproduce torch on the parity texts
     fuse_graph           ONNX Runtime's transformer fusions (attention must fuse on every layer)
     quantize_graph       INT8 (dynamic, static or OpenVINO), within the accuracy budget when --max-drop is set
@@ -13,10 +14,10 @@ sequence and token models is asked of the task (edgebert/tasks/), never compared
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
-import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,12 @@ from ..core.artifact import (
     Optimization,
     Quantization,
     Source,
+    VocabularyTrim,
     quantizes_per_call,
     write_manifest,
 )
 from ..core.cpu import cpu_info, usable_cpu_count
-from ..core.errors import InputError, require
+from ..core.errors import InputError, ParityError, require
 from ..core.files import atomic_directory, check_writable, temporary_directory
 from ..data.text import TextDataset
 from ..data.tokens import TokenDataset
@@ -50,8 +52,10 @@ from .config import ExportConfig
 from .conformance import write_conformance
 from .fuse import check_fusions, optimize_for_onnxruntime, require_attention_fusion
 from .onnx_export import PARITY_TEXTS, check_parity, export_onnx
+from .vocabulary import KEEP_RULE, plan_trim, trim_embeddings, trim_tokenizer
 
 TOOLS = ("edgebert", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "tokenizers", "numpy")
+TRIM_CHECK_ROWS = 256  # covered rows re-tokenized and re-run in torch after trimming
 GOLDEN_ATOL = {"fp32": 1e-3, "int8": 0.05}  # INT8 kernels differ slightly between CPUs
 
 
@@ -75,6 +79,8 @@ class ExportInputs:
     eval_data: TextDataset | TokenDataset | None
     calibration_data: TextDataset | None
     encoded_eval: Encoded | None  # eval_data encoded by the task (ids, type ids, targets)
+    tokenizer_json: str = ""  # what the artifact's tokenizer.json will hold
+    vocabulary: VocabularyTrim | None = None  # what trim_vocabulary did
 
 
 @dataclass
@@ -95,11 +101,13 @@ def export_artifact(
     *,
     eval_data: TextDataset | TokenDataset | None = None,
     calibration_data: TextDataset | None = None,
+    coverage_data: Sequence[TextDataset | TokenDataset] = (),
     force: bool = False,
     progress: bool = True,
 ) -> ExportReport:
     checkpoint, out = Path(checkpoint), Path(out)
-    check_writable(out, force, inputs=(checkpoint, *(d.source for d in (eval_data, calibration_data) if d)))
+    sources = [d.source for d in (eval_data, calibration_data, *coverage_data) if d]
+    check_writable(out, force, inputs=(checkpoint, *sources))
     say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
     inputs = load_inputs(checkpoint, config, eval_data, calibration_data)
     say(f"loading {checkpoint}")
@@ -107,6 +115,7 @@ def export_artifact(
     from ..modeling.models import load_checkpoint_model
 
     model = load_checkpoint_model(checkpoint)
+    inputs = trim_vocabulary(model, inputs, config, coverage_data, say)
     with temporary_directory("edgebert-export-") as tmp, atomic_directory(out, force) as staging:
         work = Path(tmp)
         graph = export_graph(model, inputs, config, work, say)
@@ -114,7 +123,7 @@ def export_artifact(
         builder = ModelBuilder(config, graph.path, work, *_calibration_ids(inputs), progress=progress)
         built, budget, fp32_eval = quantize_graph(builder, graph, inputs, config, say)
         model_files = builder.save(built, staging)
-        shutil.copyfile(checkpoint / TOKENIZER, staging / TOKENIZER)
+        (staging / TOKENIZER).write_text(inputs.tokenizer_json, encoding="utf-8")
         evaluation = evaluate_saved(staging / model_files[0], graph, fp32_eval, inputs, config, say)
         manifest = write_bundle(staging, model_files, graph, budget, evaluation, inputs, config)
         size = sum((staging / name).stat().st_size for name in model_files)
@@ -139,7 +148,8 @@ def load_inputs(
     check_stage_inputs(config, eval_data, calibration_data)
     encoder = TextEncoder.from_file(checkpoint / TOKENIZER, meta.max_length)
     encoded_eval = task.encode(encoder, eval_data) if eval_data is not None else None
-    return ExportInputs(checkpoint, meta, task, encoder, eval_data, calibration_data, encoded_eval)
+    tokenizer_json = (checkpoint / TOKENIZER).read_text(encoding="utf-8")
+    return ExportInputs(checkpoint, meta, task, encoder, eval_data, calibration_data, encoded_eval, tokenizer_json)
 
 
 def check_stage_inputs(
@@ -159,6 +169,60 @@ def check_stage_inputs(
 
 
 # ---- transform
+def trim_vocabulary(model, inputs: ExportInputs, config: ExportConfig, coverage_data, say) -> ExportInputs:
+    """--trim-vocab: keep the pieces the coverage, --eval and --calib data need (export/vocabulary.py); cut the
+    tokenizer and the embedding rows alike. Refused unless covered rows keep their ids (renumbered) and their
+    torch logits."""
+    if not config.trim_vocabulary:
+        return inputs
+    from tokenizers import Tokenizer
+
+    from ..modeling.models import TorchBackend
+
+    task, data = inputs.task, [d for d in (*coverage_data, inputs.eval_data, inputs.calibration_data) if d]
+    if not data:
+        raise InputError("--trim-vocab needs texts to keep the pieces of: give it the training data (e.g. DATA:train).")
+    say(f"trimming the vocabulary to the pieces of {', '.join(d.source for d in data)}")
+    coverage = [row for d in data for row in task.tokenizer_inputs(d)[0]]
+    trim = plan_trim(
+        inputs.tokenizer_json,
+        coverage,
+        pretokenized=task.tokenizer_inputs(data[0])[1],
+        keep_scripts=config.trim_keep_scripts,
+    )
+    check_ids, check_types = task.encode_inputs(inputs.encoder, data[0])
+    check_ids, check_types = check_ids[:TRIM_CHECK_ROWS], check_types[:TRIM_CHECK_ROWS]
+    before = task.logits(TorchBackend(model), inputs.encoder, check_ids, check_types, batch_size=8)
+    tokenizer_json = trim_tokenizer(inputs.tokenizer_json, trim)
+    encoder = TextEncoder(Tokenizer.from_str(tokenizer_json), inputs.meta.max_length)
+    trim_embeddings(model, trim)
+    new_ids, new_types = task.encode_inputs(encoder, data[0])
+    if new_ids[:TRIM_CHECK_ROWS] != [trim.new_ids(row) for row in check_ids]:
+        raise ParityError("The trimmed tokenizer splits covered texts differently; export without --trim-vocab.")
+    after = task.logits(
+        TorchBackend(model), encoder, new_ids[:TRIM_CHECK_ROWS], new_types[:TRIM_CHECK_ROWS], batch_size=8
+    )
+    diff = float(np.abs(after - before).max()) if len(before) else 0.0
+    if not diff <= config.parity_atol:
+        raise ParityError(
+            f"The trimmed model's logits moved by {diff:.3g} on covered texts; export without --trim-vocab."
+        )
+    record = VocabularyTrim(
+        original_size=trim.original_size,
+        kept=len(trim.keep),
+        coverage=[d.source for d in data],
+        rule=KEEP_RULE,
+        keep_scripts=list(config.trim_keep_scripts),
+        checked_rows=len(check_ids),
+        max_abs_logit_diff=diff,
+    )
+    say(f"vocabulary: {trim.original_size:,} -> {len(trim.keep):,} pieces; {len(check_ids)} covered rows unchanged")
+    encoded_eval = task.encode(encoder, inputs.eval_data) if inputs.eval_data is not None else None
+    return dataclasses.replace(
+        inputs, encoder=encoder, encoded_eval=encoded_eval, tokenizer_json=tokenizer_json, vocabulary=record
+    )
+
+
 def export_graph(model, inputs: ExportInputs, config: ExportConfig, work: Path, say) -> Graph:
     """torch -> ONNX with dynamic batch and sequence axes; refused unless it reproduces torch on the parity texts."""
     from ..modeling.models import TorchBackend
@@ -288,6 +352,7 @@ def write_bundle(
             fusions=graph.fusions,
             unfused=check_fusions(graph.fusions, graph.fusable_layers) if graph.fusions else [],
             last_layer="cls_only" if config.light_last_layer else "full",
+            vocabulary=inputs.vocabulary,
         ),
         source=Source(
             checkpoint=str(inputs.checkpoint),

@@ -71,7 +71,22 @@ class Task:
         """(train, dev) for `edgebert train`: --eval when given, else the bundled dataset's dev split."""
         raise NotImplementedError
 
+    @staticmethod
+    def load_unlabelled(source: str, **columns: str):
+        """Texts (or word lists) whose labels, if any, are not read: e.g. export --trim-vocab's coverage."""
+        raise NotImplementedError
+
     def encode(self, encoder: TextEncoder, data) -> Encoded:
+        raise NotImplementedError
+
+    @staticmethod
+    def encode_inputs(encoder: TextEncoder, data) -> tuple[list, list]:
+        """(ids, type ids) the model sees for `data`, labels not needed."""
+        raise NotImplementedError
+
+    @staticmethod
+    def tokenizer_inputs(data) -> tuple[list, bool]:
+        """(what the tokenizer is given for `data`, whether it is already split into words)."""
         raise NotImplementedError
 
     def class_counts(self, encoded: Encoded) -> np.ndarray:

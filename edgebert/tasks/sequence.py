@@ -46,6 +46,18 @@ class SequenceTask(Task):
     def load_training(data: str, eval_data: str | None, *, seed: int, say, **columns: str) -> tuple:
         return training_splits(data, eval_data, seed=seed, say=say, **columns)  # or a stratified 10% of --data
 
+    @staticmethod
+    def load_unlabelled(source: str, **columns: str) -> TextDataset:
+        return load_dataset(source, split="train", **{**columns, "label_column": None})
+
+    @staticmethod
+    def encode_inputs(encoder: TextEncoder, data: TextDataset) -> tuple[list, list]:
+        return encoder.encode(data.texts, data.pairs)
+
+    @staticmethod
+    def tokenizer_inputs(data: TextDataset) -> tuple[list, bool]:
+        return [*data.texts, *(p for p in data.pairs or () if p)], False
+
     def encode(self, encoder: TextEncoder, data: TextDataset) -> Encoded:
         if not data.texts:
             raise InputError(f"{data.source} is empty.")

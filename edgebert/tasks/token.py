@@ -62,6 +62,19 @@ class TokenTask(Task):
             raise InputError("--task token needs --eval FILE (JSONL with tokens and tags) for model selection.")
         return load_token_data(data, "train"), load_token_data(eval_data, "dev")
 
+    @staticmethod
+    def load_unlabelled(source: str, **columns: str) -> TokenDataset:
+        return load_token_data(source, "train")
+
+    @staticmethod
+    def encode_inputs(encoder: TextEncoder, data: TokenDataset) -> tuple[list, list]:
+        ids, types, _word_ids = encoder.encode_words(data.words)
+        return ids, types
+
+    @staticmethod
+    def tokenizer_inputs(data: TokenDataset) -> tuple[list, bool]:
+        return [list(words) for words in data.words], True
+
     def encode(self, encoder: TextEncoder, data: TokenDataset) -> Encoded:
         if not data.words:
             raise InputError(f"{data.source} is empty.")
