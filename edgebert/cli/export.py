@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..core.artifact import BACKENDS
 from ..core.errors import InputError
-from ..export.config import CALIB_METHODS, TUNE_ENGINES, ExportConfig, TuneConfig
+from ..export.config import CALIB_METHODS, TRIM_SCRIPTS, TUNE_ENGINES, ExportConfig, TuneConfig
 from .options import add_columns, add_output, columns, config_option
 
 
@@ -56,6 +56,22 @@ def add_export(commands) -> None:
         action="store_true",
         help="[CLS] models: the last layer computes the query, attention output and feed-forward for [CLS] only",
     )
+    p.add_argument(
+        "--trim-vocab",
+        metavar="DATA",
+        action="append",
+        default=[],
+        help="keep only the vocabulary pieces DATA needs (repeatable; --eval and --calib texts are added), plus "
+        "special tokens and single characters: e.g. --trim-vocab zh_reviews:train",
+    )
+    p.add_argument(
+        "--trim-keep",
+        metavar="SCRIPT",
+        action="append",
+        choices=TRIM_SCRIPTS,
+        default=[],
+        help="with --trim-vocab: also keep every piece of this script (cjk)",
+    )
     p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
     p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
     add_columns(p)
@@ -84,6 +100,8 @@ def run_export(args) -> int:
         optimize=False if args.no_optimize else None,
         require_attention_fusion=False if args.allow_unfused else None,
         light_last_layer=args.light_last_layer or None,
+        trim_vocabulary=bool(args.trim_vocab) or None,
+        trim_keep_scripts=tuple(args.trim_keep) or None,
     )
     eval_data, calibration = _eval_and_calibration(args)
     report = export_artifact(
@@ -92,6 +110,7 @@ def run_export(args) -> int:
         config,
         eval_data=eval_data,
         calibration_data=calibration,
+        coverage_data=_coverage(args),
         force=args.force,
         progress=not args.quiet,
     )
@@ -113,6 +132,8 @@ def run_tune(args) -> int:
         engines=tuple(e.strip() for e in args.tune_engines.split(",") if e.strip()),
         light_last_layer=True if args.light_last_layer else None,
         target=args.target,
+        trim_vocabulary=bool(args.trim_vocab),
+        trim_keep_scripts=tuple(args.trim_keep),
         **({"max_drop_points": args.max_drop} if args.max_drop is not None else {}),
     )
     eval_data, calibration = _eval_and_calibration(args)
@@ -123,11 +144,23 @@ def run_tune(args) -> int:
         config,
         eval_data=eval_data,
         calibration_data=calibration,
+        coverage_data=_coverage(args),
         force=args.force,
         progress=not args.quiet,
     )
     print(format_table(tuning))
     return 0
+
+
+def _coverage(args) -> list:
+    """--trim-vocab data, read as the checkpoint's task reads it (labels, if any, are not used)."""
+    if not args.trim_vocab:
+        return []
+    from ..modeling.checkpoint import read_checkpoint_meta
+    from ..tasks import task_class
+
+    task = task_class(read_checkpoint_meta(args.checkpoint).task)
+    return [task.load_unlabelled(source, text_column=args.text_column) for source in args.trim_vocab]
 
 
 def _eval_and_calibration(args):

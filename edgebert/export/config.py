@@ -95,6 +95,8 @@ class TuneConfig:
     target: str | None = None  # another CPU's ISA: choose from the recipe table, without timing
     rounds: int = 3
     seconds_per_round: float = 1.0
+    trim_vocabulary: bool = False  # every candidate trimmed as `export --trim-vocab` would
+    trim_keep_scripts: tuple[str, ...] = ()
     real_texts: int = 64  # eval texts per timed real-text call
 
     def __post_init__(self) -> None:

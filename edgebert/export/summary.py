@@ -18,6 +18,7 @@ def format_export_summary(report: ExportReport) -> str:
         ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
         ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or "none"),
         ("last layer", "[CLS] only (light)" if m.optimization.last_layer == "cls_only" else "full"),
+        ("vocabulary", _vocabulary(m.optimization.vocabulary)),
         (
             "parity vs torch",
             f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} "
@@ -74,3 +75,13 @@ def format_export_summary(report: ExportReport) -> str:
         )
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _vocabulary(trim) -> str:
+    if trim is None:
+        return "full"
+    scripts = f" + every {', '.join(trim.keep_scripts)} piece" if trim.keep_scripts else ""
+    return (
+        f"trimmed {trim.original_size:,} -> {trim.kept:,} pieces (those of {', '.join(trim.coverage)}, special "
+        f"tokens, single characters{scripts}); {trim.checked_rows} covered rows re-checked, same ids and logits"
+    )

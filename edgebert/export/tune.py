@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..core.artifact import TOKENIZER, TunedCandidate, Tuning, read_manifest, write_manifest
@@ -45,6 +45,7 @@ def tune_artifact(
     *,
     eval_data: TextDataset | None,
     calibration_data: TextDataset | None = None,
+    coverage_data: Sequence[TextDataset] = (),
     force: bool = False,
     progress: bool = True,
 ) -> Tuning:
@@ -71,7 +72,7 @@ def tune_artifact(
             say(f"[{i}/{len(plans)}] building {plan.name}")
             calibration = calibration_data if plan.config.needs_calibration else None
             try:
-                report = _export(plan, Path(tmp) / f"c{i}", eval_data, calibration)
+                report = _export(plan, Path(tmp) / f"c{i}", eval_data, calibration, coverage_data)
             except EdgebertError as exc:  # one candidate failing (e.g. fusion) does not stop the others
                 errors[plan.name] = str(exc)
                 say(f"    skipped: {exc}")
@@ -135,7 +136,7 @@ def candidate_plans(
         for engine in engines:
             for light in light_options:
                 name = f"{label}/{engine}{'+light' if light else ''}"
-                plans.append(Plan(name, checkpoint, layers, _export_config(engine, isa, light)))
+                plans.append(Plan(name, checkpoint, layers, _export_config(engine, isa, light, config)))
     return plans
 
 
@@ -178,23 +179,29 @@ def time_candidates(built: dict[str, Path], texts: list[str], config: TuneConfig
     }
 
 
-def _export(plan: Plan, out: Path, eval_data: TextDataset, calibration: TextDataset | None):
+def _export(plan: Plan, out: Path, eval_data: TextDataset, calibration: TextDataset | None, coverage):
     from .pipeline import export_artifact
 
     return export_artifact(
-        plan.checkpoint, out, plan.config, eval_data=eval_data, calibration_data=calibration, progress=False
+        plan.checkpoint,
+        out,
+        plan.config,
+        eval_data=eval_data,
+        calibration_data=calibration,
+        coverage_data=coverage,
+        progress=False,
     )
 
 
-def _export_config(engine: str, isa: str, light: bool) -> ExportConfig:
+def _export_config(engine: str, isa: str, light: bool, config: TuneConfig) -> ExportConfig:
+    trim = {"trim_vocabulary": config.trim_vocabulary, "trim_keep_scripts": config.trim_keep_scripts}
     if engine == "openvino":
-        return ExportConfig(
-            backend="openvino", quantization=quantization_from_recipe("openvino-int8"), light_last_layer=light
-        )
+        quantization = quantization_from_recipe("openvino-int8")
+        return ExportConfig(backend="openvino", quantization=quantization, light_last_layer=light, **trim)
     quantization = quantization_for_cpu(isa)
     if engine == "static":
         quantization = quantization.with_options(mode="static")
-    return ExportConfig(quantization=quantization, light_last_layer=light)
+    return ExportConfig(quantization=quantization, light_last_layer=light, **trim)
 
 
 def _table_choice(engines: list[str], isa: str) -> str:
