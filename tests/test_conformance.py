@@ -108,3 +108,76 @@ def test_node_classifies_like_python(node_example, tiny_int8_artifact):
     assert [r["label"] for r in rows] == [p.label for p in expected]
     for row, prediction in zip(rows, expected, strict=True):
         assert row["scores"] == pytest.approx(prediction.scores, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def unigram_artifact(tmp_path_factory, data_dir) -> Path:
+    """A tiny random BERT that reads text with the real multilingual-e5-small SentencePiece/Unigram tokenizer,
+    trained briefly and exported INT8 with a trimmed vocabulary: the kit's Chinese, mixed, full-width and emoji
+    strings go through Unigram."""
+    from transformers import BertConfig, BertModel
+
+    from edgebert.core.errors import EdgebertError
+    from edgebert.data.text import load_file
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
+    from edgebert.modeling.pretrained import ENCODERS
+    from edgebert.train.config import TrainConfig
+    from edgebert.train.loop import train
+
+    try:
+        tokenizer = ENCODERS["multilingual-e5-small"].tokenizer.locate("multilingual-e5-small")
+    except EdgebertError as exc:
+        pytest.skip(f"the e5 tokenizer's package is not installed (make install brings it): {exc}")
+    root = tmp_path_factory.mktemp("unigram")
+    vocab = len(json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"])
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=1,
+    )
+    BertModel(config).save_pretrained(root / "base")
+    shutil.copyfile(tokenizer, root / "base" / "tokenizer.json")
+    train_set, dev = load_file(data_dir / "train.jsonl"), load_file(data_dir / "dev.jsonl")
+    settings = dict(max_length=48, epochs=1, batch_size=16, learning_rate=5e-3, freeze_embeddings=True)
+    train(train_set, dev, TrainConfig(model=str(root / "base"), **settings), root / "ckpt", progress=False)
+    export = ExportConfig(
+        quantization=quantization_from_recipe("avx2"), trim_vocabulary=True, trim_keep_scripts=("cjk",)
+    )
+    export_artifact(root / "ckpt", root / "int8", export, eval_data=dev, coverage_data=[train_set], progress=False)
+    return root / "int8"
+
+
+def test_unigram_artifact_passes_its_kit_in_python(unigram_artifact, capsys):
+    texts = [r["text"] for r in _kit(unigram_artifact)]
+    assert any("中" in t for t in texts) and any("😀" in t for t in texts) and any("，" in t for t in texts)
+    assert main(["verify", str(unigram_artifact)]) == 0
+
+
+def test_node_port_passes_the_kit_on_a_unigram_artifact(node_example, unigram_artifact):
+    result = subprocess.run(
+        ["node", "conformance.mjs", str(unigram_artifact)],
+        cwd=node_example,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], report["first_mismatches"][:3]
+    assert report["strings"] >= 1000 and report["golden_ids_match"]
+
+
+def test_node_classifies_like_python_on_a_unigram_artifact(node_example, unigram_artifact):
+    texts = ["质量很好，物流也快，推荐！", "中文English混合123", "ＡＢＣ１２３ 😀"]
+    result = subprocess.run(
+        ["node", "edgebert.mjs", str(unigram_artifact), *texts], cwd=node_example, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = Classifier.load(unigram_artifact).predict(texts)
+    assert [r["label"] for r in rows] == [p.label for p in expected]

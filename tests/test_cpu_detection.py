@@ -137,3 +137,13 @@ def test_full_range_int8_artifact_is_refused_on_a_cpu_without_vnni(tiny_checkpoi
     for cpu in (vnni, arm):
         monkeypatch.setattr(model, "cpu_info", lambda cpu=cpu: cpu)
         Classifier.load(out)
+
+
+def test_cpu_identity_names_family_model_and_stepping():
+    from edgebert.core.cpu import parse_cpu_identity
+
+    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC 9R14\n"
+    text += "stepping\t: 1\nflags\t\t: avx2\n\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n"
+    assert parse_cpu_identity(text) == "AuthenticAMD family 25 model 17 stepping 1"
+    assert parse_cpu_identity("CPU implementer\t: 0x41\nCPU part\t: 0xd0c\n") == "implementer 0x41 part 0xd0c"
+    assert parse_cpu_identity("") == ""

@@ -46,6 +46,7 @@ class CpuInfo:
     arch: str  # "x86_64" or "arm64"
     flags: frozenset[str]
     source: str = ""  # where the flags came from
+    identity: str = ""  # "GenuineIntel family 6 model 167 stepping 8": model names lie on VMs (Linux only)
 
     @property
     def isa(self) -> str:
@@ -80,6 +81,21 @@ class CpuInfo:
         wanted = NOTABLE_ARM if normalize_arch(self.arch) == "arm64" else NOTABLE_X86
         return [f for f in wanted if f in self.flags]
 
+    def record(self) -> dict[str, object]:
+        """What a results file says about the CPU a number was measured on."""
+        return {
+            "model_name": self.model,
+            "identity": self.identity,
+            "arch": self.arch,
+            "isa": self.isa,
+            "flags": self.notable_flags,
+        }
+
+    def label(self) -> str:
+        """One line for tables: model name, identity, ISA."""
+        identity = f"; {self.identity}" if self.identity else ""
+        return f"{self.model} ({self.isa}{identity})"
+
 
 def normalize_arch(machine: str) -> str:
     machine = machine.lower()
@@ -101,6 +117,24 @@ def parse_proc_cpuinfo(text: str) -> tuple[str, set[str]]:
         elif key in ("flags", "Features") and not flags:
             flags = set(value.split())
     return model, flags
+
+
+def parse_cpu_identity(text: str) -> str:
+    """'VENDOR family F model M stepping S' from Linux's /proc/cpuinfo (x86), or '' where it says none."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("vendor_id", "cpu family", "model", "stepping", "CPU implementer", "CPU part") and key not in fields:
+            fields[key] = value.strip()
+    if "cpu family" in fields:
+        return (
+            f"{fields.get('vendor_id', '?')} family {fields['cpu family']} model {fields.get('model', '?')} "
+            f"stepping {fields.get('stepping', '?')}"
+        )
+    if "CPU implementer" in fields:  # arm64
+        return f"implementer {fields['CPU implementer']} part {fields.get('CPU part', '?')}"
+    return ""
 
 
 def parse_sysctl(text: str) -> tuple[str, set[str]]:
@@ -126,10 +160,11 @@ def flags_from_numpy(features: dict[str, bool]) -> set[str]:
 
 def cpu_info() -> CpuInfo:
     system, arch = platform.system(), normalize_arch(platform.machine())
-    model, flags, source = "", set(), ""
+    model, flags, source, identity = "", set(), "", ""
     if system == "Linux" and Path("/proc/cpuinfo").is_file():
-        model, flags = parse_proc_cpuinfo(Path("/proc/cpuinfo").read_text(errors="replace"))
-        source = "/proc/cpuinfo"
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+        model, flags = parse_proc_cpuinfo(text)
+        source, identity = "/proc/cpuinfo", parse_cpu_identity(text)
     elif system == "Darwin":
         model, flags = parse_sysctl(_run(["sysctl", "machdep.cpu", "hw.optional"]))
         source = "sysctl"
@@ -137,7 +172,8 @@ def cpu_info() -> CpuInfo:
         flags, source = flags_from_numpy(_numpy_features()), "numpy cpu dispatch (CPUID)"
     if system == "Windows" and not model:
         model = _windows_cpu_name()
-    return CpuInfo(model=model or platform.processor() or arch, arch=arch, flags=frozenset(flags), source=source)
+    model = model or platform.processor() or arch
+    return CpuInfo(model=model, arch=arch, flags=frozenset(flags), source=source, identity=identity)
 
 
 def usable_cpu_count() -> int:

@@ -172,3 +172,172 @@ export class WordPieceTokenizer {
     return pieces;
   }
 }
+
+// ---- SentencePiece / Unigram (XLM-R, multilingual-e5): Precompiled normalizer + Metaspace + Unigram + <s> A </s>
+//
+// Where ports drift, and what this does:
+//  - the Precompiled normalizer is SentencePiece's nmt_nfkc table, a darts-clone trie over UTF-8 bytes; it is read
+//    here from the tokenizer.json, not approximated with String.normalize("NFKC") (which differs on e.g. U+3000)
+//  - like the Rust tokenizers, a grapheme cluster shorter than 6 bytes is first looked up whole, then char by char,
+//    and a lookup takes the trie's first (shortest) prefix match
+//  - Viterbi keeps the first best path on ties; a character no piece covers becomes <unk> scored min_score - 10,
+//    and consecutive <unk>s fuse into one
+
+const UNK_PENALTY = 10;
+
+class Precompiled {
+  constructor(base64) {
+    const bytes = Buffer.from(base64, "base64");
+    const trieSize = bytes.readUInt32LE(0);
+    this.units = new Uint32Array(bytes.buffer.slice(bytes.byteOffset + 4, bytes.byteOffset + 4 + trieSize));
+    this.normalized = bytes.subarray(4 + trieSize);
+    this.segmenter = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+  }
+
+  // darts-clone: the values (offsets into `normalized`) of every key in the trie that is a prefix of `key`
+  firstPrefixValue(key) {
+    const u = this.units;
+    const offset = (unit) => (unit >>> 10) << ((unit & (1 << 9)) >>> 6);
+    let node = offset(u[0]);
+    for (let i = 0; i < key.length; i++) {
+      node ^= key[i];
+      const unit = u[node];
+      if ((unit & ((1 << 31) | 0xff)) >>> 0 !== key[i]) return undefined;
+      node ^= offset(unit);
+      if ((unit >>> 8) & 1) return u[node] & 0x7fffffff;
+    }
+    return undefined;
+  }
+
+  transform(chunk) {
+    const at = this.firstPrefixValue(Buffer.from(chunk, "utf8"));
+    if (at === undefined) return undefined;
+    const end = this.normalized.indexOf(0, at);
+    return this.normalized.subarray(at, end < 0 ? undefined : end).toString("utf8");
+  }
+
+  normalize(text) {
+    let out = "";
+    for (const { segment } of this.segmenter.segment(text)) {
+      if (Buffer.byteLength(segment, "utf8") < 6) {
+        const whole = this.transform(segment);
+        if (whole !== undefined) {
+          out += whole;
+          continue;
+        }
+      }
+      for (const ch of segment) out += this.transform(ch) ?? ch;
+    }
+    return out;
+  }
+}
+
+export class UnigramTokenizer {
+  constructor(json, maxLength) {
+    const { normalizer, pre_tokenizer: pre, model, post_processor: post } = json;
+    const steps = normalizer?.type === "Sequence" ? normalizer.normalizers : normalizer ? [normalizer] : [];
+    if (model?.type !== "Unigram" || pre?.type !== "Metaspace" || steps.some((s) => !["Precompiled", "Replace"].includes(s.type))) {
+      throw new Error(
+        `only Precompiled/Replace + Metaspace + Unigram tokenizers are supported here (got ${normalizer?.type}, ` +
+          `${pre?.type}, ${model?.type}); use the ids-in/logits-out path (classifyIds) with your own tokenizer`,
+      );
+    }
+    this.maxLength = maxLength;
+    this.steps = steps.map((s) =>
+      s.type === "Precompiled"
+        ? ((p) => (t) => p.normalize(t))(new Precompiled(s.precompiled_charsmap))
+        : ((re, to) => (t) => t.replace(re, to))(new RegExp(s.pattern.Regex ?? escape(s.pattern.String), "gu"), s.content),
+    );
+    this.replacement = pre.replacement ?? "\u2581";
+    this.prefixScheme = pre.prepend_scheme ?? (pre.add_prefix_space === false ? "never" : "always");
+    this.split = pre.split ?? true;
+    this.pieces = new Map(model.vocab.map(([piece, score], id) => [piece, { id, score }]));
+    this.maxPieceChars = Math.max(...model.vocab.map(([piece]) => [...piece].length));
+    this.unkId = model.unk_id;
+    this.unkScore = Math.min(...model.vocab.map(([, score]) => score)) - UNK_PENALTY;
+    const special = post?.special_tokens ?? {};
+    const first = post?.single?.[0]?.SpecialToken?.id;
+    const last = post?.single?.at(-1)?.SpecialToken?.id;
+    this.clsId = special[first]?.ids?.[0];
+    this.sepId = special[last]?.ids?.[0];
+    this.added = (json.added_tokens ?? []).filter((t) => !t.normalized).sort((a, b) => b.content.length - a.content.length);
+  }
+
+  static fromFile(path, maxLength) {
+    return new UnigramTokenizer(JSON.parse(readFileSync(path, "utf8")), maxLength);
+  }
+
+  encode(text) {
+    const ids = [];
+    let first = true;
+    for (const [piece, addedId] of WordPieceTokenizer.prototype.splitAdded.call(this, text)) {
+      if (addedId !== undefined) ids.push(addedId);
+      else for (const word of this.preTokenize(this.normalize(piece), first)) ids.push(...this.viterbi(word));
+      first = false;
+    }
+    return [this.clsId, ...ids.slice(0, this.maxLength - 2), this.sepId];
+  }
+
+  normalize(text) {
+    return this.steps.reduce((t, step) => step(t), text);
+  }
+
+  // Metaspace: spaces become ▁, a ▁ is prepended (to the first piece of the text only, for "first"), and with
+  // split the text breaks before every ▁
+  preTokenize(text, first) {
+    let t = text.replaceAll(" ", this.replacement);
+    if (t && !t.startsWith(this.replacement) && (this.prefixScheme === "always" || (this.prefixScheme === "first" && first))) {
+      t = this.replacement + t;
+    }
+    if (!this.split) return t ? [t] : [];
+    const words = [];
+    let word = "";
+    for (const ch of t) {
+      if (ch === this.replacement && word) {
+        words.push(word);
+        word = "";
+      }
+      word += ch;
+    }
+    if (word) words.push(word);
+    return words;
+  }
+
+  viterbi(word) {
+    const chars = [...word];
+    const n = chars.length;
+    const best = Array.from({ length: n + 1 }, () => ({ score: -Infinity, from: -1, id: -1 }));
+    best[0].score = 0;
+    for (let start = 0; start < n; start++) {
+      if (best[start].score === -Infinity) continue;
+      let single = false;
+      let piece = "";
+      for (let end = start + 1; end <= Math.min(n, start + this.maxPieceChars); end++) {
+        piece += chars[end - 1];
+        const hit = this.pieces.get(piece);
+        if (hit === undefined) continue;
+        if (end === start + 1) single = true;
+        const score = best[start].score + hit.score;
+        if (score > best[end].score) best[end] = { score, from: start, id: hit.id };
+      }
+      if (!single) {
+        const score = best[start].score + this.unkScore;
+        if (score > best[start + 1].score) best[start + 1] = { score, from: start, id: this.unkId };
+      }
+    }
+    const ids = [];
+    for (let at = n; at > 0; at = best[at].from) ids.push(best[at].id);
+    ids.reverse();
+    return ids.filter((id, i) => !(id === this.unkId && ids[i - 1] === this.unkId)); // fuse_unk
+  }
+}
+
+function escape(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** The tokenizer a tokenizer.json describes: WordPiece (BERT) or SentencePiece/Unigram (XLM-R, e5). */
+export function loadTokenizer(path, maxLength) {
+  const json = JSON.parse(readFileSync(path, "utf8"));
+  return json.model?.type === "Unigram" ? new UnigramTokenizer(json, maxLength) : new WordPieceTokenizer(json, maxLength);
+}
