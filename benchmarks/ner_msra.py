@@ -118,15 +118,21 @@ def speed(artifact: Path, checkpoint: Path | None, test, threads: int) -> dict:
 
 
 def int8_drop(checkpoint: Path, ner, task, test, truth, int8_tags) -> dict:
-    """The torch fp32 checkpoint on the same test sentences, and what INT8 cost (entity F1 points)."""
+    """The torch fp32 checkpoint on the same test sentences (read with its own tokenizer: the artifact's may be
+    trimmed), and what INT8 cost in entity F1 points, with a paired-bootstrap interval."""
     from edgebert.modeling.models import TorchBackend, load_checkpoint_model
+    from edgebert.runtime import TextEncoder
 
     torch_backend = TorchBackend(load_checkpoint_model(checkpoint))
-    _, fp32_tags = task.tags(torch_backend, ner.encoder, task.encode(ner.encoder, test), 32)
+    encoder = TextEncoder.from_file(checkpoint / "tokenizer.json", ner.encoder.max_length)
+    fp32_truth, fp32_tags = task.tags(torch_backend, encoder, task.encode(encoder, test), 32)
+    if fp32_truth != truth:
+        raise SystemExit("the checkpoint's tokenizer scores different words than the artifact's; compare by hand")
     fp32 = entity_metrics(truth, fp32_tags)
     return {
         "torch_fp32": {"path": str(checkpoint), **fp32},
         "int8_drop_points": 100 * (fp32["f1"] - entity_metrics(truth, int8_tags)["f1"]),
+        "int8_minus_fp32_f1": paired_bootstrap(truth, int8_tags, fp32_tags),
     }
 
 

@@ -112,7 +112,7 @@ def test_node_classifies_like_python(node_example, tiny_int8_artifact):
 
 @pytest.fixture(scope="module")
 def unigram_artifact(tmp_path_factory, data_dir) -> Path:
-    """A tiny random BERT that reads text with the real multilingual-e5-small SentencePiece/Unigram tokenizer,
+    """A tiny random BERT (mean pooling, as e5 is used) that reads text with the real e5 SentencePiece tokenizer,
     trained briefly and exported INT8 with a trimmed vocabulary: the kit's Chinese, mixed, full-width and emoji
     strings go through Unigram."""
     from transformers import BertConfig, BertModel
@@ -144,7 +144,7 @@ def unigram_artifact(tmp_path_factory, data_dir) -> Path:
     BertModel(config).save_pretrained(root / "base")
     shutil.copyfile(tokenizer, root / "base" / "tokenizer.json")
     train_set, dev = load_file(data_dir / "train.jsonl"), load_file(data_dir / "dev.jsonl")
-    settings = dict(max_length=48, epochs=1, batch_size=16, learning_rate=5e-3, freeze_embeddings=True)
+    settings = dict(pooling="mean", max_length=48, epochs=1, batch_size=16, learning_rate=5e-3, freeze_embeddings=True)
     train(train_set, dev, TrainConfig(model=str(root / "base"), **settings), root / "ckpt", progress=False)
     export = ExportConfig(
         quantization=quantization_from_recipe("avx2"), trim_vocabulary=True, trim_keep_scripts=("cjk",)

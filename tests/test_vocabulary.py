@@ -61,7 +61,9 @@ def unigram_checkpoint(tmp_path_factory, tiny_unigram_base, data_dir) -> Path:
     from edgebert.train.loop import train
 
     out = tmp_path_factory.mktemp("unigram-ckpt") / "ckpt"
-    config = TrainConfig(model=str(tiny_unigram_base), max_length=48, epochs=2, batch_size=16, learning_rate=5e-3)
+    config = TrainConfig(
+        model=str(tiny_unigram_base), pooling="mean", max_length=48, epochs=2, batch_size=16, learning_rate=5e-3
+    )
     train(load_file(data_dir / "train.jsonl"), load_file(data_dir / "dev.jsonl"), config, out, progress=False)
     return out
 

@@ -120,6 +120,7 @@ def fingerprint(threads: int) -> dict[str, Any]:
             continue
     return {
         "cpu": info.model,
+        "cpu_identity": info.identity,
         "arch": info.arch,
         "isa": info.isa,
         "flags": info.notable_flags,

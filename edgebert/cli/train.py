@@ -27,6 +27,17 @@ SHARED = (  # flag, field, help, argparse options: the options adapt and train h
 )
 
 
+def _freeze_option(parser) -> None:
+    config_option(
+        parser,
+        "--freeze-embeddings",
+        TrainConfig,
+        "freeze_embeddings",
+        "keep the pretrained word embeddings fixed (much faster for large vocabularies)",
+        action="store_true",
+    )
+
+
 def _shared(parser, config_class) -> None:
     for flag, name, text, kwargs in SHARED:
         config_option(parser, flag, config_class, name, text, **kwargs)
@@ -96,14 +107,7 @@ def add_train(commands) -> None:
         "'auto' reweights classes for imbalanced data",
         choices=["none", "auto"],
     )
-    config_option(
-        p,
-        "--freeze-embeddings",
-        TrainConfig,
-        "freeze_embeddings",
-        "keep the pretrained word embeddings fixed (much faster for large vocabularies)",
-        action="store_true",
-    )
+    _freeze_option(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same options")
     add_columns(p, pairs=True)
     p.set_defaults(run=run_train)
@@ -158,6 +162,7 @@ def add_distill(commands) -> None:
         "weight of a loss matching each student layer's hidden states to the teacher layer it was copied from",
         type=float,
     )
+    _freeze_option(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     add_columns(p)
     p.set_defaults(run=run_distill)

@@ -98,13 +98,16 @@ def trim_embeddings(model, trim: Trim) -> None:
     rows = embeddings.weight.shape[0]
     if int(trim.keep[-1]) >= rows:
         raise InputError(f"The tokenizer has piece ids up to {int(trim.keep[-1])} but the model only {rows} rows.")
-    cut = torch.nn.Embedding(len(trim.keep), embeddings.weight.shape[1], padding_idx=None)
-    with torch.no_grad():
-        cut.weight.copy_(embeddings.weight[torch.from_numpy(trim.keep)])
-    model.set_input_embeddings(cut)
-    model.config.vocab_size = len(trim.keep)
-    if getattr(model.config, "pad_token_id", None) is not None and model.config.pad_token_id in set(trim.keep.tolist()):
-        model.config.pad_token_id = trim.new_ids([model.config.pad_token_id])[0]
+    with torch.no_grad():  # in place: any model with get_input_embeddings (HF heads, the mean-pool head) works
+        embeddings.weight = torch.nn.Parameter(embeddings.weight[torch.from_numpy(trim.keep)].clone())
+    embeddings.num_embeddings = len(trim.keep)
+    config = getattr(model, "config", None)
+    if config is not None:
+        config.vocab_size = len(trim.keep)
+        pad = getattr(config, "pad_token_id", None)
+        config.pad_token_id = trim.new_ids([pad])[0] if pad is not None and pad in set(trim.keep.tolist()) else None
+    if embeddings.padding_idx is not None:  # the pad row is only special for training; inference reads it as is
+        embeddings.padding_idx = None
 
 
 def _pieces(model: dict[str, Any]) -> list[str]:
