@@ -7,6 +7,10 @@ Peers are used the way their docs show:
     ORTModelForSequenceClassification
   - optimum-intel OpenVINO INT8 (OVQuantizer, NNCF static INT8 on 200 --calib texts), when `optimum.intel` is
     importable (`optimum-intel[openvino]==1.27.0` fits the pinned set; the `bench` extra installs it).
+  A mean-pooled checkpoint (edgebert's `--pooling mean`, as sentence encoders such as e5 are used) has no
+  transformers classification class: the peers load it as their docs show for sentence encoders, the
+  feature-extraction class (AutoModel / ORTModelForFeatureExtraction / OVModelForFeatureExtraction), then mean
+  pooling over the attention mask and the checkpoint's linear head (mean_pool_head.safetensors) in numpy.
 Shapes are synthetic (batch x tokens, full attention); "real-text" is end to end over the dataset's own
 texts in batches of 32 (tokenization included, padding to the batch's longest).
 
@@ -37,35 +41,56 @@ BATCH = 32
 
 
 class Peer:
-    """name, run_shape(ids, mask, types) -> None, logits(texts) -> (N, L) array, size_mb."""
+    """name, run_shape(ids, mask, types) -> None, logits(texts) -> (N, L) array, size_mb, vocab_size (None: any
+    id below 30522 is valid)."""
 
     def __init__(self, name: str, run_shape: Callable, logits: Callable, size_mb: float) -> None:
         self.name, self.run_shape, self.logits, self.size_mb = name, run_shape, logits, size_mb
+        self.vocab_size: int | None = None
 
 
 def torch_peer(checkpoint: Path, threads: int) -> Peer:
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     torch.set_num_threads(threads)
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()  # default (SDPA) attention
+    auto = AutoModel if _head(checkpoint) else AutoModelForSequenceClassification
+    model = auto.from_pretrained(checkpoint).eval()  # default (SDPA) attention
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
 
     size = sum(p.stat().st_size for p in checkpoint.glob("*.safetensors")) / 1e6
-    return _transformers_style_peer("torch fp32 (eager)", model, tokenizer, size)
+    return _transformers_style_peer("torch fp32 (eager)", model, tokenizer, size, _head(checkpoint))
+
+
+def _head(checkpoint: Path):
+    """(weight (K, H), bias (K,)) of a mean-pooled checkpoint's linear head, else None."""
+    from safetensors.numpy import load_file
+
+    path = checkpoint / "mean_pool_head.safetensors"
+    if not path.is_file():
+        return None
+    head = load_file(str(path))
+    return head["weight"], head["bias"]
 
 
 def optimum_int8_peer(checkpoint: Path, work: Path, threads: int) -> Peer:
     """Optimum's best documented dynamic INT8 recipe for CPUs."""
     import onnxruntime as ort
-    from optimum.onnxruntime import ORTModelForSequenceClassification, ORTOptimizer, ORTQuantizer
+    from optimum.onnxruntime import (
+        ORTModelForFeatureExtraction,
+        ORTModelForSequenceClassification,
+        ORTOptimizer,
+        ORTQuantizer,
+    )
     from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
     from transformers import AutoTokenizer
 
+    head = _head(checkpoint)
+    ort_class = ORTModelForFeatureExtraction if head else ORTModelForSequenceClassification
     quantized_dir = work / "optimum-int8"
     if not (quantized_dir / "model_optimized_quantized.onnx").exists():
         _let_optimum_quantize_fused_graphs()
-        exported = ORTModelForSequenceClassification.from_pretrained(checkpoint, export=True)
+        exported = ort_class.from_pretrained(checkpoint, export=True)
         exported.save_pretrained(work / "optimum-fp32")
         optimizer = ORTOptimizer.from_pretrained(exported)
         optimizer.optimize(AutoOptimizationConfig.O2(), save_dir=work / "optimum-o2")
@@ -74,40 +99,48 @@ def optimum_int8_peer(checkpoint: Path, work: Path, threads: int) -> Peer:
         quantizer.quantize(config, save_dir=quantized_dir)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    model = ORTModelForSequenceClassification.from_pretrained(
+    model = ort_class.from_pretrained(
         quantized_dir, file_name="model_optimized_quantized.onnx", session_options=options
     )
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
 
     size = (quantized_dir / "model_optimized_quantized.onnx").stat().st_size / 1e6
-    return _transformers_style_peer("Optimum ORT INT8 (O2 + avx512_vnni)", model, tokenizer, size)
+    return _transformers_style_peer("Optimum ORT INT8 (O2 + avx512_vnni)", model, tokenizer, size, head)
 
 
 def optimum_intel_int8_peer(checkpoint: Path, work: Path, threads: int, calibration_texts: list[str]) -> Peer:
     """optimum-intel's documented static INT8 path: OVModelForSequenceClassification(export=True) ->
     OVQuantizer with OVQuantizationConfig (NNCF, transformer preset) on 200 training texts."""
-    from optimum.intel import OVConfig, OVModelForSequenceClassification, OVQuantizationConfig, OVQuantizer
+    from optimum.intel import (
+        OVConfig,
+        OVModelForFeatureExtraction,
+        OVModelForSequenceClassification,
+        OVQuantizationConfig,
+        OVQuantizer,
+    )
     from transformers import AutoTokenizer
 
+    head = _head(checkpoint)
+    ov_class = OVModelForFeatureExtraction if head else OVModelForSequenceClassification
     out = work / "optimum-intel-int8"
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     if not (out / "openvino_model.xml").exists():
         import nncf
 
-        model = OVModelForSequenceClassification.from_pretrained(checkpoint, export=True)
+        model = ov_class.from_pretrained(checkpoint, export=True)
         samples = [tokenizer(t, truncation=True, max_length=128, return_tensors="np") for t in calibration_texts[:200]]
         quantizer = OVQuantizer.from_pretrained(model)
         config = OVConfig(quantization_config=OVQuantizationConfig(num_samples=200))
         dataset = nncf.Dataset([dict(s) for s in samples])  # no `datasets` dependency: NNCF's own container
         quantizer.quantize(calibration_dataset=dataset, ov_config=config, save_directory=out)
-    model = OVModelForSequenceClassification.from_pretrained(
+    model = ov_class.from_pretrained(
         out, ov_config={"INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
     )
     size = sum(p.stat().st_size for p in out.glob("openvino_model.*")) / 1e6
-    return _transformers_style_peer("optimum-intel OV INT8 (OVQuantizer)", model, tokenizer, size)
+    return _transformers_style_peer("optimum-intel OV INT8 (OVQuantizer)", model, tokenizer, size, head)
 
 
-def _transformers_style_peer(name: str, model, tokenizer, size_mb: float) -> Peer:
+def _transformers_style_peer(name: str, model, tokenizer, size_mb: float, head=None) -> Peer:
     """Called the way transformers-style models are: torch tensors in, tokenizer padding to the batch's longest."""
     import torch
 
@@ -122,7 +155,12 @@ def _transformers_style_peer(name: str, model, tokenizer, size_mb: float) -> Pee
     @torch.inference_mode()
     def logits(texts):
         enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        return model(**enc).logits.numpy()
+        if head is None:
+            return model(**enc).logits.numpy()
+        hidden = np.asarray(model(**enc).last_hidden_state)  # (B, T, H)
+        mask = enc["attention_mask"].numpy()[..., None].astype(hidden.dtype)  # (B, T, 1)
+        pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1.0)  # (B, H)
+        return pooled @ head[0].T + head[1]
 
     return Peer(name, run_shape, logits, size_mb)
 
@@ -150,7 +188,9 @@ def edgebert_peer(artifact: Path, threads: int) -> Peer:
     mode = f" {m.quantization.mode}" if m.quantization else ""
     name = f"edgebert {m.backend} {m.precision}{mode} ({artifact.name})"
     size = sum((artifact / f).stat().st_size for f in m.model_files) / 1e6
-    return Peer(name, clf.backend.run, clf.predict_logits, size)
+    peer = Peer(name, clf.backend.run, clf.predict_logits, size)
+    peer.vocab_size = clf.encoder.tokenizer.get_vocab_size()
+    return peer
 
 
 def main() -> int:
@@ -185,8 +225,9 @@ def main() -> int:
         accuracy[peer.name]["predictions"] = logits.argmax(-1).tolist()
 
     latency: dict[str, dict[str, dict]] = {}
+    vocab = min([30522, *(p.vocab_size for p in peers if p.vocab_size)])  # a trimmed artifact has fewer ids
     for batch, tokens in parse_shapes(args.shapes):
-        feed = synthetic_batch(batch, tokens, 30522)
+        feed = synthetic_batch(batch, tokens, vocab)
         runners = {p.name: (lambda p=p, feed=feed: p.run_shape(*feed)) for p in peers}
         key = f"{batch}x{tokens}"
         print(f"measuring {key}", file=sys.stderr)

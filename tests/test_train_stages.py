@@ -113,9 +113,14 @@ def test_end_epoch_keeps_the_best_and_stops_after_patience(tmp_path, tiny_base, 
 
 
 def test_save_checkpoint_writes_a_meta_the_reader_accepts(tmp_path, tiny_base, splits):
+    import shutil
+
     from edgebert.train.state import Progress
 
-    config = _config(tiny_base, max_length="auto")
+    base = tmp_path / "base"
+    shutil.copytree(tiny_base, base)
+    (base / "tokenizer_config.json").write_text('{"tokenizer_class": "BertTokenizerFast"}')
+    config = _config(base, max_length="auto")
     run = _start(tmp_path, config, splits)
     task, text = _text(run, config, splits)
     config = dataclasses.replace(config, max_length=text.max_length)
@@ -128,6 +133,7 @@ def test_save_checkpoint_writes_a_meta_the_reader_accepts(tmp_path, tiny_base, s
     assert meta.max_length == text.max_length == meta.train_config["max_length"]  # 'auto' resolved
     assert meta.labels == list(task.labels.names) and meta.best_epoch == 1
     assert not run.partial.exists()
+    assert (run.out / "tokenizer_config.json").read_text() == (base / "tokenizer_config.json").read_text()
 
 
 def test_adapt_stages_mask_and_evaluate_reproducibly_then_save_an_encoder(tmp_path, tiny_base, splits):

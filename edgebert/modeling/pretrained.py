@@ -17,7 +17,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..core.artifact import HF_CONFIG, TOKENIZER
+from ..core.artifact import HF_CONFIG, HF_TOKENIZER_FILES, TOKENIZER
 from ..core.errors import ArtifactError, InputError, MissingDependencyError
 from ..core.files import atomic_directory, sha256_file
 
@@ -229,6 +229,6 @@ def _convert_torch_bin(source: Path, staging: Path) -> None:
     prefix = "bert."
     state = {k.removeprefix(prefix): v.contiguous() for k, v in state.items() if not k.endswith("position_ids")}
     save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
-    for name in (HF_CONFIG, TOKENIZER, "tokenizer_config.json", "special_tokens_map.json"):
+    for name in (HF_CONFIG, TOKENIZER, *HF_TOKENIZER_FILES):
         if (source / name).is_file():
             shutil.copyfile(source / name, staging / name)

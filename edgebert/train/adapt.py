@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import TOKENIZER
+from ..core.artifact import HF_TOKENIZER_FILES, TOKENIZER
 from ..core.cpu import usable_cpu_count
 from ..core.errors import InputError, require
 from ..core.files import atomic_directory, check_writable
@@ -249,7 +249,7 @@ def save_encoder(out: Path, force: bool, model_dir: Path, mlm: MaskedLM, ids: Ma
             (tmp / VOCAB_FILE).write_text("\n".join(ids.vocab) + "\n", encoding="utf-8")
         elif (model_dir / VOCAB_FILE).is_file():
             shutil.copy(model_dir / VOCAB_FILE, tmp / VOCAB_FILE)
-        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        for name in HF_TOKENIZER_FILES:
             if (model_dir / name).is_file():
                 shutil.copy(model_dir / name, tmp / name)
         (tmp / ADAPT_META).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")

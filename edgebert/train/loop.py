@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import TOKENIZER
+from ..core.artifact import HF_TOKENIZER_FILES, TOKENIZER
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError, TrainingInterrupted, require
 from ..core.files import check_writable
@@ -94,6 +94,7 @@ class Text:
     max_length: int
     train_set: Encoded
     eval_set: Encoded
+    companions: list[Path] = dataclasses.field(default_factory=list)  # tokenizer_config.json etc. to carry along
 
 
 @dataclass
@@ -172,7 +173,9 @@ def prepare_text(
         saved_tokenizer.write_text(tokenizer_json, encoding="utf-8")
         if vocab is not None:
             (run.partial / VOCAB_FILE).write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    return Text(tokenizer_json, vocab, encoder, max_length, train_set, eval_set)
+    source = Path(config.teacher) if teacher_meta is not None else model_dir  # so transformers reads it the same
+    companions = [source / name for name in HF_TOKENIZER_FILES if (source / name).is_file()]
+    return Text(tokenizer_json, vocab, encoder, max_length, train_set, eval_set, companions)
 
 
 def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text: Text) -> Trainee:
@@ -382,6 +385,8 @@ def save_checkpoint(
 
     best_dir = run.partial / "best"
     best_dir.joinpath(TOKENIZER).write_text(text.tokenizer_json, encoding="utf-8")
+    for path in text.companions:
+        shutil.copyfile(path, best_dir / path.name)
     if (run.partial / VOCAB_FILE).is_file():
         (run.partial / VOCAB_FILE).replace(best_dir / VOCAB_FILE)
     meta = CheckpointMeta(
