@@ -6,7 +6,7 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: readme-usage demo demo-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
+.PHONY: readme-usage readme-tables demo demo-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -140,6 +140,10 @@ lint: $(LINT_VENV)/.installed
 
 readme-usage: $(VENV)/.installed
 	$(BIN)/python -m edgebert.cli.readme_usage
+
+# README result tables from benchmarks/results/*.json (a test checks they match)
+readme-tables: $(VENV)/.installed
+	$(BIN)/python benchmarks/readme_tables.py
 
 format: $(LINT_VENV)/.installed
 	$(LINT_VENV)/bin/ruff check --fix . && $(LINT_VENV)/bin/ruff format .

@@ -22,11 +22,15 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from edgebert.core.cpu import cpu_info
-from edgebert.core.metrics import classification_metrics
+from edgebert.core.metrics import (
+    accuracy_interval,
+    bootstrap_rows,
+    classification_metrics,
+    paired_accuracy_difference,
+)
 from edgebert.data.load import load_dataset
 
 OUT = Path(__file__).parent / "results" / "zh_reviews.json"
-BOOTSTRAP = 10_000
 BASELINES = {"chars": (1, 1), "chars+bigrams": (1, 2)}
 
 
@@ -38,7 +42,7 @@ def main() -> int:
     train, dev, test = (load_dataset(f"zh_reviews:{split}") for split in ("train", "dev", "test"))
     labels = sorted(set(train.labels))
     y_test = np.asarray([labels.index(y) for y in test.labels])
-    samples = np.random.default_rng(0).integers(0, len(y_test), size=(BOOTSTRAP, len(y_test)))
+    samples = bootstrap_rows(len(y_test))
     results = {
         "dataset": f"zh_reviews: fit on train ({len(train)}), select on dev ({len(dev)}), report on test ({len(test)})",
         "resolution": f"one test text = {100 / len(test):.3f} points",
@@ -110,16 +114,7 @@ def score_artifact(path: Path, test, labels, y_test, samples) -> tuple[dict, np.
     return entry, correct
 
 
-def scored(correct: np.ndarray, samples: np.ndarray) -> dict:
-    low, high = np.percentile(correct[samples].mean(1), [2.5, 97.5])
-    return {"accuracy": float(correct.mean()), "ci95": [float(low), float(high)]}
-
-
-def paired(ours: np.ndarray, theirs: np.ndarray, samples: np.ndarray) -> dict:
-    """The accuracy gap in points; per-text differences in correctness resampled together (paired bootstrap)."""
-    diff = ours.astype(float) - theirs.astype(float)
-    low, high = np.percentile(diff[samples].mean(1), [2.5, 97.5])
-    return {"points": 100 * float(diff.mean()), "ci95": [100 * float(low), 100 * float(high)]}
+scored, paired = accuracy_interval, paired_accuracy_difference
 
 
 def show(entry: dict) -> str:

@@ -191,3 +191,15 @@ def test_readme_command_synopses_are_the_clis_own():
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- usage:start")[1].split("<!-- usage:end -->")[0]
     assert synopsis() in block, "README's Commands block is stale: run `make readme-usage`"
+
+
+def test_readme_result_tables_are_rendered_from_the_results_files():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "benchmarks" / "readme_tables.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "<!-- table:zh-reviews -->" in readme and "<!-- table:msra-ner -->" in readme

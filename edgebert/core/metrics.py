@@ -131,3 +131,26 @@ def entity_drift(reference_tags: Sequence[Sequence[str]], candidate_tags: Sequen
         "changed": changed,
         "changed_sentence_indices": indices[:100],
     }
+
+
+# ---- intervals: resample the evaluated rows (texts or sentences) with replacement, 95% percentile interval
+BOOTSTRAP_SAMPLES = 10_000
+
+
+def bootstrap_rows(n_rows: int, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> np.ndarray:
+    """(samples, n_rows) row indices, shared by every interval on the same rows so comparisons are paired."""
+    return np.random.default_rng(seed).integers(0, n_rows, size=(samples, n_rows))
+
+
+def accuracy_interval(correct: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+    """Accuracy of a (N,) bool vector with its 95% bootstrap interval."""
+    low, high = np.percentile(correct[rows].mean(1), [2.5, 97.5])
+    return {"accuracy": float(correct.mean()), "ci95": [float(low), float(high)]}
+
+
+def paired_accuracy_difference(ours: np.ndarray, theirs: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+    """Accuracy(ours) - accuracy(theirs) in points, with a 95% paired-bootstrap interval: per-row differences in
+    correctness resampled together, so what both get right or wrong cancels."""
+    diff = ours.astype(float) - theirs.astype(float)
+    low, high = np.percentile(diff[rows].mean(1), [2.5, 97.5])
+    return {"points": 100 * float(diff.mean()), "ci95": [100 * float(low), 100 * float(high)]}
