@@ -130,3 +130,26 @@ def test_threads_default_to_usable_cpus(tiny_int8_artifact, monkeypatch):
     assert seen["threads"] == usable_cpu_count()
     Classifier.load(tiny_int8_artifact, threads=1)
     assert seen["threads"] == 1
+
+
+def test_a_model_answers_with_the_bytes_it_verified_even_if_the_file_is_replaced(tmp_path, tiny_int8_artifact):
+    """Dynamic INT8 runs lists row by row on a second, one-thread session opened at the first multi-row call: it
+    must open from the verified bytes, not from a path a re-export may have replaced meanwhile."""
+    import shutil
+
+    import onnx
+
+    from edgebert import Classifier
+
+    artifact = tmp_path / "artifact"
+    shutil.copytree(tiny_int8_artifact, artifact)
+    model = Classifier.load(artifact, threads=2)
+    texts = ["goal for the team", "bank profit rises", "the match ended", "shares fell"]
+    expected = model.predict_logits(texts[:1])
+    graph = onnx.load(str(artifact / "model.onnx"))
+    for init in graph.graph.initializer:  # another model with the same inputs and outputs: every weight zeroed
+        init.CopyFrom(onnx.numpy_helper.from_array(np.zeros_like(onnx.numpy_helper.to_array(init)), init.name))
+    onnx.save(graph, str(artifact / "model.onnx"))
+    swapped = model.predict_logits(texts)  # opens the side-by-side session now
+    np.testing.assert_array_equal(swapped[:1], expected)
+    np.testing.assert_array_equal(swapped, Classifier.load(tiny_int8_artifact, threads=2).predict_logits(texts))

@@ -13,6 +13,7 @@ naming the field. Torch-free, numpy-free.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -327,11 +328,38 @@ def read_manifest(bundle: Path) -> Manifest:
     return Manifest.from_dict(data, path)
 
 
-def verify_files(bundle: Path, manifest: Manifest) -> None:
-    """Refuse a bundle whose files are missing, truncated, altered or outside it, naming the file."""
+def read_verified(bundle: Path, manifest: Manifest, name: str, *, verify: bool = True) -> bytes:
+    """A file's bytes, read once and (with verify) checked against the manifest there: what the caller then uses
+    is exactly what was checked, whatever happens to the file on disk afterwards."""
+    path = Path(bundle) / name
+    _refuse_escaping_link(Path(bundle), path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"Artifact {bundle} is missing {name}. Re-export it or copy the whole directory.") from None
+    except OSError as exc:
+        raise ArtifactError(f"Cannot read {path} ({exc.strerror}); check its permissions.") from exc
+    if verify and hashlib.sha256(data).hexdigest() != manifest.files.get(name):
+        raise ArtifactError(
+            f"Artifact file {path} does not match its checksum in {MANIFEST}: it was truncated or altered. "
+            "Re-export or re-copy the artifact."
+        )
+    return data
+
+
+def _refuse_escaping_link(bundle: Path, path: Path) -> None:
+    if path.is_symlink() and bundle.resolve() not in path.resolve().parents:
+        raise ArtifactError(f"Artifact file {path} links outside the artifact directory; refusing to read it.")
+
+
+def verify_files(bundle: Path, manifest: Manifest, *, skip: tuple[str, ...] = ()) -> None:
+    """Refuse a bundle whose files are missing, truncated, altered or outside it, naming the file. `skip`: files
+    the caller reads and checks itself (read_verified)."""
     bundle = Path(bundle)
     root = bundle.resolve()
     for name, expected in manifest.files.items():
+        if name in skip:
+            continue
         path = bundle / name
         if path.is_symlink() and root not in path.resolve().parents:
             raise ArtifactError(f"Artifact file {path} links outside the artifact directory; refusing to read it.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -21,8 +22,20 @@ class Backend(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ModelBytes:
+    """A model read into memory once and checksummed there (core.artifact.read_verified): every session opens
+    from these bytes, never again from a path whose file may have been replaced since."""
+
+    where: Path  # for messages
+    files: tuple[bytes, ...]  # (model.onnx,) or (model.xml, model.bin)
+
+
+ModelSource = Path | ModelBytes
+
+
 class OnnxRuntimeBackend:
-    def __init__(self, model_path: Path, threads: int, spinning: bool = False) -> None:
+    def __init__(self, model_path: ModelSource, threads: int, spinning: bool = False) -> None:
         """spinning: let ORT's worker threads busy-wait *between* calls too. Off by default: they spin only while a
         call runs (between its ops, where waking a sleeping thread costs more than the op) and stop when it
         returns (session.force_spinning_stop). Measured with the demo's INT8 artifact on Zen 3, 2 threads, one
@@ -34,10 +47,12 @@ class OnnxRuntimeBackend:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.force_spinning_stop", "0" if spinning else "1")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        source = model_path.files[0] if isinstance(model_path, ModelBytes) else str(model_path)
+        where = model_path.where if isinstance(model_path, ModelBytes) else model_path
         try:
-            self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-            raise ArtifactError(f"ONNX Runtime cannot load {model_path}: {exc}. Re-export the artifact.") from exc
+            raise ArtifactError(f"ONNX Runtime cannot load {where}: {exc}. Re-export the artifact.") from exc
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.version = ort.__version__
 
@@ -50,7 +65,7 @@ class OnnxRuntimeBackend:
 class OpenVinoBackend:
     """Runs an OpenVINO IR with the `openvino` package alone (no optimum-intel, no torch)."""
 
-    def __init__(self, model_path: Path, threads: int, precision: str = "f32", mode: str = "latency") -> None:
+    def __init__(self, model_path: ModelSource, threads: int, precision: str = "f32", mode: str = "latency") -> None:
         ov = require("openvino", "openvino")
         core = ov.Core()
         config = {
@@ -59,10 +74,16 @@ class OpenVinoBackend:
             "PERFORMANCE_HINT": {"latency": "LATENCY", "throughput": "THROUGHPUT"}[mode],
             "INFERENCE_NUM_THREADS": threads,
         }
+        where = model_path.where if isinstance(model_path, ModelBytes) else model_path
         try:
-            self.compiled = core.compile_model(core.read_model(str(model_path)), "CPU", config)
+            if isinstance(model_path, ModelBytes):  # the IR's XML text and its weights, from memory
+                xml, weights = model_path.files
+                model = core.read_model(model=xml, weights=ov.Tensor(np.frombuffer(weights, dtype=np.uint8)))
+            else:
+                model = core.read_model(str(model_path))
+            self.compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:
-            raise ArtifactError(f"OpenVINO cannot load {model_path}: {exc}. Re-export the artifact.") from exc
+            raise ArtifactError(f"OpenVINO cannot load {where}: {exc}. Re-export the artifact.") from exc
         self.input_names = {port.any_name for port in self.compiled.inputs}
         self.version = ov.__version__
 
@@ -92,7 +113,8 @@ class RowByRow:
 
     def __init__(self, inner: Backend, open_parallel: Callable[[], Backend] | None = None, workers: int = 1) -> None:
         """open_parallel: opens the one-thread session, on the first call with several rows (so an app that
-        predicts one text at a time never pays its ~95 ms and ~30 MB)."""
+        predicts one text at a time never pays its ~95 ms and ~30 MB), from the verified bytes kept for it
+        (ModelBytes: the model's size in memory), never from the file, which may have changed since."""
         self.inner, self.workers = inner, workers
         self.version = getattr(inner, "version", "")
         self._open_parallel = open_parallel
@@ -130,7 +152,9 @@ class RowByRow:
             return self._pool, self.parallel
 
 
-def open_backend(backend: str, model_path: Path, threads: int, *, row_by_row: bool = False, **options) -> Backend:
+def open_backend(
+    backend: str, model_path: ModelSource, threads: int, *, row_by_row: bool = False, **options
+) -> Backend:
     """row_by_row: run each row alone (see RowByRow); core.artifact.quantizes_per_call says when it is needed."""
     engine = _open(backend, model_path, threads, **options)
     if not row_by_row:
@@ -140,7 +164,7 @@ def open_backend(backend: str, model_path: Path, threads: int, *, row_by_row: bo
     return RowByRow(engine)
 
 
-def _open(backend: str, model_path: Path, threads: int, spinning: bool = False, **options) -> Backend:
+def _open(backend: str, model_path: ModelSource, threads: int, spinning: bool = False, **options) -> Backend:
     if backend == "onnxruntime":
         return OnnxRuntimeBackend(model_path, threads, spinning=spinning)
     if backend == "openvino":  # OpenVINO's TBB workers park themselves when idle: no spinning switch to set

@@ -19,12 +19,13 @@ from ..core.artifact import (
     Manifest,
     is_full_range_u8s8,
     quantizes_per_call,
+    read_verified,
     verify_files,
 )
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import ArtifactError, InputError
 from ..core.fleet import is_fleet
-from .backends import Backend, open_backend
+from .backends import Backend, ModelBytes, open_backend
 from .fleet import probe_variant, resolve_variant
 from .tokenization import TextEncoder
 
@@ -87,17 +88,20 @@ class ArtifactModel:
                 f"{bundle} holds a '{manifest.task}' model, not '{cls.TASK}'; "
                 f"load it with {FRONT_DOOR_NAMES.get(manifest.task, 'the matching class')}."
             )
+        # The model and tokenizer are read once and checked in memory: what answers is what was verified, even if
+        # the files on disk are replaced while the app runs (a re-export with --force, a copy over it).
+        opened = (*manifest.model_files, TOKENIZER)
         if verify:
-            verify_files(bundle, manifest)
+            verify_files(bundle, manifest, skip=opened)
         if not allow_saturation:
             _refuse_saturating_int8(bundle, manifest)
-        encoder = TextEncoder.from_file(bundle / TOKENIZER, manifest.max_length)
+        model_bytes, tokenizer_bytes = _read_opened(bundle, manifest, verify)
+        encoder = TextEncoder.from_bytes(tokenizer_bytes, manifest.max_length, where=bundle / TOKENIZER)
         options = {"mode": openvino_mode} if manifest.backend == "openvino" else {}
-        model_path = bundle / manifest.model_files[0]
         row_by_row = quantizes_per_call(manifest.backend, manifest.quantization)  # same answer whatever the batch
         backend = open_backend(
             manifest.backend,
-            model_path,
+            model_bytes,
             threads or usable_cpu_count(),
             row_by_row=row_by_row,
             spinning=spinning,
@@ -183,6 +187,13 @@ def _check_options(threads: int | None, batch_size: int, openvino_mode: str) -> 
         raise InputError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
     if openvino_mode not in OPENVINO_MODES:
         raise InputError(f"openvino_mode must be one of {list(OPENVINO_MODES)}, got {openvino_mode!r}.")
+
+
+def _read_opened(bundle: Path, manifest: Manifest, verify: bool) -> tuple[ModelBytes, bytes]:
+    files = tuple(read_verified(bundle, manifest, name, verify=verify) for name in manifest.model_files)
+    return ModelBytes(bundle / manifest.model_files[0], files), read_verified(
+        bundle, manifest, TOKENIZER, verify=verify
+    )
 
 
 def _refuse_saturating_int8(bundle: Path, manifest: Manifest) -> None:

@@ -43,6 +43,14 @@ class TextEncoder:
         self.tokenizer = tokenizer
 
     @classmethod
+    def from_bytes(cls, data: bytes, max_length: int, *, where: str | Path = "tokenizer.json") -> TextEncoder:
+        try:
+            tokenizer = Tokenizer.from_str(data.decode("utf-8"))
+        except Exception as exc:  # tokenizers raises a bare Exception on malformed files; UnicodeDecodeError
+            raise ArtifactError(f"Cannot read tokenizer {where}: {exc}. Re-export the artifact.") from exc
+        return cls(tokenizer, max_length)
+
+    @classmethod
     def from_file(cls, path: str | Path, max_length: int) -> TextEncoder:
         try:
             tokenizer = Tokenizer.from_file(str(path))
