@@ -266,3 +266,43 @@ def test_options_may_follow_texts_and_double_dash_ends_them(tiny_int8_artifact):
         "goal for the team",
         "-not an option",
     ]
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    from edgebert.core.files import sha256_file
+
+    return {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bench", "{art}", "--history", "{art}/edgebert.json", "--shapes", "1x8", "--rounds", "1"],
+        ["bench", "{art}", "--out", "{art}/report", "--force", "--shapes", "1x8", "--rounds", "1"],
+        ["score", "{art}", "--input", "{texts}", "--output", "{art}/model.onnx", "--force"],
+        ["export", "{ckpt}", "--out", "{ckpt}/model.safetensors", "--force"],
+        ["export", "{ckpt}", "--out", "{ckpt}/int8", "--int8"],
+        ["bundle", "{art}", "--out", "{art}/model.onnx", "--force"],
+    ],
+)
+def test_no_output_inside_an_input_even_with_force(tmp_path, artifact_copy, tiny_checkpoint, command, capsys):
+    import shutil
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("goal for the team\n")
+    before = (_digests(artifact_copy), _digests(checkpoint))
+    args = [a.format(art=artifact_copy, ckpt=checkpoint, texts=texts) for a in command]
+    assert main(args) == 2
+    assert "input" in capsys.readouterr().err
+    assert (_digests(artifact_copy), _digests(checkpoint)) == before
+    assert sorted(p.name for p in artifact_copy.iterdir()) == sorted(before[0])  # nothing added either
+
+
+def test_score_never_writes_its_rejects_over_its_input(tmp_path, tiny_int8_artifact, capsys):
+    source = tmp_path / "o.jsonl.rejects.jsonl"
+    source.write_text('{"text": "goal for the team"}\n')
+    args = ["score", str(tiny_int8_artifact), "--input", str(source), "--output", str(tmp_path / "o.jsonl")]
+    assert main([*args, "--force"]) == 2
+    assert source.read_text() == '{"text": "goal for the team"}\n'

@@ -69,10 +69,12 @@ def run_bench(args) -> int:
         raise InputError("Name at least one ARTIFACT to benchmark (or pass --compare HISTORY).")
     if args.idle is not None:
         return _run_idle(args)
-    if args.out:
-        from ..core.files import check_writable
+    from ..core.files import check_not_an_input, check_writable
 
+    if args.out:
         check_writable(args.out, args.force, inputs=(*args.artifacts, args.data))
+    if args.history:
+        check_not_an_input(args.history, (*args.artifacts, args.data), flag="--history")
     data = None
     if args.data:
         from ..data.load import load_dataset

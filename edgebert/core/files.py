@@ -24,7 +24,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def check_writable(out: Path, force: bool, inputs: tuple[Path | str | None, ...] = ()) -> None:
     """Fail early, before any slow work: when `out` exists and --force was not given, and always (even with
-    --force) when writing `out` would replace one of the command's own inputs."""
+    --force) when writing `out` would replace one of the command's own inputs, contain one, or land inside an
+    input directory (an artifact or checkpoint whose files are checksummed and must stay as they are)."""
+    check_not_an_input(out, inputs)
+    if Path(out).exists() and not force:
+        raise ArtifactExistsError(f"{out} already exists; pass --force to overwrite it, or choose another --out.")
+
+
+def check_not_an_input(out: Path, inputs: tuple[Path | str | None, ...], flag: str = "--out") -> None:
+    """The one check every output goes through (--out, --output, --history, rejects, parts): never an input, never
+    around one, never inside an input directory; with or without --force."""
     out = Path(out)
     target = out.resolve()
     for given in inputs:
@@ -33,11 +42,14 @@ def check_writable(out: Path, force: bool, inputs: tuple[Path | str | None, ...]
         source = Path(given).resolve()
         if target == source or target in source.parents:
             raise InputError(
-                f"--out {out} would replace the input {given}, which is never overwritten, even with --force. "
-                "Choose another --out."
+                f"{flag} {out} would replace the input {given}, which is never overwritten, even with --force. "
+                f"Choose another {flag}."
             )
-    if out.exists() and not force:
-        raise ArtifactExistsError(f"{out} already exists; pass --force to overwrite it, or choose another --out.")
+        if source.is_dir() and source in target.parents:
+            raise InputError(
+                f"{flag} {out} is inside the input {given}, which is never modified, even with --force. "
+                f"Choose a path outside it."
+            )
 
 
 @contextlib.contextmanager

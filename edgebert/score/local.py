@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError
-from ..core.files import check_writable, write_text_atomic
+from ..core.files import check_not_an_input, check_writable, write_text_atomic
 from ..core.fleet import artifact_fingerprint
 from ..core.jsonl import json_line
 from ..core.progress import progress_bar
@@ -81,6 +81,8 @@ def prepare(artifact: Path, patterns: list[str], output: Path, config: ScoreConf
     """Validate, and decide between a fresh run and a resume (parts of the same plan are kept). Returns the inputs."""
     inputs = expand_inputs(patterns)
     check_writable(output, force, inputs=(artifact, *inputs))
+    for derived in (rejects_path(output), parts_dir(output)):  # written beside the output: never an input either
+        check_not_an_input(derived, (artifact, *inputs), flag="--output")
     plan = plan_for(artifact, inputs, config)
     parts = parts_dir(output)
     if parts.exists():
