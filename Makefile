@@ -53,15 +53,16 @@ bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
 		--artifact $(RUNS)/ov-fp32 --artifact $(RUNS)/ov-int8 --out benchmarks/results/peers
 
 # ---- Chinese sentiment with multilingual-e5-small (README "Chinese"): fine-tune (1 epoch, frozen word embeddings:
-# 250k rows would dominate each step), INT8 export with the vocabulary trimmed to the training texts' pieces (+ every
-# CJK piece) and drift on dev, then the bag-of-characters baselines on the held-out test split.
+# 250k rows would dominate each step), INT8 export within a 0.3-point budget on dev (all-INT8 lost 0.75 there) with
+# the vocabulary trimmed to the training texts' pieces (+ every CJK piece), then the bag-of-characters baselines
+# and the artifact on the held-out test split.
 # The fine-tune is ~30 min on 2 cores when nothing else runs (380 steps of 32 texts, ~4.5 s/step, Xeon with AMX, fp32).
 ZH := runs/zh-e5
 demo-zh: | $(VENV)/.installed
 	$(BIN)/edgebert train --data zh_reviews --model multilingual-e5-small --pooling mean --out $(ZH) --max-length 128 \
 		--lr 5e-5 --epochs 1 --batch-size 32 --precision fp32 --freeze-embeddings --force
-	$(BIN)/edgebert export $(ZH) --out $(ZH)-int8 --int8 --eval zh_reviews:dev --trim-vocab zh_reviews:train \
-		--trim-keep cjk --force
+	$(BIN)/edgebert export $(ZH) --out $(ZH)-int8 --int8 --eval zh_reviews:dev --max-drop 0.3 \
+		--trim-vocab zh_reviews:train --trim-keep cjk --force
 	$(BIN)/python benchmarks/zh_baseline.py --artifact e5-int8=$(ZH)-int8 --out benchmarks/results/zh_reviews.json
 	$(BIN)/edgebert predict $(ZH)-int8 "质量很好，物流也快，推荐！" "太失望了，用了两天就坏了"
 

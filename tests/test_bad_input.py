@@ -306,3 +306,19 @@ def test_score_never_writes_its_rejects_over_its_input(tmp_path, tiny_int8_artif
     args = ["score", str(tiny_int8_artifact), "--input", str(source), "--output", str(tmp_path / "o.jsonl")]
     assert main([*args, "--force"]) == 2
     assert source.read_text() == '{"text": "goal for the team"}\n'
+
+
+@pytest.mark.parametrize("text", ["x" * 3_000_000, "中" * 3_000_000, "\n" * 3_000_000, "QUJD" * 750_000])
+def test_tokenization_reads_a_bounded_prefix_of_any_text_shape(tiny_int8_artifact, text):
+    """No whitespace, one huge token, newlines only, base64: the tokenizer never sees more than
+    max_length * 16 * 8**2 characters of a text, whatever its pre-tokenizer makes of it (issue 26 item 7)."""
+    from edgebert.runtime.tokenization import CHARS_PER_TOKEN, MAX_WIDENINGS
+
+    encoder = Classifier.load(tiny_int8_artifact).encoder
+    seen = []
+    real = encoder.tokenizer.encode_batch
+    encoder.tokenizer = type("Spy", (), {})()  # record what reaches the Rust tokenizer
+    encoder.tokenizer.encode_batch = lambda inputs, **k: seen.extend(len(x) for x in inputs) or real(inputs, **k)
+    ids, _ = encoder.encode([text])
+    assert 2 <= len(ids[0]) <= encoder.max_length
+    assert max(seen) <= encoder.max_length * CHARS_PER_TOKEN * 8**MAX_WIDENINGS

@@ -75,12 +75,17 @@ class TextEncoder:
         Instead each long text is cut at a word boundary after `max_length * CHARS_PER_TOKEN` characters; if the
         cut text still overflows max_length, the tokens kept come from whole words before the cut, so the ids are
         those of the full text (more than SPILL tokens past max_length, so a word cut in half at the end, at
-        most 100 tokens, is never among the kept ones). If it does not (very long words, e.g. base64), the cut is widened and retried.
+        most 100 tokens, is never among the kept ones). If it does not (very long words, e.g. base64), the cut is
+        widened and retried, at most MAX_WIDENINGS times (x8 each): a text whose first max_length * 1,024
+        characters still give fewer tokens is one giant "word" (10 MB of "x", a data URI), which WordPiece turns
+        into [UNK] whole or in part alike; its ids are those of the cut, and time and memory stay bounded.
         """
         limit = self.max_length * CHARS_PER_TOKEN
         encodings = self._encode_all([_cut(x, limit) for x in inputs])
         retry = [i for i, x in enumerate(inputs) if _longer(x, limit) and not _spills(encodings[i])]
-        while retry:
+        for _ in range(MAX_WIDENINGS):
+            if not retry:
+                break
             limit *= 8
             again = self._encode_all([_cut(inputs[i], limit) for i in retry])
             for i, encoding in zip(retry, again, strict=True):
@@ -131,6 +136,7 @@ class TextEncoder:
 
 
 CHARS_PER_TOKEN = 16  # first cut; a WordPiece token rarely spans more than a few characters
+MAX_WIDENINGS = 2  # the cut grows to at most max_length * 16 * 8**2 characters
 
 
 SPILL = 128
