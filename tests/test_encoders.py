@@ -123,3 +123,33 @@ def test_prepared_encoder_records_its_provenance(e5_dir):
     assert provenance(str(e5_dir)) == record
     config = json.loads((e5_dir / "config.json").read_text())
     assert (config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]) == (12, 384, 250037)
+
+
+def test_provenance_travels_from_encoder_to_checkpoint_and_artifact(tmp_path, tiny_base, data_dir):
+    """What `prepare` records beside an encoder (package, version, file digest, model, licence) reaches the
+    checkpoint's meta and the artifact's manifest (source.pretrained)."""
+    import shutil
+
+    from edgebert.core.artifact import read_manifest
+    from edgebert.data.text import load_file
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.modeling.checkpoint import read_checkpoint_meta
+    from edgebert.train.config import TrainConfig
+    from edgebert.train.loop import train
+
+    base = tmp_path / "encoder"
+    shutil.copytree(tiny_base, base)
+    record = {"name": "tiny", "package": "tiny-pkg", "version": "1.0", "sha256": "ab" * 32, "licence": "MIT"}
+    (base / PROVENANCE_FILE).write_text(json.dumps(record))
+    config = TrainConfig(model=str(base), max_length=32, epochs=1, batch_size=16, learning_rate=5e-3)
+    train(
+        load_file(data_dir / "train.jsonl"),
+        load_file(data_dir / "dev.jsonl"),
+        config,
+        tmp_path / "ckpt",
+        progress=False,
+    )
+    assert read_checkpoint_meta(tmp_path / "ckpt").pretrained == record
+    export_artifact(tmp_path / "ckpt", tmp_path / "art", ExportConfig(), progress=False)
+    assert read_manifest(tmp_path / "art").source.pretrained == record
