@@ -152,3 +152,12 @@ def test_bench_user_errors(tmp_path, capsys):
     assert main(["bench"]) == 2
     assert main(["bench", str(tmp_path / "missing")]) == 2
     assert "edgebert: error:" in capsys.readouterr().err
+
+
+def test_max_slowdown_is_a_fraction_and_a_ratio_is_refused(tmp_path, capsys):
+    from edgebert.cli import main
+
+    history = tmp_path / "h.jsonl"
+    history.write_text("")
+    assert main(["bench", "--compare", str(history), "--max-slowdown", "1.10"]) == 2
+    assert "0.10 allows 10%" in capsys.readouterr().err

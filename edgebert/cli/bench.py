@@ -58,6 +58,10 @@ def run_bench(args) -> int:
     from ..bench.run import run_bench as run_benchmark
 
     if args.compare:
+        if not 0 <= args.max_slowdown < 1:
+            raise InputError(
+                f"--max-slowdown is a fraction of the earlier p50: 0.10 allows 10% slower; got {args.max_slowdown}."
+            )
         table, regressions = compare_history(
             read_history(args.compare), max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_drop
         )
