@@ -16,7 +16,11 @@ def add_export(commands) -> None:
         help="export a checkpoint to a verified artifact",
         description="Export a trained checkpoint to an ONNX (or OpenVINO) artifact, checked against torch.",
     )
-    p.add_argument("checkpoint", type=Path, help="checkpoint directory from `edgebert train`")
+    p.add_argument(
+        "checkpoint",
+        type=Path,
+        help="checkpoint directory from `edgebert train`, or any Hugging Face classifier directory (save_pretrained)",
+    )
     add_output(p, "artifact directory")
     p.add_argument(
         "--int8", action="store_true", help="dynamic INT8 quantization with the recipe for this CPU (or --target)"

@@ -133,6 +133,7 @@ class Optimization:
     unfused: list[str] = field(default_factory=list)  # per-layer fusions that did not happen on every layer
     last_layer: str = "full"  # "cls_only": the last encoder layer computes position 0 only ([CLS] pooling)
     vocabulary: VocabularyTrim | None = None  # set when the export trimmed the vocabulary
+    note: str = ""  # e.g. why the graph runs unfused
 
 
 @dataclass

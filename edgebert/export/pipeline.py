@@ -92,6 +92,7 @@ class Graph:
     fusions: dict[str, int]
     fusable_layers: int
     torch_logits: np.ndarray  # the reference every graph is checked against (parity texts)
+    note: str = ""  # why the graph is what it is, when that is not the norm (e.g. exported unfused)
 
 
 def export_artifact(
@@ -227,6 +228,9 @@ def export_graph(model, inputs: ExportInputs, config: ExportConfig, work: Path, 
     """torch -> ONNX with dynamic batch and sequence axes; refused unless it reproduces torch on the parity texts."""
     from ..modeling.models import TorchBackend
 
+    model_type = getattr(model.config, "model_type", "bert")
+    if config.light_last_layer and model_type != "bert":
+        raise InputError(f"--light-last-layer rewrites BERT's last layer; this is a {model_type} model. Drop the flag.")
     say("exporting to ONNX (dynamic batch and sequence axes)")
     task, meta = inputs.task, inputs.meta
     raw = export_onnx(
@@ -250,6 +254,15 @@ def fuse_graph(model, raw: Graph, inputs: ExportInputs, config: ExportConfig, wo
     fusions = optimize_for_onnxruntime(
         raw.path, fused, num_heads=model.config.num_attention_heads, hidden_size=model.config.hidden_size
     )
+    model_type = getattr(model.config, "model_type", "bert")
+    if model_type != "bert" and fusions.get("Attention", 0) < raw.fusable_layers:
+        # a Hugging Face directory of another architecture: run it unfused rather than fail (and say so)
+        note = (
+            f"ONNX Runtime's transformer optimizer fused attention on {fusions.get('Attention', 0)} of "
+            f"{raw.fusable_layers} layers of this {model_type} model: exported unfused (slower than a BERT)"
+        )
+        say(note)
+        return dataclasses.replace(raw, note=note)
     if config.require_attention_fusion:
         require_attention_fusion(fusions, raw.fusable_layers)
     ids, types = _parity_ids(inputs)
@@ -353,6 +366,7 @@ def write_bundle(
             unfused=check_fusions(graph.fusions, graph.fusable_layers) if graph.fusions else [],
             last_layer="cls_only" if config.light_last_layer else "full",
             vocabulary=inputs.vocabulary,
+            note=graph.note,
         ),
         source=Source(
             checkpoint=str(inputs.checkpoint),

@@ -16,7 +16,7 @@ def format_export_summary(report: ExportReport) -> str:
         ("backend", m.backend),
         ("precision", m.precision + (f" ({q.mode}, recipe {q.recipe or 'custom'})" if q else "")),
         ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
-        ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or "none"),
+        ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or m.optimization.note or "none"),
         ("last layer", "[CLS] only (light)" if m.optimization.last_layer == "cls_only" else "full"),
         ("vocabulary", _vocabulary(m.optimization.vocabulary)),
         (

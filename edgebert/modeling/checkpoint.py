@@ -1,5 +1,10 @@
 """The training checkpoint directory, the contract between `train` and `export`/`bench`: a Hugging Face model
-plus `edgebert_checkpoint.json` (labels, max_length, task, pooling, dev metrics). Torch-free."""
+plus `edgebert_checkpoint.json` (labels, max_length, task, pooling, dev metrics). Torch-free.
+
+A Hugging Face classifier directory that edgebert did not train (saved by `transformers.Trainer` or
+`save_pretrained`: config.json with `id2label` and a `...ForSequenceClassification` / `...ForTokenClassification`
+architecture, tokenizer.json, safetensors or bin weights) is read as a checkpoint too: its meta is derived from
+config.json and tokenizer_config.json (`hf_directory_meta`)."""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.artifact import HF_CONFIG, SEQUENCE, TASKS, TOKENIZER
+from ..core.artifact import HF_CONFIG, SEQUENCE, TASKS, TOKEN, TOKENIZER
 from ..core.errors import ArtifactError
 
 CHECKPOINT_META = "edgebert_checkpoint.json"
+HF_HEADS = {"ForSequenceClassification": SEQUENCE, "ForTokenClassification": TOKEN}  # architecture suffix -> task
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+MAX_POSITIONS = 512  # BERT-family position limit (RoBERTa's 514 rows include its padding offset)
 ADAPT_META = "edgebert_adapt.json"  # an encoder from `edgebert adapt`: fine-tune it before export
 
 
@@ -38,9 +46,12 @@ def read_checkpoint_meta(path: Path) -> CheckpointMeta:
             f"{path} is an adapted encoder from `edgebert adapt`, not a classifier: fine-tune it first with "
             f"`edgebert train --model {path} ...`, then export that checkpoint."
         )
+    if not meta.is_file() and (path / HF_CONFIG).is_file():
+        return hf_directory_meta(path)
     if not meta.is_file():
         raise ArtifactError(
-            f"{path} is not an edgebert checkpoint ({CHECKPOINT_META} is missing). Train it with `edgebert train`."
+            f"{path} is neither an edgebert checkpoint ({CHECKPOINT_META}) nor a Hugging Face model directory "
+            f"({HF_CONFIG}). Train one with `edgebert train`, or point at the directory `save_pretrained` wrote."
         )
     for required in (HF_CONFIG, TOKENIZER):
         if not (path / required).is_file():
@@ -52,6 +63,76 @@ def read_checkpoint_meta(path: Path) -> CheckpointMeta:
     if result.task not in TASKS:
         raise ArtifactError(f"{meta}: task {result.task!r} is not one of {list(TASKS)}. Re-run `edgebert train`.")
     return result
+
+
+def hf_directory_meta(path: Path) -> CheckpointMeta:
+    """The meta of a Hugging Face classifier directory, derived from its own files; one clear error naming what is
+    missing when it is not one."""
+    config = _json_object(path / HF_CONFIG)
+    architectures = config.get("architectures") or []
+    task = next((t for a in architectures for suffix, t in HF_HEADS.items() if str(a).endswith(suffix)), None)
+    if task is None:
+        raise ArtifactError(
+            f"{path} is a Hugging Face model directory, but its architectures {architectures} have no "
+            "sequence- or token-classification head. Export a model fine-tuned with AutoModelForSequenceClassification "
+            "or AutoModelForTokenClassification (its config.json lists e.g. BertForSequenceClassification)."
+        )
+    labels = _labels(config, path)
+    if not (path / TOKENIZER).is_file():
+        raise ArtifactError(
+            f"{path} has no {TOKENIZER}: save the fast tokenizer beside the model "
+            "(AutoTokenizer.from_pretrained(...).save_pretrained(DIR) writes it)."
+        )
+    if not any((path / name).is_file() for name in HF_WEIGHTS):
+        raise ArtifactError(f"{path} has no weights ({' or '.join(HF_WEIGHTS)}); save the model with save_pretrained.")
+    return CheckpointMeta(
+        labels=labels,
+        max_length=_max_length(path, config),
+        base_model=f"{config.get('model_type', '?')} from {path}",
+        train_config={},
+        best_epoch=0,
+        dev_metrics=None,
+        task=task,
+        pooling="cls",
+        pretrained={"name": config.get("_name_or_path") or str(path), "source": "Hugging Face directory"},
+    )
+
+
+def _json_object(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ArtifactError(f"{path} cannot be read as JSON ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path} is not a JSON object.")
+    return data
+
+
+def _labels(config: dict, path: Path) -> list[str]:
+    id2label = config.get("id2label")
+    if not isinstance(id2label, dict) or len(id2label) < 2:
+        raise ArtifactError(f"{path / HF_CONFIG} has no id2label with at least 2 labels; set config.id2label.")
+    try:
+        labels = [str(id2label[str(i)]) for i in range(len(id2label))]
+    except KeyError:
+        raise ArtifactError(f"{path / HF_CONFIG}: id2label keys must be 0..{len(id2label) - 1}.") from None
+    if len(set(labels)) != len(labels):
+        raise ArtifactError(f"{path / HF_CONFIG}: id2label repeats a label name ({labels}).")
+    return labels
+
+
+def _max_length(path: Path, config: dict) -> int:
+    """The tokenizer's model_max_length when it is a real number, else the position limit, at most 512."""
+    positions = int(config.get("max_position_embeddings") or MAX_POSITIONS)
+    if config.get("model_type") in ("roberta", "xlm-roberta", "camembert"):
+        positions -= 2  # position ids start after the padding index
+    limit = min(positions, MAX_POSITIONS)
+    tokenizer_config = path / "tokenizer_config.json"
+    if tokenizer_config.is_file():
+        declared = _json_object(tokenizer_config).get("model_max_length")
+        if isinstance(declared, int) and 3 <= declared < limit:
+            return declared
+    return limit
 
 
 def is_checkpoint(path: Path) -> bool:

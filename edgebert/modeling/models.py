@@ -152,15 +152,18 @@ class TorchBackend:
     """A torch classifier behind the runtime's Backend interface: (B, T) int64 arrays in, numpy logits out."""
 
     def __init__(self, model: nn.Module) -> None:
+        import inspect
+
         self.model = model.eval()
+        # DistilBERT and some RoBERTa-style heads take no token_type_ids (their ONNX graphs have no such input)
+        self.uses_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
 
     def run(self, input_ids, attention_mask, token_type_ids):
+        inputs = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask)}
+        if self.uses_token_types:
+            inputs["token_type_ids"] = torch.from_numpy(token_type_ids)
         with torch.inference_mode():
-            out = self.model(
-                input_ids=torch.from_numpy(input_ids),
-                attention_mask=torch.from_numpy(attention_mask),
-                token_type_ids=torch.from_numpy(token_type_ids),
-            )
+            out = self.model(**inputs)
         return out.logits.float().numpy()
 
 

@@ -1,0 +1,130 @@
+"""`edgebert export HF_DIR`: any local Hugging Face classifier directory (not trained by edgebert) exports like a
+checkpoint. Tiny random models of six architectures, saved with `save_pretrained` as transformers does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgebert import Classifier, TokenClassifier
+from edgebert.cli import main
+from edgebert.core.artifact import read_manifest
+from edgebert.core.errors import ArtifactError
+from edgebert.data.text import load_file
+from edgebert.export.config import ExportConfig
+from edgebert.export.pipeline import export_artifact
+from edgebert.export.recipes import quantization_from_recipe
+from edgebert.modeling.checkpoint import read_checkpoint_meta
+
+LABELS = ["business", "sport", "tech"]
+SIZES = dict(hidden_size=32, num_attention_heads=2, intermediate_size=64, num_hidden_layers=2)
+ARCHITECTURES = {
+    "bert": ("BertConfig", "BertForSequenceClassification", SIZES),
+    "distilbert": (
+        "DistilBertConfig",
+        "DistilBertForSequenceClassification",
+        dict(dim=32, n_heads=2, hidden_dim=64, n_layers=2),
+    ),
+    "roberta": ("RobertaConfig", "RobertaForSequenceClassification", {**SIZES, "pad_token_id": 0}),
+    "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification", {**SIZES, "pad_token_id": 0}),
+    "electra": ("ElectraConfig", "ElectraForSequenceClassification", {**SIZES, "embedding_size": 32}),
+    "albert": ("AlbertConfig", "AlbertForSequenceClassification", {**SIZES, "embedding_size": 16}),
+}
+
+
+def save_hf_classifier(out: Path, architecture: str, tokenizer_dir: Path, head: str | None = None) -> Path:
+    """A randomly initialised classifier saved the way transformers.Trainer saves one (save_pretrained)."""
+    import torch
+    import transformers
+
+    config_class, model_class, sizes = ARCHITECTURES[architecture]
+    vocab = json.loads((tokenizer_dir / "tokenizer.json").read_text())["model"]["vocab"]
+    positions = 130 if "roberta" in architecture else 128  # RoBERTa's positions start after its padding index
+    config = getattr(transformers, config_class)(
+        vocab_size=len(vocab),
+        max_position_embeddings=positions,
+        id2label=dict(enumerate(LABELS)),
+        label2id={name: i for i, name in enumerate(LABELS)},
+        **sizes,
+    )
+    torch.manual_seed(0)
+    model = getattr(transformers, head or model_class)(config).eval()
+    model.save_pretrained(out)
+    shutil.copyfile(tokenizer_dir / "tokenizer.json", out / "tokenizer.json")
+    return out
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_hf_directory_exports_with_parity_and_int8_drift(tmp_path, tiny_base, data_dir, architecture):
+    import torch
+    import transformers
+
+    hf_dir = save_hf_classifier(tmp_path / architecture, architecture, tiny_base)
+    meta = read_checkpoint_meta(hf_dir)
+    assert (meta.task, meta.labels, meta.max_length) == ("sequence", LABELS, 128)
+    dev = load_file(data_dir / "dev.jsonl")
+    dev = type(dev)(dev.texts, [LABELS[i % 3] for i in range(len(dev))], dev.source)  # this model's labels
+    config = ExportConfig(quantization=quantization_from_recipe("avx2"))
+    report = export_artifact(hf_dir, tmp_path / "int8", config, eval_data=dev, progress=False)
+    assert report.parity["max_abs_logit_diff"] <= 1e-3  # torch -> ONNX (and fusion, where it happened)
+    manifest = read_manifest(report.out)
+    assert manifest.evaluation.drift is not None and manifest.labels == LABELS
+    if not manifest.optimization.fusions.get("Attention"):
+        assert "exported unfused" in manifest.optimization.note  # said, not failed
+    fp32 = export_artifact(hf_dir, tmp_path / "fp32", ExportConfig(), progress=False)
+    model = getattr(transformers, ARCHITECTURES[architecture][1]).from_pretrained(hf_dir).eval()
+    texts = dev.texts[:5]
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(hf_dir / "tokenizer.json"), pad_token="[PAD]")
+    encoded = tokenizer(texts, padding=True, return_tensors="pt", return_token_type_ids=False)
+    with torch.no_grad():
+        expected = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.numpy()
+    np.testing.assert_allclose(Classifier.load(fp32.out).predict_logits(texts), expected, atol=1e-4)
+
+
+def test_token_classification_directory(tmp_path, tiny_base, token_data_dir):
+    from edgebert.data.tokens import load_token_file
+
+    hf_dir = save_hf_classifier(tmp_path / "ner", "bert", tiny_base, head="BertForTokenClassification")
+    config = json.loads((hf_dir / "config.json").read_text())
+    tags = ["O", "B-PER", "I-PER"]
+    config.update(id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})
+    (hf_dir / "config.json").write_text(json.dumps(config))
+    assert read_checkpoint_meta(hf_dir).task == "token"
+    dev = load_token_file(token_data_dir / "dev.jsonl")
+    dev = type(dev)(dev.words, [["O"] * len(w) for w in dev.words], dev.source)
+    report = export_artifact(hf_dir, tmp_path / "art", ExportConfig(), eval_data=dev, progress=False)
+    assert TokenClassifier.load(report.out).labels == tags
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("no-head", "no sequence- or token-classification head"),
+        ("no-labels", "id2label"),
+        ("no-tokenizer", "save the fast tokenizer"),
+        ("no-weights", "has no weights"),
+        ("no-config", "neither an edgebert checkpoint"),
+    ],
+)
+def test_a_directory_that_is_not_a_classifier_gets_one_clear_error(tmp_path, tiny_base, damage, message, capsys):
+    hf_dir = save_hf_classifier(tmp_path / "m", "bert", tiny_base)
+    config = json.loads((hf_dir / "config.json").read_text())
+    if damage == "no-head":
+        config["architectures"] = ["BertModel"]
+    elif damage == "no-labels":
+        config.pop("id2label")
+    (hf_dir / "config.json").write_text(json.dumps(config))
+    if damage == "no-tokenizer":
+        (hf_dir / "tokenizer.json").unlink()
+    elif damage == "no-weights":
+        (hf_dir / "model.safetensors").unlink()
+    elif damage == "no-config":
+        (hf_dir / "config.json").unlink()
+    with pytest.raises(ArtifactError, match=message):
+        read_checkpoint_meta(hf_dir)
+    assert main(["export", str(hf_dir), "--out", str(tmp_path / "out")]) == 2
+    assert message.split()[0] in capsys.readouterr().err
