@@ -144,3 +144,20 @@ def test_full_range_export_made_without_vnni_says_its_scores_include_saturation(
     assert "include u8xs8 saturation" in format_export_summary(report)
     manifest.quantization.export_cpu = "avx512-vnni"
     assert "saturation" not in format_export_summary(report)
+
+
+def test_verify_checks_the_bytes_of_a_variant_it_cannot_run(tmp_path, fleet, monkeypatch, capsys):
+    """A variant this CPU must not run (full-range INT8 on AVX2) is not run, but a corrupt one still fails."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(fleet, bundle)
+    monkeypatch.setattr("edgebert.core.cpu.cpu_info", lambda: AVX2)
+    assert main(["verify", str(bundle), "--json"]) == 0
+    reports = {r["variant"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert "not run here" in reports["ort-vnni"]["skipped"] and "checksums ok" in reports["ort-vnni"]["skipped"]
+    with (bundle / "ort-vnni" / "model.onnx").open("r+b") as f:  # one flipped byte in the unrunnable variant
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert main(["verify", str(bundle)]) == 2
+    assert "does not match its checksum" in capsys.readouterr().err
