@@ -100,15 +100,15 @@ def test_killed_run_resumes_skipping_finished_shards_with_the_same_output(
     process = subprocess.Popen([*CLI, *args, "--output", str(out), "--workers", "1"], stderr=subprocess.DEVNULL)
     parts = tmp_path / ".out.jsonl.parts"
     deadline = time.monotonic() + 120
-    while len(list(parts.glob("shard-*.jsonl"))) < 5 and time.monotonic() < deadline:
+    while len(list(parts.glob("shard-*.seal"))) < 5 and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     time.sleep(1.0)  # the workers get SIGTERM when their parent dies (PR_SET_PDEATHSIG); let them go
     assert not out.exists(), "a killed run must not leave a partial output"
-    done = len(list(parts.glob("shard-*.jsonl")))
+    done = len(list(parts.glob("shard-*.seal")))  # sealed parts: what a resume may trust
     time.sleep(0.5)
-    assert len(list(parts.glob("shard-*.jsonl"))) == done, "orphaned workers kept scoring after kill -9"
+    assert len(list(parts.glob("shard-*.seal"))) == done, "orphaned workers kept scoring after kill -9"
     assert 5 <= done < n_shards
 
     mode = ["--ray"] if resume_with == "ray" else ["--workers", "1"]
@@ -198,3 +198,51 @@ def test_score_refuses_a_token_artifact_naming_predict(tmp_path, token_int8_arti
 
     with pytest.raises(InputError, match="edgebert predict --json"):
         plan_for(token_int8_artifact, [], ScoreConfig())
+
+
+def test_resume_rescored_parts_that_do_not_match_their_seal(tiny_int8_artifact, tmp_path, monkeypatch, capsys):
+    """Finished parts edited, truncated or copied from another shard are scored again, and the run says so; an
+    input edited in place (same size and mtime) is a different plan, never answered from the old parts."""
+    from edgebert.score import local
+    from edgebert.score.config import ScoreConfig
+
+    texts = [row["text"] for row in make_examples(40, seed=3)]
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(texts) + "\n")
+    reference = tmp_path / "reference.jsonl"
+    args = ["--input", str(source), "--shard-rows", "8", "--workers", "1", "--quiet"]
+    assert main(["score", str(tiny_int8_artifact), *args, "--output", str(reference)]) == 0
+
+    out = tmp_path / "out.jsonl"
+
+    def crash(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local, "finish", crash)  # every shard scored and sealed, then the run dies
+    with pytest.raises(KeyboardInterrupt):
+        local.score_local(tiny_int8_artifact, [str(source)], out, ScoreConfig(shard_rows=8, workers=1), progress=False)
+    monkeypatch.undo()
+    parts = tmp_path / ".out.jsonl.parts"
+    edited = parts / "shard-000000.jsonl"
+    edited.write_text(edited.read_text().replace('"label": "', '"label": "x', 1))
+    truncated = parts / "shard-000001.jsonl"
+    truncated.write_bytes(truncated.read_bytes()[:-20])
+    for suffix in (".jsonl", ".seal"):  # a whole part, seal included, planted as another shard's
+        (parts / f"shard-000003{suffix}").write_bytes((parts / f"shard-000002{suffix}").read_bytes())
+    capsys.readouterr()
+    assert main(["score", str(tiny_int8_artifact), *args, "--output", str(out)]) == 0
+    assert "2 of 5 shards resumed, 3 saved shards did not match" in capsys.readouterr().out
+    assert out.read_bytes() == reference.read_bytes()
+
+    second = tmp_path / "second.jsonl"
+    with pytest.raises(KeyboardInterrupt):  # again, then edit the input in place keeping size and mtime
+        monkeypatch.setattr(local, "finish", crash)
+        local.score_local(tiny_int8_artifact, [str(source)], second, ScoreConfig(shard_rows=8, workers=1))
+    monkeypatch.undo()
+    stat = source.stat()
+    source.write_text(source.read_text().replace("a", "e", 1))
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert source.stat().st_size == stat.st_size
+    capsys.readouterr()
+    assert main(["score", str(tiny_int8_artifact), *args, "--output", str(second)]) == 2
+    assert "other inputs or settings" in capsys.readouterr().err

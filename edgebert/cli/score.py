@@ -59,6 +59,8 @@ def run_score(args) -> int:
 
         report = score_local(args.artifact, args.input, args.output, config, force=args.force, progress=not args.quiet)
     resumed = f", {report.resumed_shards} of {report.shards} shards resumed" if report.resumed_shards else ""
+    if report.recomputed_shards:
+        resumed += f", {report.recomputed_shards} saved shards did not match their seal and were scored again"
     print(
         f"scored {report.rows} rows in {report.seconds:.1f}s ({report.rows_per_s:.1f} rows/s, {report.workers} "
         f"workers{resumed}) -> {report.output}"

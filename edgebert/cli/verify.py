@@ -26,11 +26,10 @@ def run_verify(args) -> int:
         _print(report, args.json)
         return 0 if report["ok"] else 1
     # a fleet bundle: every variant that can run here is checked; the others are listed with the reason
+    from ..core.artifact import verify_files
     from ..core.cpu import cpu_info
     from ..core.fleet import unsafe_reason, variant_manifest
     from ..runtime.fleet import installed_backends
-
-    from ..core.artifact import verify_files
 
     fleet, reports = read_fleet(args.artifact), []
     for name in fleet.variants:

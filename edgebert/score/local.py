@@ -13,6 +13,7 @@ sizes and mtimes, artifact checksum, settings), and skips the shards already wri
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError
-from ..core.files import check_not_an_input, check_writable, write_text_atomic
+from ..core.files import check_not_an_input, check_writable, sha256_file, write_text_atomic
 from ..core.fleet import artifact_fingerprint
 from ..core.jsonl import json_line
 from ..core.progress import progress_bar
@@ -43,6 +44,7 @@ class ScoreReport:
     rejects: int = 0
     shards: int = 0
     resumed_shards: int = 0
+    recomputed_shards: int = 0  # saved parts that did not match their shard (edited, truncated, planted): redone
     seconds: float = 0.0
     rejects_file: Path | None = None
     workers: int = 0
@@ -57,8 +59,36 @@ def parts_dir(output: Path) -> Path:
 
 
 def part_path(parts: Path, shard: int) -> Path:
-    """One shard's scored lines: written whole (atomically) by a local worker or a Ray pass; resume skips it."""
+    """One shard's scored lines: written whole (atomically) by a local worker or a Ray pass, then sealed."""
     return parts / f"shard-{shard:06d}.jsonl"
+
+
+def shard_key(rows: list[tuple[int, str, str]]) -> str:
+    """What a shard is: the digest of its rows' positions, ids and texts (a part answers exactly these)."""
+    digest = hashlib.sha256()
+    for position, row_id, text in rows:
+        digest.update(json.dumps([position, row_id, text], ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def write_part(part: Path, text: str, key: str) -> None:
+    """The part, then its seal: the digest of its bytes and of the shard it answers. Resume trusts a part only
+    when both still match."""
+    data = text.encode("utf-8")
+    write_text_atomic(part, text)
+    write_text_atomic(part.with_suffix(".seal"), json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "shard": key}))
+
+
+def part_is_done(part: Path, key: str) -> bool:
+    try:
+        seal = json.loads(part.with_suffix(".seal").read_text(encoding="utf-8"))
+        return isinstance(seal, dict) and seal.get("shard") == key and sha256_file(part) == seal.get("sha256")
+    except (OSError, ValueError):
+        return False
+
+
+def rows_of(shard: list[Row]) -> list[tuple[int, str, str]]:
+    return [(r.position, r.id, r.text) for r in shard]
 
 
 def rejects_path(output: Path) -> Path:
@@ -72,7 +102,7 @@ def plan_for(artifact: Path, inputs: list[Path], config: ScoreConfig) -> dict:
         raise InputError(f"{artifact} labels tokens; `score` classifies whole texts. Use `edgebert predict --json`.")
     return {
         "artifact_files": artifact_fingerprint(artifact),
-        "inputs": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in inputs],
+        "inputs": [[str(p), sha256_file(p)] for p in inputs],  # by content: an in-place edit is a new plan
         "settings": {k: v for k, v in asdict(config).items() if k not in ("workers", "threads_per_worker")},
     }
 
@@ -142,16 +172,18 @@ def score_local(
         ):
             report.shards += 1
             report.rows += len(shard)
-            part = part_path(parts, index)
-            if part.exists():
+            part, rows = part_path(parts, index), rows_of(shard)
+            key = shard_key(rows)
+            if part_is_done(part, key):
                 report.resumed_shards += 1
                 bar.update(len(shard))
                 continue
+            report.recomputed_shards += part.exists()
             if len(pending) >= 2 * workers:  # bounded: the reader never runs far ahead of the workers
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     bar.update(future.result())
-            pending.add(pool.submit(_score_shard, [(r.position, r.id, r.text) for r in shard], str(part)))
+            pending.add(pool.submit(_score_shard, rows, str(part), key))
         for future in pending:
             bar.update(future.result())
     bar.close()
@@ -229,8 +261,8 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _score_shard(rows: list[tuple[int, str, str]], part: str) -> int:
-    write_text_atomic(Path(part), "".join(score_lines(_MODEL, rows, _CONFIG.all_scores)))
+def _score_shard(rows: list[tuple[int, str, str]], part: str, key: str) -> int:
+    write_part(Path(part), "".join(score_lines(_MODEL, rows, _CONFIG.all_scores)), key)
     return len(rows)
 
 

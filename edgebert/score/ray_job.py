@@ -18,9 +18,20 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import require
-from ..core.files import write_text_atomic
 from .config import ScoreConfig
-from .local import ScoreReport, finish, part_path, parts_dir, prepare, score_lines, shards
+from .local import (
+    ScoreReport,
+    finish,
+    part_is_done,
+    part_path,
+    parts_dir,
+    prepare,
+    rows_of,
+    score_lines,
+    shard_key,
+    shards,
+    write_part,
+)
 from .read import Reject, Row, read_rows
 
 
@@ -63,8 +74,9 @@ def score_ray(
     while batch := list(itertools.islice(all_shards, SHARDS_PER_PASS)):
         report.shards += len(batch)
         report.rows += sum(len(shard) for _, shard in batch)
-        todo = [(index, shard) for index, shard in batch if not part_path(parts, index).exists()]
+        todo = [(i, shard) for i, shard in batch if not part_is_done(part_path(parts, i), shard_key(rows_of(shard)))]
         report.resumed_shards += len(batch) - len(todo)
+        report.recomputed_shards += sum(part_path(parts, i).exists() for i, _ in todo)
         if todo:
             if not report.workers:  # the first pass with work: start (or join) Ray, once
                 if not ray.is_initialized():
@@ -104,5 +116,6 @@ def _score_pass(
     lines: dict[int, list[tuple[int, str]]] = {index: [] for index, _ in todo}
     for row in scored.iter_rows():
         lines[int(row["shard"])].append((int(row["position"]), row["line"]))
+    keys = {index: shard_key(rows_of(shard)) for index, shard in todo}
     for index, shard_lines in lines.items():
-        write_text_atomic(part_path(parts, index), "".join(line for _, line in sorted(shard_lines)))
+        write_part(part_path(parts, index), "".join(line for _, line in sorted(shard_lines)), keys[index])
