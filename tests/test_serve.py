@@ -54,9 +54,8 @@ class Server:
 
     def request(self, path: str, body=None, *, headers: dict | None = None, raw: bytes | None = None):
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        req = urllib.request.Request(
-            self.url + path, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
-        )
+        headers = {"Content-Type": "application/json", **(headers or {})} if data is not None else headers or {}
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method="POST" if data else "GET")
         try:
             with urllib.request.urlopen(req, timeout=60) as response:
                 return response.status, response.read().decode()
@@ -84,6 +83,8 @@ def server(tiny_int8_artifact, tmp_path_factory):
         "100",
         "--max-body-bytes",
         "65536",
+        "--read-timeout",
+        "2",
     )
     yield s
     code, err = s.stop()
@@ -311,3 +312,21 @@ def test_an_answer_json_cannot_hold_is_a_json_500_not_a_broken_response():
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 500
     assert json.loads(sent[1]["body"]) == {"error": "internal error; see the server log"}
+
+
+def test_rude_requests_get_their_status(server):
+    """JSON only (a cross-origin page cannot send it without asking), bounded URL and headers, a body that must
+    arrive in time (issue 26 item 6), each over loopback."""
+    import socket
+
+    for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        status, body = server.json("/v1/classify", {"inputs": ["a"]}, headers={"Content-Type": kind})
+        assert status == 415 and "application/json" in body["error"]
+    assert server.request("/info?" + "q" * 9000)[0] == 414
+    assert server.request("/info", headers={f"X-Pad-{i}": "v" * 1000 for i in range(12)})[0] == 431
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:  # promises 100 bytes, sends 10
+        head = "POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        sock.sendall((head + "Content-Length: 100\r\n\r\n" + '{"inputs":').encode())
+        assert sock.recv(4096).split(b" ")[1] == b"408"
+    assert server.json("/v1/classify", {"inputs": ["still answering"]})[0] == 200

@@ -35,6 +35,10 @@ def add_serve(commands) -> None:
     config_option(p, "--max-queue", ServeConfig, "max_queue", "rows waiting before 429", type=int)
     config_option(p, "--max-inputs", ServeConfig, "max_inputs", "texts per request before 413", type=int)
     config_option(p, "--max-body-bytes", ServeConfig, "max_body_bytes", "request size before 413", type=int)
+    config_option(
+        p, "--read-timeout", ServeConfig, "read_timeout_seconds", "seconds for a request body before 408", type=float
+    )
+    config_option(p, "--max-connections", ServeConfig, "max_connections", "open connections before 503", type=int)
     config_option(p, "--spinning", ServeConfig, "spinning", "let inference threads busy-wait", action="store_true")
     p.set_defaults(run=run_serve)
 

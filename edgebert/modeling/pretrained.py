@@ -153,8 +153,10 @@ def provenance(name_or_path: str) -> dict | None:
     encoder = encoder_for(name_or_path)
     if encoder is None:
         record = Path(name_or_path) / PROVENANCE_FILE
-        if not record.is_file():
-            return None
+        if not record.is_file():  # fine-tuning an edgebert checkpoint further keeps its encoder's record
+            from .checkpoint import is_checkpoint, read_checkpoint_meta
+
+            return read_checkpoint_meta(Path(name_or_path)).pretrained if is_checkpoint(name_or_path) else None
         try:
             data = json.loads(record.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:

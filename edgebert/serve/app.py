@@ -7,6 +7,7 @@ GET  /health (alive) · /ready (model loaded, not draining) · /info (the artifa
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -21,6 +22,8 @@ from .config import ServeConfig
 from .metrics import Metrics
 
 OPEN_PATHS = ("/health", "/ready")  # liveness probes need no token
+MAX_URL_BYTES = 8 << 10  # 414 beyond
+MAX_HEADER_BYTES = 8 << 10  # 431 beyond (uvicorn closes a connection whose header block exceeds 16 KB)
 
 
 class HttpError(Exception):
@@ -148,6 +151,11 @@ class ServeApp:
                 return
 
     def _check(self, scope) -> None:
+        url = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+        if url > MAX_URL_BYTES:
+            raise HttpError(414, f"URL over {MAX_URL_BYTES} bytes; the endpoints take their input in the body.")
+        if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+            raise HttpError(431, f"Request headers over {MAX_HEADER_BYTES} bytes in total; send fewer or shorter ones.")
         headers = dict(scope["headers"])
         host = headers.get(b"host", b"").decode("latin-1")
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -186,13 +194,21 @@ async def _send(send, status: int, response: tuple[bytes, bytes], extra_headers:
 
 
 async def _json_body(scope, receive, config: ServeConfig) -> dict:
+    # JSON only: a web page can send text/plain, form or multipart bodies cross-origin without asking (no CORS
+    # preflight), application/json it cannot, so this also keeps other sites' pages from using a local server.
+    kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+    if kind != b"application/json":
+        raise HttpError(415, "Send the body as JSON with the header 'Content-Type: application/json'.")
     too_big = HttpError(413, f"Request body over {config.max_body_bytes} bytes; send fewer or shorter texts.")
     declared = dict(scope["headers"]).get(b"content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > config.max_body_bytes):
         raise too_big
     chunks, size = [], 0
     while True:
-        message = await receive()
+        try:  # a client that trickles its body does not hold a request (and its memory) open for long
+            message = await asyncio.wait_for(receive(), timeout=config.read_timeout_seconds)
+        except TimeoutError:
+            raise HttpError(408, f"The request body did not arrive within {config.read_timeout_seconds:g} s.") from None
         if message["type"] == "http.disconnect":
             raise ClientGone
         chunk = message.get("body", b"")

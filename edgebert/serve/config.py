@@ -26,15 +26,17 @@ class ServeConfig:
     max_body_bytes: int = 4 << 20  # request body; more gets 413
     spinning: bool = False  # ORT worker threads busy-wait between calls (see runtime/backends.py)
     drain_seconds: float = 30.0  # on SIGTERM, how long in-flight requests may take
+    read_timeout_seconds: float = 10.0  # a request body must arrive within this; 408 beyond
+    max_connections: int = 512  # open connections; more get 503 (below the usual 1,024 open-file limit)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise InputError(f"--port must be 0-65535 (0 picks a free port), got {self.port}.")
-        for name in ("replicas", "max_batch", "max_queue", "max_inputs", "max_body_bytes"):
+        for name in ("replicas", "max_batch", "max_queue", "max_inputs", "max_body_bytes", "max_connections"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be a whole number of at least 1, got {value!r}.")
-        for name in ("max_wait_ms", "drain_seconds"):
+        for name in ("max_wait_ms", "drain_seconds", "read_timeout_seconds"):
             value = getattr(self, name)
             if not math.isfinite(value) or not 0 <= value <= 60_000:
                 raise InputError(f"--{name.replace('_', '-')} must be between 0 and 60000, got {value!r}.")

@@ -32,6 +32,9 @@ def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: prin
         access_log=False,
         timeout_graceful_shutdown=config.drain_seconds,
         lifespan="on",
+        limit_concurrency=config.max_connections,  # beyond: 503, so slow clients cannot exhaust file descriptors
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 << 10,  # a header block larger than this closes the connection
     )
     server = uvicorn.Server(uv_config)
     original_startup = server.startup
