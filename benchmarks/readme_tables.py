@@ -123,8 +123,8 @@ def render(readme: str) -> str:
         table = make()
         if table is None:
             continue
-        pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
-        readme = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(2), readme)
+        pattern = re.compile(rf"(<!-- table:{name} -->)\n.*?(<!-- /table:{name} -->)", re.S)
+        readme = pattern.sub(lambda m, t=table: f"{m.group(1)}\n{t}\n{m.group(2)}", readme)
     return readme
 
 
