@@ -128,3 +128,19 @@ def test_a_directory_that_is_not_a_classifier_gets_one_clear_error(tmp_path, tin
         read_checkpoint_meta(hf_dir)
     assert main(["export", str(hf_dir), "--out", str(tmp_path / "out")]) == 2
     assert message.split()[0] in capsys.readouterr().err
+
+
+def test_optimum_opens_an_edgebert_artifact(tmp_path, tiny_checkpoint, data_dir):
+    """The artifact carries config.json (and the tokenizer's companions), so Optimum's ORTModel opens it as is."""
+    pytest.importorskip("optimum.onnxruntime")
+    import transformers
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+
+    report = export_artifact(tiny_checkpoint, tmp_path / "art", ExportConfig(), progress=False)
+    model = ORTModelForSequenceClassification.from_pretrained(report.out, file_name="model.onnx")
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(report.out / "tokenizer.json"))
+    texts = ["goal for the team", "bank profit rises"]
+    ours = Classifier.load(report.out).predict_logits(texts)
+    theirs = np.concatenate([model(**tokenizer([t], return_tensors="pt")).logits.detach().numpy() for t in texts])
+    np.testing.assert_allclose(theirs, ours, atol=1e-4)
+    assert model.config.id2label == dict(enumerate(Classifier.load(report.out).labels))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..core.artifact import (
+    HF_CONFIG,
+    HF_TOKENIZER_FILES,
     TOKENIZER,
     AccuracyBudget,
     Evaluation,
@@ -380,9 +384,24 @@ def write_bundle(
         evaluation=evaluation,
         tools=tool_versions(),
     )
+    write_hf_config(staging, inputs)
     write_conformance(staging, inputs.encoder, getattr(inputs.eval_data, "texts", None) or ())
     write_manifest(staging, manifest)
     return manifest
+
+
+def write_hf_config(staging: Path, inputs: ExportInputs) -> None:
+    """config.json (labels in id2label, vocab_size as trimmed) and the tokenizer's companion files, so tools that
+    speak the Hugging Face layout (Optimum's ORTModelFor..., transformers' AutoTokenizer) open the artifact too."""
+    config = json.loads((inputs.checkpoint / HF_CONFIG).read_text(encoding="utf-8"))
+    labels = list(inputs.task.labels.names)
+    config.update(id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
+    if inputs.vocabulary is not None:
+        config["vocab_size"] = inputs.vocabulary.kept
+    (staging / HF_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
+    for name in HF_TOKENIZER_FILES:
+        if (inputs.checkpoint / name).is_file():
+            shutil.copyfile(inputs.checkpoint / name, staging / name)
 
 
 def golden_sample(backend: str, model_path: Path, inputs: ExportInputs, quantized: bool) -> GoldenSample:
