@@ -322,3 +322,17 @@ def test_tokenization_reads_a_bounded_prefix_of_any_text_shape(tiny_int8_artifac
     ids, _ = encoder.encode([text])
     assert 2 <= len(ids[0]) <= encoder.max_length
     assert max(seen) <= encoder.max_length * CHARS_PER_TOKEN * 8**MAX_WIDENINGS
+
+
+def test_a_json_integer_over_4300_digits_is_a_one_line_error(tmp_path, tiny_int8_artifact, capsys):
+    huge = '{"text": "goal", "label": ' + "9" * 5000 + "}\n"
+    (tmp_path / "train.jsonl").write_text(huge)
+    assert main(["predict", str(tiny_int8_artifact), "--file", str(tmp_path / "train.jsonl")]) in (0, 2)
+    (tmp_path / "h.jsonl").write_text('{"p50": ' + "9" * 5000 + "}\n")
+    assert main(["bench", "--compare", str(tmp_path / "h.jsonl")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    from edgebert.data.text import load_file
+
+    with pytest.raises(Exception, match="not valid JSON") as caught:
+        load_file(tmp_path / "train.jsonl")
+    assert type(caught.value).__name__ == "InputError"

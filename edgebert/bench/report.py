@@ -152,8 +152,8 @@ def read_history(path: Path) -> list[dict[str, Any]]:
         if line.strip():
             try:
                 entries.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{n} is not valid JSON ({exc.msg}).") from exc
+            except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, or an integer over 4,300 digits
+                raise InputError(f"{path}:{n} is not valid JSON ({str(exc)[:120]}).") from None
     if not entries:
         raise InputError(f"{path} holds no runs yet.")
     return entries

@@ -154,8 +154,8 @@ def _read_jsonl(path: Path) -> list[dict]:
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{line_no} is not valid JSON ({exc.msg}).") from exc
+            except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, or an integer over 4,300 digits
+                raise InputError(f"{path}:{line_no} is not valid JSON ({_json_problem(exc)}).") from None
             if not isinstance(row, dict):
                 raise InputError(f"{path}:{line_no} must be a JSON object with a text field.")
             rows.append(row)
@@ -192,3 +192,9 @@ def require_labels(dataset: TextDataset, label_column: str = "label") -> list[st
     if dataset.labels is None:
         raise InputError(f"{dataset.source} has no label column '{label_column}'; pass --label-column NAME.")
     return dataset.labels
+
+
+def _json_problem(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return getattr(exc, "msg", None) or str(exc).split(";")[0][:120]

@@ -99,8 +99,9 @@ def _jsonl(path: Path, text_column: str, id_column: str | None):
             continue
         try:
             row = json.loads(content)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            yield line, f"invalid JSON ({getattr(exc, 'msg', 'nested too deeply')})", _REJECT
+        except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, or an integer over 4,300 digits
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else getattr(exc, "msg", str(exc)[:120])
+            yield line, f"invalid JSON ({problem})", _REJECT
             continue
         if not isinstance(row, dict):
             yield line, f"a JSON {type(row).__name__}, not an object with a '{text_column}' field", _REJECT

@@ -220,7 +220,7 @@ async def _json_body(scope, receive, config: ServeConfig) -> dict:
             break
     try:
         body = json.loads(b"".join(chunks))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, or an integer over 4,300 digits
         raise HttpError(
             422, f'The body is not valid JSON ({exc.__class__.__name__}); send {{"inputs": ["text"]}}.'
         ) from None
