@@ -330,3 +330,23 @@ def test_rude_requests_get_their_status(server):
         sock.sendall((head + "Content-Length: 100\r\n\r\n" + '{"inputs":').encode())
         assert sock.recv(4096).split(b" ")[1] == b"408"
     assert server.json("/v1/classify", {"inputs": ["still answering"]})[0] == 200
+
+
+def test_predict_speaks_text_embeddings_inference(server, tiny_int8_artifact):
+    """POST /predict as TEI clients call it: labels sorted by score, raw logits on request, a too-long input an
+    error unless truncate is true, errors with error_type."""
+    model = Classifier.load(tiny_int8_artifact)
+    status, one = server.json("/predict", {"inputs": "goal for the team"})
+    expected = model.predict_proba(["goal for the team"])[0]
+    assert status == 200 and [r["label"] for r in one] == [model.labels[i] for i in expected.argsort()[::-1]]
+    assert one[0]["score"] == pytest.approx(float(expected.max()), abs=1e-5)
+    status, many = server.json("/predict", {"inputs": ["goal for the team", "bank profit"], "raw_scores": True})
+    logits = model.predict_logits(["goal for the team", "bank profit"])
+    assert status == 200 and len(many) == 2
+    assert many[1][0]["score"] == pytest.approx(float(logits[1].max()), abs=1e-4)
+    long_text = "goal " * 500
+    status, body = server.json("/predict", {"inputs": long_text})
+    assert status == 413 and body["error_type"] == "Validation" and "truncate" in body["error"]
+    assert server.json("/predict", {"inputs": long_text, "truncate": True})[0] == 200
+    status, body = server.json("/predict", {"inputs": "x", "raw_scores": "yes"})
+    assert status == 422 and body["error_type"] == "Validation"

@@ -2,6 +2,7 @@
 
 POST /v1/classify  {"inputs": [str, ...], "pairs": [str, ...]?, "top_k": int?}  -> {"results": [...]} in order
 POST /v1/entities  {"inputs": [str, ...]}                                       -> {"results": [[entity, ...]]}
+POST /predict      text-embeddings-inference's: {"inputs", "raw_scores"?, "truncate"?} -> [{"label", "score"}] by score
 GET  /health (alive) · /ready (model loaded, not draining) · /info (the artifact) · /metrics (Prometheus)
 """
 
@@ -17,20 +18,34 @@ from typing import Any
 
 from ..runtime.backends import RowByRow
 from ..runtime.classifier import Classifier
+from ..runtime.model import softmax
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
 from .metrics import Metrics
 
 OPEN_PATHS = ("/health", "/ready")  # liveness probes need no token
+CLASSIFY_FIELDS = ("inputs", "pairs", "top_k")
+PREDICT_FIELDS = ("inputs", "raw_scores", "truncate", "truncation_direction")
+ERROR_TYPES = {
+    408: "Timeout",
+    413: "Validation",
+    415: "Validation",
+    422: "Validation",
+    429: "Overloaded",
+    500: "Backend",
+}
 MAX_URL_BYTES = 8 << 10  # 414 beyond
 MAX_HEADER_BYTES = 8 << 10  # 431 beyond (uvicorn closes a connection whose header block exceeds 16 KB)
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    def __init__(
+        self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = (), error_type: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.headers = headers
+        self.error_type = error_type or ERROR_TYPES.get(status, "Validation")
 
 
 def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
@@ -60,8 +75,29 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= len(model.labels):
             raise HttpError(422, f"'top_k' must be a whole number from 1 to {len(model.labels)}.")
         rows = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
-        probabilities = await _submit(batcher, rows, group=pairs is not None)
-        return 200, {"results": [_top(model.labels, p, top_k) for p in probabilities]}
+        logits = await _submit(batcher, rows, group=pairs is not None)
+        return 200, {"results": [_top(model.labels, softmax(row[None])[0], top_k) for row in logits]}
+
+    async def predict(scope, receive) -> tuple[int, Any]:
+        """text-embeddings-inference's /predict: {"inputs": str | [str], "raw_scores"?, "truncate"?} ->
+        [{"label", "score"}] sorted by score (a list of those for a list of inputs)."""
+        if not classifies_texts:
+            raise HttpError(404, "This artifact labels tokens: POST /v1/entities instead.")
+        body = await _json_body(scope, receive, config, fields=PREDICT_FIELDS)
+        texts = _strings(body, "inputs", config.max_inputs)
+        raw, truncate = _flag(body, "raw_scores"), _flag(body, "truncate")
+        if not truncate:  # TEI's default: an input longer than the model takes is an error, not silently cut
+            for i, n in enumerate(model.encoder.token_counts(texts)):
+                if n > model.encoder.max_length:
+                    raise HttpError(
+                        413,
+                        f"inputs[{i}] is {n} tokens, more than this model's {model.encoder.max_length}; "
+                        'send "truncate": true to cut it.',
+                        error_type="Validation",
+                    )
+        logits = await _submit(batcher, texts)
+        scored = [_ranked(model.labels, row if raw else softmax(row[None])[0]) for row in logits]
+        return 200, scored[0] if isinstance(body["inputs"], str) else scored
 
     async def entities(scope, receive) -> tuple[int, Any]:
         if classifies_texts:
@@ -84,6 +120,7 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
 
     routes = {
         "/v1/classify": ("POST", classify),
+        "/predict": ("POST", predict),
         "/v1/entities": ("POST", entities),
         "/health": ("GET", health),
         "/ready": ("GET", ready),
@@ -114,7 +151,7 @@ class ServeApp:
             response = _encode(payload)  # inside the try: a value JSON cannot hold is a 500 like any other
         except HttpError as exc:
             status, headers = exc.status, exc.headers
-            response = _encode({"error": str(exc)})
+            response = _encode({"error": str(exc), "error_type": exc.error_type})  # error_type as TEI sends it
         except ClientGone:
             status, response = 499, None  # nobody to answer (nginx's code for it, in the metrics only)
         except Exception:  # never a traceback in a response; the server log keeps it
@@ -193,7 +230,7 @@ async def _send(send, status: int, response: tuple[bytes, bytes], extra_headers:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _json_body(scope, receive, config: ServeConfig) -> dict:
+async def _json_body(scope, receive, config: ServeConfig, fields: tuple[str, ...] = CLASSIFY_FIELDS) -> dict:
     # JSON only: a web page can send text/plain, form or multipart bodies cross-origin without asking (no CORS
     # preflight), application/json it cannot, so this also keeps other sites' pages from using a local server.
     kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
@@ -226,9 +263,9 @@ async def _json_body(scope, receive, config: ServeConfig) -> dict:
         ) from None
     if not isinstance(body, dict):
         raise HttpError(422, 'The body must be a JSON object like {"inputs": ["text"]}.')
-    unknown = set(body) - {"inputs", "pairs", "top_k"}
+    unknown = set(body) - set(fields)
     if unknown:
-        raise HttpError(422, f"Unknown fields {sorted(unknown)}; known: inputs, pairs, top_k.")
+        raise HttpError(422, f"Unknown fields {sorted(unknown)}; known: {', '.join(fields)}.")
     return body
 
 
@@ -258,14 +295,25 @@ async def _submit(batcher: MicroBatcher, rows: list, group: Any = None) -> list:
 def _runner(model):
     if isinstance(model, Classifier):
 
-        def run(with_pairs: bool, rows: list) -> list:
+        def run(with_pairs: bool, rows: list) -> list:  # logits: /predict may ask for raw scores
             if with_pairs:
                 texts, pairs = zip(*rows, strict=True)
-                return list(model.predict_proba(list(texts), list(pairs)))
-            return list(model.predict_proba(rows))
+                return list(model.predict_logits(list(texts), list(pairs)))
+            return list(model.predict_logits(rows))
 
         return run
     return lambda group, texts: [model.entities(text) for text in texts]
+
+
+def _flag(body: dict, key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise HttpError(422, f"'{key}' must be true or false.")
+    return value
+
+
+def _ranked(labels: list[str], scores) -> list[dict]:
+    return [{"label": labels[int(i)], "score": float(scores[int(i)])} for i in scores.argsort()[::-1]]
 
 
 def _top(labels: list[str], probabilities, k: int) -> dict:
