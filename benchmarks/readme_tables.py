@@ -115,7 +115,30 @@ def vocab_trim() -> str | None:
     )
 
 
-TABLES = {"zh-reviews": zh_reviews, "msra-ner": msra_ner, "vocab-trim": vocab_trim}
+def peers_zh() -> str | None:
+    data = load("peers-zh.json")
+    if data is None:
+        return None
+    optimum = next((n for n in data["latency"]["1x128"] if n.startswith("Optimum ORT")), None)
+    rows = [
+        f"| {data['data']} | accuracy | MB | 1x16 p50 ms | 1x128 p50 ms | vs Optimum at 1x128 | real texts, ms per batch of 32 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, stats in data["latency"]["1x128"].items():
+        ratio = stats["p50_ms"] / data["latency"]["1x128"][optimum]["p50_ms"] if optimum else float("nan")
+        rows.append(
+            f"| {name} | {100 * data['accuracy'][name]['accuracy']:.2f} | {data['sizes_mb'][name]:.0f} | "
+            f"{data['latency']['1x16'][name]['p50_ms']:.1f} | {stats['p50_ms']:.1f} | {ratio:.2f}x | "
+            f"{data['latency']['real-text'][name]['p50_ms']:.0f} |"
+        )
+    machine = data["machine"]
+    return "\n".join(rows) + (
+        f"\n\nOne process, interleaved rounds, {machine['threads']} thread(s); CPU: {machine['cpu']} "
+        f"({machine.get('cpu_identity', '')}, {machine['isa']})."
+    )
+
+
+TABLES = {"zh-reviews": zh_reviews, "msra-ner": msra_ner, "vocab-trim": vocab_trim, "peers-zh": peers_zh}
 
 
 def render(readme: str) -> str:

@@ -144,8 +144,9 @@ def test_export_unknown_recipe(tiny_checkpoint, tmp_path, capsys):
 
 
 def test_export_not_a_checkpoint(tmp_path, capsys):
-    err = _error(["export", str(tmp_path), "--out", str(tmp_path / "a")], capsys)
-    assert "not an edgebert checkpoint" in err
+    (tmp_path / "empty").mkdir()
+    err = _error(["export", str(tmp_path / "empty"), "--out", str(tmp_path / "a")], capsys)
+    assert "neither an edgebert checkpoint" in err and "save_pretrained" in err
 
 
 def test_export_existing_artifact(tiny_checkpoint, tiny_artifact, capsys):
