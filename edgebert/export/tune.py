@@ -193,8 +193,8 @@ def _export(plan: Plan, out: Path, eval_data: TextDataset, calibration: TextData
     )
 
 
-def _export_config(engine: str, isa: str, light: bool, config: TuneConfig) -> ExportConfig:
-    trim = {"trim_vocabulary": config.trim_vocabulary, "trim_keep_scripts": config.trim_keep_scripts}
+def _export_config(engine: str, isa: str, light: bool, config: TuneConfig | None = None) -> ExportConfig:
+    trim = {"trim_vocabulary": config.trim_vocabulary, "trim_keep_scripts": config.trim_keep_scripts} if config else {}
     if engine == "openvino":
         quantization = quantization_from_recipe("openvino-int8")
         return ExportConfig(backend="openvino", quantization=quantization, light_last_layer=light, **trim)
