@@ -75,6 +75,9 @@ def msra_ner() -> str | None:
     if "torch_fp32" in new:
         rows.append(row("the same model, torch fp32", new["torch_fp32"]))
     rows.append(row(f"character CRF, same {sentences} sentences", new["crf"], bold=True))
+    first = load("msra_ner_m3e-epoch1.json")
+    if first is not None:
+        rows.append(row("edgebert INT8 after the first epoch only", first["int8_artifact"]))
     if old is not None:
         rows.append(row("old fallback: edgebert INT8, MiniLM + new characters (Zen 3)", old["int8_artifact"]))
     d = new["int8_minus_crf_f1"]
@@ -138,7 +141,36 @@ def peers_zh() -> str | None:
     )
 
 
-TABLES = {"zh-reviews": zh_reviews, "msra-ner": msra_ner, "vocab-trim": vocab_trim, "peers-zh": peers_zh}
+def bbc_encoders() -> str | None:
+    data = load("bbc_news_encoders.json")
+    if data is None:
+        return None
+    rows = [
+        "| bbc_news test, INT8 | encoder | vocabulary | model MB | accuracy [95% CI] | vs MiniLM, points [95% CI] | ms/text |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, entry in data["artifacts"].items():
+        gap = next((v for k, v in entry.items() if k.startswith("vs_")), None)
+        versus = f"{gap['points']:+.2f} {interval(*gap['ci95'], sign=True)}" if gap else ""
+        vocab = entry["vocabulary"] if isinstance(entry["vocabulary"], str) else f"{entry['vocabulary']:,}"
+        rows.append(
+            f"| {name} | {entry['pretrained']} | {vocab} | {entry['model_mb']} | "
+            f"{100 * entry['accuracy']:.2f} {interval(*entry['ci95'], 100)} | {versus} | {entry['ms_per_text']} |"
+        )
+    cpu = data["cpu"]
+    return (
+        "\n".join(rows)
+        + f"\n\n{data['data']}; {data['threads']} thread(s). CPU: {cpu['model_name']} ({cpu['identity']})."
+    )
+
+
+TABLES = {
+    "bbc-encoders": bbc_encoders,
+    "zh-reviews": zh_reviews,
+    "msra-ner": msra_ner,
+    "vocab-trim": vocab_trim,
+    "peers-zh": peers_zh,
+}
 
 
 def render(readme: str) -> str:
