@@ -252,3 +252,14 @@ def test_max_drop_needs_int8(tiny_checkpoint, tmp_path, capsys):
 def test_bad_calib_size(tiny_checkpoint, tmp_path, capsys):
     argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static", "--calib-size", "0"]
     assert "calibration-size must be positive" in _error(argv, capsys)
+
+
+def test_export_evaluation_carries_intervals(tiny_int8_artifact, tiny_artifact):
+    """Accuracy and drop come with 95% bootstrap intervals in the manifest and the summary (issue 24)."""
+    from edgebert.core.artifact import read_manifest
+
+    int8, fp32 = read_manifest(tiny_int8_artifact).evaluation, read_manifest(tiny_artifact).evaluation
+    low, high = int8.score_ci95
+    assert 0 <= low <= int8.score <= high <= 1
+    assert int8.drop_ci95[0] <= int8.drop_points <= int8.drop_ci95[1]
+    assert fp32.drop_ci95 is None and fp32.score_ci95[0] <= fp32.score <= fp32.score_ci95[1]

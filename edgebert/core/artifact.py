@@ -172,6 +172,8 @@ class Evaluation:
     reference_metrics: dict[str, Any] | None = None  # the fp32 graph's, when the artifact is quantized
     drift: Drift | None = None
     entity_drift: EntityDrift | None = None
+    score_ci95: list[float] | None = None  # 95% bootstrap interval of `score` over the eval rows
+    drop_ci95: list[float] | None = None  # 95% paired-bootstrap interval of drop_points (quantized artifacts)
 
 
 @dataclass

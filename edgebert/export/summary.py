@@ -48,12 +48,12 @@ def format_export_summary(report: ExportReport) -> str:
                 ("int8 accuracy / F1", f"{e.score:.4f} / {f1:.4f}"),
                 (
                     "int8 drift",
-                    f"accuracy drop {e.drop_points:.2f} pts, agreement {d.agreement:.2%}, "
-                    f"{d.flips} flips, max |Δlogit| {d.max_abs_logit_diff:.3f}",
+                    f"accuracy drop {e.drop_points:.2f} pts{_interval(e.drop_ci95)}, agreement {d.agreement:.2%}, "
+                    f"{d.flips} flips, max |Δlogit| {d.max_abs_logit_diff:.3f}; one text = {100 / e.n:.2f} pts",
                 ),
             ]
         else:
-            rows.append(("accuracy / F1", f"{e.score:.4f} / {f1:.4f}"))
+            rows.append(("accuracy / F1", f"{e.score:.4f}{_interval(e.score_ci95, '.4f')} / {f1:.4f}"))
     if report.budget is not None:
         b = report.budget
         kept = ", ".join(b.fp32_units) or "none"
@@ -85,3 +85,8 @@ def _vocabulary(trim) -> str:
         f"trimmed {trim.original_size:,} -> {trim.kept:,} pieces (those of {', '.join(trim.coverage)}, special "
         f"tokens, single characters{scripts}); {trim.checked_rows} covered rows re-checked, same ids and logits"
     )
+
+
+def _interval(ci95: list[float] | None, fmt: str = ".2f") -> str:
+    """' [95% CI low, high]', or nothing when the manifest has no interval."""
+    return f" [95% CI {ci95[0]:{fmt}}, {ci95[1]:{fmt}}]" if ci95 else ""

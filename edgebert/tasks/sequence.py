@@ -10,7 +10,13 @@ import numpy as np
 
 from ..core.artifact import SEQUENCE, Drift, Evaluation
 from ..core.errors import InputError
-from ..core.metrics import classification_metrics, drift
+from ..core.metrics import (
+    accuracy_interval,
+    bootstrap_rows,
+    classification_metrics,
+    drift,
+    paired_accuracy_difference,
+)
 from ..data.load import load_dataset, training_splits
 from ..data.text import LabelSet, TextDataset, require_labels
 from ..runtime.backends import Backend
@@ -18,6 +24,8 @@ from ..runtime.classifier import Classifier
 from ..runtime.model import batched_logits
 from ..runtime.tokenization import Batch, TextEncoder
 from .base import Encoded, Task
+
+EVAL_BOOTSTRAP = 2000  # resamples for the export's intervals (a few ms on thousands of rows)
 
 
 class SequenceTask(Task):
@@ -112,6 +120,9 @@ def sequence_evaluation(
     quantized = reference is not None
     reference = candidate if reference is None else reference
     d = drift(reference, candidate, y_true, labels.names)
+    truth = np.asarray(y_true)
+    ours, theirs = candidate.argmax(-1) == truth, reference.argmax(-1) == truth
+    rows = bootstrap_rows(len(truth), samples=EVAL_BOOTSTRAP)
     return Evaluation(
         data=source,
         n=d["n"],
@@ -128,4 +139,6 @@ def sequence_evaluation(
             max_abs_logit_diff=d["max_abs_logit_diff"],
             mean_abs_logit_diff=d["mean_abs_logit_diff"],
         ),
+        score_ci95=accuracy_interval(ours, rows)["ci95"],
+        drop_ci95=paired_accuracy_difference(theirs, ours, rows)["ci95"] if quantized else None,
     )
