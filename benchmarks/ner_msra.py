@@ -137,7 +137,7 @@ def int8_drop(checkpoint: Path, ner, task, test, truth, int8_tags) -> dict:
 
 
 def _first(data, n: int):
-    return type(data)(data.words[:n], data.tags[:n], f"{data.source}[:{n}]")
+    return data.subset(range(min(n, len(data))), f"{data.source}[:{n}]")
 
 
 def main() -> None:

@@ -54,12 +54,13 @@ def torch_peer(checkpoint: Path, threads: int) -> Peer:
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     torch.set_num_threads(threads)
-    auto = AutoModel if _head(checkpoint) else AutoModelForSequenceClassification
+    head = _head(checkpoint)
+    auto = AutoModel if head else AutoModelForSequenceClassification
     model = auto.from_pretrained(checkpoint).eval()  # default (SDPA) attention
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
 
     size = sum(p.stat().st_size for p in checkpoint.glob("*.safetensors")) / 1e6
-    return _transformers_style_peer("torch fp32 (eager)", model, tokenizer, size, _head(checkpoint))
+    return _transformers_style_peer("torch fp32 (eager)", model, tokenizer, size, head)
 
 
 def _head(checkpoint: Path):

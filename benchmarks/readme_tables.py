@@ -28,6 +28,12 @@ def interval(low: float, high: float, scale: float = 1.0, sign: bool = False) ->
     return f"[{fmt.format(low * scale)}, {fmt.format(high * scale)}]"
 
 
+def vocabulary(entry: dict, unit: str = "") -> str:
+    """An artifact's vocabulary as the results files give it: "full", or the pieces a trimmed one kept."""
+    kept = entry["vocabulary"]
+    return kept if isinstance(kept, str) else f"{kept:,}{unit}"
+
+
 def zh_reviews() -> str | None:
     data = load("zh_reviews.json")
     if data is None:
@@ -44,7 +50,7 @@ def zh_reviews() -> str | None:
         )
     for name, entry in data["artifacts"].items():
         gap = entry["vs_chars+bigrams"]
-        vocab = entry["vocabulary"] if isinstance(entry["vocabulary"], str) else f"{entry['vocabulary']:,} pieces"
+        vocab = vocabulary(entry, " pieces")
         rows.append(
             f"| edgebert {name} ({entry['pretrained']}) | {vocab} | {entry['model_mb']} | "
             f"**{100 * entry['accuracy']:.2f}** {interval(*entry['ci95'], 100)} | "
@@ -108,7 +114,7 @@ def vocab_trim() -> str | None:
     for name, entry in data["artifacts"].items():
         cold = sorted(entry["cold_start_s"])[len(entry["cold_start_s"]) // 2]
         rss = sorted(entry["peak_rss_mb"])[len(entry["peak_rss_mb"]) // 2]
-        vocab = entry["vocabulary"] if isinstance(entry["vocabulary"], str) else f"{entry['vocabulary']:,}"
+        vocab = vocabulary(entry)
         rows.append(f"| {name} | {vocab} | {entry['model_mb']} | {entry['tokenizer_mb']} | {cold:.2f} | {rss:.0f} |")
     h = data["held_out"]
     return "\n".join(rows) + (
@@ -152,7 +158,7 @@ def bbc_encoders() -> str | None:
     for name, entry in data["artifacts"].items():
         gap = next((v for k, v in entry.items() if k.startswith("vs_")), None)
         versus = f"{gap['points']:+.2f} {interval(*gap['ci95'], sign=True)}" if gap else ""
-        vocab = entry["vocabulary"] if isinstance(entry["vocabulary"], str) else f"{entry['vocabulary']:,}"
+        vocab = vocabulary(entry)
         rows.append(
             f"| {name} | {entry['pretrained']} | {vocab} | {entry['model_mb']} | "
             f"{100 * entry['accuracy']:.2f} {interval(*entry['ci95'], 100)} | {versus} | {entry['ms_per_text']} |"

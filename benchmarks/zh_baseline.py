@@ -54,13 +54,13 @@ def main() -> int:
     for name, ngrams in BASELINES.items():
         best, predicted = baseline(train, dev, test, labels, ngrams)
         correct[name] = predicted == y_test
-        results["baselines"][name] = {**best, **scored(correct[name], samples)}
+        results["baselines"][name] = {**best, **accuracy_interval(correct[name], samples)}
         print(f"{name:14s} C={best['C']:<5} test accuracy {show(results['baselines'][name])}")
     for spec in args.artifact:
         name, _, path = spec.partition("=")
         entry, correct[name] = score_artifact(Path(path), test, labels, y_test, samples)
         for base in BASELINES:
-            entry[f"vs_{base}"] = paired(correct[name], correct[base], samples)
+            entry[f"vs_{base}"] = paired_accuracy_difference(correct[name], correct[base], samples)
         results["artifacts"][name] = entry
         print(f"{name:14s} {'':7s} test accuracy {show(entry)}")
         for base in BASELINES:
@@ -109,12 +109,9 @@ def score_artifact(path: Path, test, labels, y_test, samples) -> tuple[dict, np.
         "model_mb": round(sum((path / f).stat().st_size for f in manifest.model_files) / 1e6, 1),
         "macro_f1": metrics["macro_f1"],
         "seconds_for_test": round(seconds, 1),
-        **scored(correct, samples),
+        **accuracy_interval(correct, samples),
     }
     return entry, correct
-
-
-scored, paired = accuracy_interval, paired_accuracy_difference
 
 
 def show(entry: dict) -> str:

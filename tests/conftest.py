@@ -52,7 +52,6 @@ def tiny_base(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT with random weights and a WordPiece tokenizer trained on our words."""
     from tokenizers import BertWordPieceTokenizer
     from tokenizers.processors import BertProcessing
-    from transformers import BertConfig, BertModel
 
     out = tmp_path_factory.mktemp("tiny-base")
     corpus = [w for words in TOPICS.values() for w in words] + FILLER + list("abcdefghijklmnopqrstuvwxyz0123456789.,!?")
@@ -63,18 +62,16 @@ def tiny_base(tmp_path_factory) -> Path:
         ("[SEP]", tokenizer.token_to_id("[SEP]")), ("[CLS]", tokenizer.token_to_id("[CLS]"))
     )
     tokenizer.save(str(out / "tokenizer.json"))
-    config = BertConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    BertModel(config).save_pretrained(out)
+    save_tiny_bert(out, tokenizer.get_vocab_size(), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     return out
+
+
+def save_tiny_bert(out: Path, vocab_size: int, **overrides) -> None:
+    """A 2-layer, 32-wide BertModel with random weights, saved as transformers saves one (save_pretrained)."""
+    from transformers import BertConfig, BertModel
+
+    sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    BertModel(BertConfig(vocab_size=vocab_size, max_position_embeddings=128, **sizes, **overrides)).save_pretrained(out)
 
 
 @pytest.fixture(scope="session")

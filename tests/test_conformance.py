@@ -14,6 +14,8 @@ from edgebert.cli import main
 from edgebert.core.artifact import CONFORMANCE, MANIFEST
 from edgebert.core.files import sha256_file
 
+from .conftest import save_tiny_bert
+
 NODE_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node"
 
 
@@ -79,17 +81,19 @@ def node_example() -> Path:
     return NODE_EXAMPLE
 
 
-def test_node_port_passes_the_conformance_kit_and_golden_logits(node_example, tiny_int8_artifact):
+def _node_kit(node_example: Path, artifact: Path) -> dict:
+    """The Node port's conformance report on `artifact`, asserted to pass (every string's ids, golden ids)."""
     result = subprocess.run(
-        ["node", "conformance.mjs", str(tiny_int8_artifact)],
-        cwd=node_example,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        ["node", "conformance.mjs", str(artifact)], cwd=node_example, capture_output=True, text=True, timeout=300
     )
     report = json.loads(result.stdout)
     assert result.returncode == 0 and report["ok"], report["first_mismatches"][:3]
     assert report["strings"] >= 1000 and report["golden_ids_match"]
+    return report
+
+
+def test_node_port_passes_the_conformance_kit_and_golden_logits(node_example, tiny_int8_artifact):
+    report = _node_kit(node_example, tiny_int8_artifact)
     assert report["golden_max_abs_diff"] <= report["golden_atol"]
 
 
@@ -115,7 +119,6 @@ def unigram_artifact(tmp_path_factory, data_dir) -> Path:
     """A tiny random BERT (mean pooling, as e5 is used) that reads text with the real e5 SentencePiece tokenizer,
     trained briefly and exported INT8 with a trimmed vocabulary: the kit's Chinese, mixed, full-width and emoji
     strings go through Unigram."""
-    from transformers import BertConfig, BertModel
 
     from edgebert.core.errors import EdgebertError
     from edgebert.data.text import load_file
@@ -132,16 +135,7 @@ def unigram_artifact(tmp_path_factory, data_dir) -> Path:
         pytest.skip(f"the e5 tokenizer's package is not installed (make install brings it): {exc}")
     root = tmp_path_factory.mktemp("unigram")
     vocab = len(json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"])
-    config = BertConfig(
-        vocab_size=vocab,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        pad_token_id=1,
-    )
-    BertModel(config).save_pretrained(root / "base")
+    save_tiny_bert(root / "base", vocab, pad_token_id=1)
     shutil.copyfile(tokenizer, root / "base" / "tokenizer.json")
     train_set, dev = load_file(data_dir / "train.jsonl"), load_file(data_dir / "dev.jsonl")
     settings = dict(pooling="mean", max_length=48, epochs=1, batch_size=16, learning_rate=5e-3, freeze_embeddings=True)
@@ -160,16 +154,7 @@ def test_unigram_artifact_passes_its_kit_in_python(unigram_artifact, capsys):
 
 
 def test_node_port_passes_the_kit_on_a_unigram_artifact(node_example, unigram_artifact):
-    result = subprocess.run(
-        ["node", "conformance.mjs", str(unigram_artifact)],
-        cwd=node_example,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    report = json.loads(result.stdout)
-    assert result.returncode == 0 and report["ok"], report["first_mismatches"][:3]
-    assert report["strings"] >= 1000 and report["golden_ids_match"]
+    _node_kit(node_example, unigram_artifact)
 
 
 def test_node_classifies_like_python_on_a_unigram_artifact(node_example, unigram_artifact):

@@ -19,7 +19,7 @@ from edgebert.export.pipeline import export_artifact
 from edgebert.export.recipes import quantization_from_recipe
 from edgebert.export.vocabulary import plan_trim, trim_tokenizer
 
-from .conftest import make_examples, write_jsonl
+from .conftest import make_examples, save_tiny_bert, write_jsonl
 
 UNCOVERED = ["zebra quokka xylophone", "完全没见过的句子", "mixed 中文 and emoji 🙂", "ＦＵＬＬ－ＷＩＤＴＨ！"]
 
@@ -29,7 +29,6 @@ def tiny_unigram_base(tmp_path_factory) -> Path:
     """A 2-layer BERT with a SentencePiece/Unigram tokenizer (<s> … </s>, <pad>), like multilingual-e5-small."""
     from tokenizers import SentencePieceUnigramTokenizer
     from tokenizers.processors import TemplateProcessing
-    from transformers import BertConfig, BertModel
 
     out = tmp_path_factory.mktemp("unigram") / "base"
     texts = [r["text"] for r in make_examples(200, seed=5)] + ["中文混合的句子，质量很好。", "物流也快，推荐！"]
@@ -41,16 +40,7 @@ def tiny_unigram_base(tmp_path_factory) -> Path:
     tokenizer.post_processor = TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
     )
-    config = BertConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        pad_token_id=1,
-    )
-    BertModel(config).save_pretrained(out)
+    save_tiny_bert(out, tokenizer.get_vocab_size(), pad_token_id=1)
     tokenizer.save(str(out / "tokenizer.json"))
     return out
 

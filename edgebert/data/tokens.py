@@ -23,6 +23,10 @@ class TokenDataset:
     tags: list[list[str]] | None
     source: str = ""
 
+    def subset(self, rows: Sequence[int], source: str) -> TokenDataset:
+        pick = lambda xs: None if xs is None else [xs[i] for i in rows]  # noqa: E731
+        return TokenDataset(pick(self.words), pick(self.tags), source)
+
     def __len__(self) -> int:
         return len(self.words)
 

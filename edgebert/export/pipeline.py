@@ -188,25 +188,21 @@ def trim_vocabulary(model, inputs: ExportInputs, config: ExportConfig, coverage_
     if not data:
         raise InputError("--trim-vocab needs texts to keep the pieces of: give it the training data (e.g. DATA:train).")
     say(f"trimming the vocabulary to the pieces of {', '.join(d.source for d in data)}")
-    coverage = [row for d in data for row in task.tokenizer_inputs(d)[0]]
-    trim = plan_trim(
-        inputs.tokenizer_json,
-        coverage,
-        pretokenized=task.tokenizer_inputs(data[0])[1],
-        keep_scripts=config.trim_keep_scripts,
-    )
-    check_ids, check_types = task.encode_inputs(inputs.encoder, data[0])
-    check_ids, check_types = check_ids[:TRIM_CHECK_ROWS], check_types[:TRIM_CHECK_ROWS]
+    coverage, pretokenized = [], False
+    for d in data:
+        rows, pretokenized = task.tokenizer_inputs(d)
+        coverage += rows
+    trim = plan_trim(inputs.tokenizer_json, coverage, pretokenized=pretokenized, keep_scripts=config.trim_keep_scripts)
+    sample = data[0].subset(range(min(TRIM_CHECK_ROWS, len(data[0]))), f"{data[0].source}[:{TRIM_CHECK_ROWS}]")
+    check_ids, check_types = task.encode_inputs(inputs.encoder, sample)
     before = task.logits(TorchBackend(model), inputs.encoder, check_ids, check_types, batch_size=8)
     tokenizer_json = trim_tokenizer(inputs.tokenizer_json, trim)
     encoder = TextEncoder(Tokenizer.from_str(tokenizer_json), inputs.meta.max_length)
     trim_embeddings(model, trim)
-    new_ids, new_types = task.encode_inputs(encoder, data[0])
-    if new_ids[:TRIM_CHECK_ROWS] != [trim.new_ids(row) for row in check_ids]:
+    new_ids, new_types = task.encode_inputs(encoder, sample)
+    if new_ids != [trim.new_ids(row) for row in check_ids]:
         raise ParityError("The trimmed tokenizer splits covered texts differently; export without --trim-vocab.")
-    after = task.logits(
-        TorchBackend(model), encoder, new_ids[:TRIM_CHECK_ROWS], new_types[:TRIM_CHECK_ROWS], batch_size=8
-    )
+    after = task.logits(TorchBackend(model), encoder, new_ids, new_types, batch_size=8)
     diff = float(np.abs(after - before).max()) if len(before) else 0.0
     if not diff <= config.parity_atol:
         raise ParityError(
