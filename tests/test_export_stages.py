@@ -111,7 +111,7 @@ def test_write_bundle_writes_a_manifest_the_runtime_accepts(tmp_path, graphs, ti
     staging.mkdir()
     shutil.copyfile(fused.path, staging / "model.onnx")
     shutil.copyfile(Path(tiny_checkpoint) / "tokenizer.json", staging / "tokenizer.json")
-    manifest = pipeline.write_bundle(staging, ["model.onnx"], fused, None, None, inputs, ExportConfig())
+    manifest = pipeline.write_bundle(staging, ["model.onnx"], fused, None, (None, None), inputs, ExportConfig())
     assert read_manifest(staging) == manifest and manifest.golden is not None
     verify_files(staging, manifest)
     assert Classifier.load(staging).labels == inputs.meta.labels  # golden replay included

@@ -129,6 +129,32 @@ def test_budget_met_first_time_builds_once():
     assert built == [[]] and result.fp32_units == [] and result.sensitivity == {}
 
 
+def _interval(y):
+    return task_for("sequence", ["a", "b"]).budget_interval(Encoded([], [], list(y)))
+
+
+def test_budget_keeps_going_while_the_point_estimate_passes_but_the_interval_does_not():
+    # one text of 100 wrong: a drop of 1.0 point meets --max-drop 1.0, but its interval reaches to about 3
+    drops = {frozenset(): 1.0, frozenset({"C"}): 1.0, frozenset({"C", "A"}): 0.0}
+    units, build, logits_of, reference, y, _ = _budget_case(drops)
+    _, point_only = fit_accuracy_budget(units, build, logits_of, reference, accuracy_of(y), 1.0)
+    assert point_only.fp32_units == [] and point_only.confirmed is None
+    _, result = fit_accuracy_budget(units, build, logits_of, reference, accuracy_of(y), 1.0, interval=_interval(y))
+    assert result.steps[0].drop_ci95[1] > 1.0 and result.fp32_units == ["C", "A"]
+    assert result.confirmed and result.drop_ci95 == [0.0, 0.0]
+
+
+def test_budget_that_cannot_be_confirmed_keeps_the_first_within_it_and_says_so():
+    drops = {frozenset(): 1.0, frozenset({"C"}): 1.0, frozenset({"C", "A"}): 1.0}
+    units, build, logits_of, reference, y, _ = _budget_case(drops)
+    said = []
+    _, result = fit_accuracy_budget(
+        units, build, logits_of, reference, accuracy_of(y), 1.0, interval=_interval(y), say=said.append
+    )
+    assert result.fp32_units == [] and result.confirmed is False and len(result.steps) == 3
+    assert any("cannot be confirmed" in line for line in said)
+
+
 def test_budget_that_cannot_be_met_is_an_error():
     drops = {frozenset(): 5.0, frozenset("C"): 5.0, frozenset("CA"): 5.0, frozenset("ABC"): 5.0}
     units, build, logits_of, reference, y, _ = _budget_case(drops)
@@ -263,3 +289,21 @@ def test_export_evaluation_carries_intervals(tiny_int8_artifact, tiny_artifact):
     assert 0 <= low <= int8.score <= high <= 1
     assert int8.drop_ci95[0] <= int8.drop_points <= int8.drop_ci95[1]
     assert fp32.drop_ci95 is None and fp32.score_ci95[0] <= fp32.score <= fp32.score_ci95[1]
+
+
+def test_test_split_is_reported_beside_the_eval_set_and_never_chosen_on(tiny_checkpoint, data_dir, tmp_path, capsys):
+    from .conftest import make_examples, write_jsonl
+
+    write_jsonl(tmp_path / "test.jsonl", make_examples(40, seed=3))
+    out = tmp_path / "a"
+    args = ["export", str(tiny_checkpoint), "--out", str(out), "--int8", "--eval", str(data_dir / "dev.jsonl")]
+    assert main([*args, "--test", str(tmp_path / "test.jsonl"), "--max-drop", "99", "--quiet"]) == 0
+    manifest = read_manifest(out)
+    evaluation, test = manifest.evaluation, manifest.test_evaluation
+    assert (evaluation.n, test.n) == (30, 40) and test.data.endswith("test.jsonl")
+    assert test.drop_ci95[0] <= test.drop_points <= test.drop_ci95[1]
+    assert test.score_ci95[0] <= test.score <= test.score_ci95[1]
+    budget = manifest.quantization.accuracy_budget
+    assert budget.confirmed is not None and budget.drop_ci95 is not None
+    same = ["--test", str(data_dir / "dev.jsonl"), "--force"]
+    assert "the test set must be one nothing was selected on" in _error([*args, *same], capsys)

@@ -22,15 +22,51 @@ from .test_cli import _error
 QUICK = {"engines": ("dynamic",), "rounds": 1, "seconds_per_round": 0.05, "real_texts": 8}
 
 
-def _candidate(name: str, ms: float, drop: float, layers: int = 6) -> TunedCandidate:
-    return TunedCandidate(name, layers, drop, True, real_text_ms=ms, p50_1x128_ms=ms)
+def _candidate(
+    name: str, ms: float, drop: float, layers: int = 6, *, spread: float = 0.0, size: int = 1, ci=None
+) -> TunedCandidate:
+    ci95 = ci or [drop, drop]
+    return TunedCandidate(
+        name,
+        layers,
+        drop,
+        True,
+        real_text_ms=ms,
+        p50_1x128_ms=ms,
+        drop_ci95=ci95,
+        confirmed=ci95[1] <= 0.5,  # the tests below use a 0.5 budget where confirmation matters
+        real_text_spread_ms=[ms - spread, ms + spread],
+        size_bytes=size,
+    )
 
 
 def test_tuner_picks_the_faster_candidate_within_the_budget():
-    slow, fast = _candidate("slow", 20.0, 0.0), _candidate("fast", 10.0, 0.2)
-    assert choose([slow, fast], 0.5, measuring=True)[0] == "fast"
-    name, reason = choose([slow, fast], 0.1, measuring=True)  # fast is over budget now
-    assert name == "slow" and "next fast 10.00 ms/text, drop 0.20" in reason
+    slow, fast = _candidate("t/slow", 20.0, 0.0), _candidate("t/fast", 10.0, 0.2)
+    assert choose([slow, fast], 0.5, measuring=True)[0] == "t/fast"
+    assert choose([slow, fast], 0.1, measuring=True)[0] == "t/slow"  # fast is over budget now
+
+
+def test_tuner_counts_overlapping_timings_as_ties_won_by_the_smaller_artifact():
+    # the case: static+light 15.35 vs dynamic+light 15.37 ms/text inside the noise, 53.7 vs 17.5 MB
+    static = _candidate("t/static+light", 15.35, 0.0, spread=0.2, size=53_700_000)
+    dynamic = _candidate("t/dynamic+light", 15.37, 0.0, spread=0.2, size=17_500_000)
+    name, reason, confirmed = choose([static, dynamic], 0.5, measuring=True)
+    assert name == "t/dynamic+light" and "tied on real-text time with t/static+light" in reason and confirmed
+    apart = _candidate("t/static+light", 12.0, 0.0, spread=0.2, size=53_700_000)  # beyond the spread: speed wins
+    assert choose([apart, dynamic], 0.5, measuring=True)[0] == "t/static+light"
+    same_size = _candidate("t/static", 15.36, 0.0, spread=0.2, size=17_500_000)
+    assert choose([same_size, dynamic], 0.5, measuring=True)[0] == "t/dynamic+light"  # then the simpler recipe
+    plain = _candidate("t/dynamic", 15.38, 0.0, spread=0.2, size=17_500_000)
+    assert choose([dynamic, plain], 0.5, measuring=True)[0] == "t/dynamic"
+
+
+def test_tuner_prefers_a_confirmed_candidate_to_a_faster_one_whose_interval_crosses_the_budget():
+    fast = _candidate("t/fast", 10.0, 0.3, ci=[-0.3, 0.9])  # the point estimate passes, the interval does not
+    slow = _candidate("t/slow", 20.0, 0.0)
+    name, reason, confirmed = choose([fast, slow], 0.5, measuring=True)
+    assert name == "t/slow" and confirmed and "NOT confirmed" not in reason
+    name, reason, confirmed = choose([fast], 0.5, measuring=True)  # nothing confirmed: say so plainly
+    assert name == "t/fast" and not confirmed and "NOT confirmed" in reason
 
 
 def test_tuner_without_timings_takes_the_shallowest_within_budget():
@@ -65,7 +101,9 @@ def test_tune_builds_times_and_records_the_choice(tiny_checkpoint, tiny_student,
     names = [c.name for c in tuning.candidates]
     assert names == ["teacher/dynamic", "teacher/dynamic+light", "student1/dynamic", "student1/dynamic+light"]
     assert all(c.measured and c.real_text_ms > 0 and c.p50_1x128_ms > 0 for c in tuning.candidates)
-    assert tuning.chosen == min(tuning.candidates, key=lambda c: c.real_text_ms).name
+    fastest = min(tuning.candidates, key=lambda c: c.real_text_ms)
+    assert tuning.chosen == fastest.name or "tied on real-text time" in tuning.reason
+    assert all(c.size_bytes > 0 and c.drop_ci95 and c.real_text_spread_ms for c in tuning.candidates)
     assert any(c.on_front for c in tuning.candidates if c.name == tuning.chosen)
     clf = Classifier.load(tmp_path / "t")  # checksums cover the report files too
     assert clf.manifest.tuning.chosen == tuning.chosen and cpu_info().isa in clf.manifest.tuning.cpu

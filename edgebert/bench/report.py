@@ -64,20 +64,35 @@ def markdown(report: dict[str, Any]) -> str:
         ref = accuracy["reference_metrics"]
         lines += ["", f"## Accuracy drift on {accuracy['data']} (reference: {accuracy['reference']})", ""]
         if ref:
-            lines.append(f"Reference accuracy {ref['accuracy']:.4f}, macro-F1 {ref['macro_f1']:.4f}.")
+            per_text = next((d["points_per_text"] for d in accuracy["drift"].values() if "points_per_text" in d), None)
+            resolution = f" One text = {per_text:.2f} points; intervals are 95% paired bootstrap." if per_text else ""
+            lines.append(f"Reference accuracy {ref['accuracy']:.4f}, macro-F1 {ref['macro_f1']:.4f}.{resolution}")
             lines.append("")
         lines += [
-            "| variant | accuracy | macro-F1 | drop (pts) | agreement | flips | max abs Δlogit | mean abs Δlogit |",
+            "| variant | accuracy [95% CI] | macro-F1 | drop (pts) [95% CI] | agreement | flips | max abs Δlogit "
+            "| mean abs Δlogit |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, d in accuracy["drift"].items():
-            acc = f"{d['candidate_accuracy']:.4f}" if "candidate_accuracy" in d else "-"
+            acc = (
+                f"{d['candidate_accuracy']:.4f}{_ci(d.get('accuracy_ci95'), '.4f')}"
+                if "candidate_accuracy" in d
+                else "-"
+            )
             f1 = f"{d['candidate_macro_f1']:.4f}" if "candidate_macro_f1" in d else "-"
-            drop = f"{d['accuracy_drop_points']:+.2f}" if "accuracy_drop_points" in d else "-"
+            drop = (
+                f"{d['accuracy_drop_points']:+.2f}{_ci(d.get('drop_ci95'), '+.2f')}"
+                if "accuracy_drop_points" in d
+                else "-"
+            )
             lines.append(
                 f"| {name} | {acc} | {f1} | {drop} | {d['agreement']:.2%} | {d['flips']} | {d['max_abs_logit_diff']:.3f} | {d['mean_abs_logit_diff']:.4f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _ci(ci95: list[float] | None, fmt: str) -> str:
+    return f" [{ci95[0]:{fmt}}, {ci95[1]:{fmt}}]" if ci95 else ""
 
 
 def _plots(report: dict[str, Any], out: Path) -> None:

@@ -35,7 +35,12 @@ def add_export(commands) -> None:
     p.add_argument("--calib", help="calibration texts for --static / OpenVINO INT8 (JSONL/CSV/TSV or plain lines)")
     p.add_argument("--calib-size", type=int, help="calibration texts to use (default: the recipe's, 200)")
     p.add_argument("--calib-method", choices=CALIB_METHODS, help="calibration (default: the recipe's, minmax)")
-    p.add_argument("--eval", help="labelled data to measure accuracy and INT8 drift at export")
+    p.add_argument("--eval", help="labelled data to measure accuracy and INT8 drift at export, and to select on")
+    p.add_argument(
+        "--test",
+        metavar="DATA",
+        help="held-out labelled data to report on after every choice was made on --eval (e.g. bbc_news:test)",
+    )
     p.add_argument(
         "--max-drop",
         type=float,
@@ -115,6 +120,7 @@ def run_export(args) -> int:
         eval_data=eval_data,
         calibration_data=calibration,
         coverage_data=_coverage(args),
+        test_data=_test_data(args),
         force=args.force,
         progress=not args.quiet,
     )
@@ -149,6 +155,7 @@ def run_tune(args) -> int:
         eval_data=eval_data,
         calibration_data=calibration,
         coverage_data=_coverage(args),
+        test_data=_test_data(args),
         force=args.force,
         progress=not args.quiet,
     )
@@ -165,6 +172,16 @@ def _coverage(args) -> list:
 
     task = task_class(read_checkpoint_meta(args.checkpoint).task)
     return [task.load_unlabelled(source, text_column=args.text_column) for source in args.trim_vocab]
+
+
+def _test_data(args):
+    """--test DATA, read as the checkpoint's task reads labelled data (split 'test' unless DATA names one)."""
+    if not args.test:
+        return None
+    from ..modeling.checkpoint import read_checkpoint_meta
+    from ..tasks import task_class
+
+    return task_class(read_checkpoint_meta(args.checkpoint).task).load_data(args.test, "test", **columns(args))
 
 
 def _eval_and_calibration(args):

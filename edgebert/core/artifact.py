@@ -59,6 +59,7 @@ class BudgetStep:
     fp32_units: list[str]
     accuracy: float  # the budget's metric: accuracy (sequence) or entity F1 (token)
     drop_points: float
+    drop_ci95: list[float] | None = None  # 95% paired-bootstrap interval of drop_points over the eval rows
 
 
 @dataclass
@@ -72,6 +73,8 @@ class AccuracyBudget:
     sensitivity: dict[str, float] = field(default_factory=dict)  # unit -> mean |Δlogit| when quantized alone
     steps: list[BudgetStep] = field(default_factory=list)
     latency_cost: dict[str, Any] = field(default_factory=dict)  # shape, p50 of all-INT8 vs final, ratio
+    drop_ci95: list[float] | None = None  # of the final step
+    confirmed: bool | None = None  # the interval's upper end is within the budget (BUDGET_RULE); None: older export
 
 
 @dataclass
@@ -186,6 +189,10 @@ class TunedCandidate:
     p50_1x128_ms: float | None = None
     on_front: bool = False  # on the latency-vs-drop Pareto front
     error: str | None = None  # why the candidate could not be built
+    drop_ci95: list[float] | None = None  # 95% paired-bootstrap interval of drop_points over the eval texts
+    confirmed: bool | None = None  # the interval ends within the budget (export/accuracy_budget.BUDGET_RULE)
+    real_text_spread_ms: list[float] | None = None  # [fastest, slowest] per-round median, per text
+    size_bytes: int | None = None  # the artifact's model files
 
 
 @dataclass
@@ -198,6 +205,8 @@ class Tuning:
     max_drop_points: float
     teacher_score: float
     candidates: list[TunedCandidate]
+    rule: str = ""  # how the budget and the ties were decided
+    confirmed: bool | None = None  # whether the chosen candidate's drop is confirmed within the budget
 
 
 @dataclass
@@ -223,7 +232,8 @@ class Manifest:
     quantization: Quantization | None = None
     golden: GoldenSample | None = None
     golden_opt_out: str | None = None  # why an export chose to record no golden sample
-    evaluation: Evaluation | None = None
+    evaluation: Evaluation | None = None  # on --eval: the data that selected (budget, tuning)
+    test_evaluation: Evaluation | None = None  # on --test: held-out data nothing was selected on
     tuning: Tuning | None = None
     tools: dict[str, str] = field(default_factory=dict)  # versions of the tools that produced it
     format_version: int = FORMAT_VERSION

@@ -154,3 +154,34 @@ def paired_accuracy_difference(ours: np.ndarray, theirs: np.ndarray, rows: np.nd
     diff = ours.astype(float) - theirs.astype(float)
     low, high = np.percentile(diff[rows].mean(1), [2.5, 97.5])
     return {"points": 100 * float(diff.mean()), "ci95": [100 * float(low), 100 * float(high)]}
+
+
+def entity_counts(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> np.ndarray:
+    """(sentences, 3) int array: per sentence, entities found correctly, found, and in the gold tags."""
+    counts = np.zeros((len(true_tags), 3), dtype=np.int64)
+    for i, (truth, pred) in enumerate(zip(true_tags, pred_tags, strict=True)):
+        gold, found = set(bio_entities(truth)), set(bio_entities(pred))
+        counts[i] = len(gold & found), len(found), len(gold)
+    return counts
+
+
+def _f1_of_sums(sums: np.ndarray) -> np.ndarray:
+    """Micro F1 from (..., 3) summed [correct, found, gold] counts: 2·correct / (found + gold)."""
+    denominator = sums[..., 1] + sums[..., 2]
+    return np.where(denominator > 0, 2 * sums[..., 0] / np.maximum(denominator, 1), 0.0)
+
+
+def paired_f1_difference(ours: np.ndarray, theirs: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
+    """Entity F1(ours) - F1(theirs) in points, with a 95% paired-bootstrap interval over sentences.
+
+    ours, theirs: entity_counts of the same sentences; rows: bootstrap_rows over those sentences."""
+    point = _f1_of_sums(ours.sum(0)) - _f1_of_sums(theirs.sum(0))
+    resampled = _f1_of_sums(ours[rows].sum(1)) - _f1_of_sums(theirs[rows].sum(1))  # (samples,)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return {"points": 100 * float(point), "ci95": [100 * float(low), 100 * float(high)]}
+
+
+def f1_interval(counts: np.ndarray, rows: np.ndarray) -> list[float]:
+    """95% bootstrap interval of micro entity F1 over sentences (counts: entity_counts)."""
+    low, high = np.percentile(_f1_of_sums(counts[rows].sum(1)), [2.5, 97.5])
+    return [float(low), float(high)]

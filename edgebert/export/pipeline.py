@@ -6,6 +6,7 @@
     fuse_graph           ONNX Runtime's transformer fusions (attention must fuse on every layer)
     quantize_graph       INT8 (dynamic, static or OpenVINO), within the accuracy budget when --max-drop is set
     evaluate_saved       the saved model's scores on --eval and what quantization changed
+    evaluate_on_test     --test: the same on held-out data nothing above was chosen on (reported, never read back)
     write_bundle         golden sample, conformance kit, provenance and the manifest, next to the model files
 
 The runtime never sees anything but the saved directory (its format: core/artifact.py). What differs between
@@ -83,6 +84,7 @@ class ExportInputs:
     eval_data: TextDataset | TokenDataset | None
     calibration_data: TextDataset | None
     encoded_eval: Encoded | None  # eval_data encoded by the task (ids, type ids, targets)
+    test_data: TextDataset | TokenDataset | None = None  # --test: reported on, never selected on
     tokenizer_json: str = ""  # what the artifact's tokenizer.json will hold
     vocabulary: VocabularyTrim | None = None  # what trim_vocabulary did
 
@@ -107,14 +109,15 @@ def export_artifact(
     eval_data: TextDataset | TokenDataset | None = None,
     calibration_data: TextDataset | None = None,
     coverage_data: Sequence[TextDataset | TokenDataset] = (),
+    test_data: TextDataset | TokenDataset | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> ExportReport:
     checkpoint, out = Path(checkpoint), Path(out)
-    sources = [d.source for d in (eval_data, calibration_data, *coverage_data) if d]
+    sources = [d.source for d in (eval_data, calibration_data, test_data, *coverage_data) if d]
     check_writable(out, force, inputs=(checkpoint, *sources))
     say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
-    inputs = load_inputs(checkpoint, config, eval_data, calibration_data)
+    inputs = load_inputs(checkpoint, config, eval_data, calibration_data, test_data)
     say(f"loading {checkpoint}")
     require("transformers", "export")
     from ..modeling.models import load_checkpoint_model
@@ -130,7 +133,8 @@ def export_artifact(
         model_files = builder.save(built, staging)
         (staging / TOKENIZER).write_text(inputs.tokenizer_json, encoding="utf-8")
         evaluation = evaluate_saved(staging / model_files[0], graph, fp32_eval, inputs, config, say)
-        manifest = write_bundle(staging, model_files, graph, budget, evaluation, inputs, config)
+        test_evaluation = evaluate_on_test(staging / model_files[0], graph, inputs, config, say)
+        manifest = write_bundle(staging, model_files, graph, budget, (evaluation, test_evaluation), inputs, config)
         size = sum((staging / name).stat().st_size for name in model_files)
     return ExportReport(out=out, manifest=manifest, parity=graph.parity, size_bytes=size, budget=budget)
 
@@ -141,6 +145,7 @@ def load_inputs(
     config: ExportConfig,
     eval_data: TextDataset | TokenDataset | None,
     calibration_data: TextDataset | None,
+    test_data: TextDataset | TokenDataset | None = None,
 ) -> ExportInputs:
     meta = read_checkpoint_meta(checkpoint)
     task = task_for(meta.task, meta.labels)
@@ -150,16 +155,26 @@ def load_inputs(
         calibrated=calibration_data is not None,
         checkpoint=checkpoint,
     )
-    check_stage_inputs(config, eval_data, calibration_data)
+    check_stage_inputs(config, eval_data, calibration_data, test_data)
     encoder = TextEncoder.from_file(checkpoint / TOKENIZER, meta.max_length)
     encoded_eval = task.encode(encoder, eval_data) if eval_data is not None else None
     tokenizer_json = (checkpoint / TOKENIZER).read_text(encoding="utf-8")
-    return ExportInputs(checkpoint, meta, task, encoder, eval_data, calibration_data, encoded_eval, tokenizer_json)
+    return ExportInputs(
+        checkpoint, meta, task, encoder, eval_data, calibration_data, encoded_eval, test_data, tokenizer_json
+    )
 
 
 def check_stage_inputs(
-    config: ExportConfig, eval_data: TextDataset | TokenDataset | None, calibration: TextDataset | None
+    config: ExportConfig,
+    eval_data: TextDataset | TokenDataset | None,
+    calibration: TextDataset | None,
+    test_data: TextDataset | TokenDataset | None = None,
 ) -> None:
+    if test_data is not None and eval_data is not None and test_data.source == eval_data.source:
+        raise InputError(
+            f"--test {test_data.source} is also --eval: the test set must be one nothing was selected on. "
+            "Select on dev (--eval DATA:dev) and report on test (--test DATA:test)."
+        )
     if config.max_drop_points is not None and eval_data is None:
         raise InputError("--max-drop measures the drop on labelled data: add --eval FILE (e.g. --eval bbc_news:dev).")
     if config.needs_calibration and calibration is None:
@@ -295,6 +310,7 @@ def quantize_graph(
         fp32_eval,
         task.budget_score(encoded),
         config.max_drop_points,
+        interval=task.budget_interval(encoded),
         metric=task.metric,
         say=say,
     )
@@ -323,15 +339,18 @@ def evaluate_saved(
     if inputs.eval_data is None:
         return None
     say(f"evaluating on {len(inputs.eval_data)} {inputs.task.data_unit} from {inputs.eval_data.source}")
+    return _evaluation(model_path, graph, inputs, config, inputs.eval_data.source, inputs.encoded_eval, fp32_eval)
+
+
+def _evaluation(model_path, graph, inputs, config, source: str, encoded: Encoded, fp32_logits) -> Evaluation:
     per_call = quantizes_per_call(config.backend, config.quantization)
-    encoded = inputs.encoded_eval
     return inputs.task.artifact_evaluation(
-        source=inputs.eval_data.source,
+        source=source,
         encoded=encoded,
         candidate=lambda: inputs.task.model_logits(
             config.backend, model_path, inputs.encoder, encoded.ids, encoded.type_ids, row_by_row=per_call
         ),
-        fp32_reference=fp32_eval,
+        fp32_reference=fp32_logits,
         fp32_graph=graph.path if config.quantization else None,
         encoder=inputs.encoder,
         backend=config.backend,
@@ -340,13 +359,27 @@ def evaluate_saved(
     )
 
 
+def evaluate_on_test(
+    model_path: Path, graph: Graph, inputs: ExportInputs, config: ExportConfig, say
+) -> Evaluation | None:
+    """--test: the saved model on held-out data, after every choice was made on --eval; nothing reads it back."""
+    if inputs.test_data is None:
+        return None
+    encoded = inputs.task.encode(inputs.encoder, inputs.test_data)
+    fp32_test = None
+    if config.quantization:
+        fp32_test = inputs.task.model_logits("onnxruntime", graph.path, inputs.encoder, encoded.ids, encoded.type_ids)
+    say(f"reporting on {len(inputs.test_data)} held-out {inputs.task.data_unit} from {inputs.test_data.source}")
+    return _evaluation(model_path, graph, inputs, config, inputs.test_data.source, encoded, fp32_test)
+
+
 # ---- save
 def write_bundle(
     staging: Path,
     model_files: list[str],
     graph: Graph,
     budget: AccuracyBudget | None,
-    evaluation: Evaluation | None,
+    evaluations: tuple[Evaluation | None, Evaluation | None],
     inputs: ExportInputs,
     config: ExportConfig,
 ) -> Manifest:
@@ -377,7 +410,8 @@ def write_bundle(
         ),
         quantization=_quantization_record(config, budget, inputs.calibration_data),
         golden=golden_sample(config.backend, staging / model_files[0], inputs, config.quantization is not None),
-        evaluation=evaluation,
+        evaluation=evaluations[0],
+        test_evaluation=evaluations[1],
         tools=tool_versions(),
     )
     write_hf_config(staging, inputs)

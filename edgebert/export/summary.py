@@ -25,40 +25,20 @@ def format_export_summary(report: ExportReport) -> str:
             + task_class(m.task).parity_unit,
         ),
     ]
-    e = m.evaluation
-    if e is not None and e.metric == "entity_f1":
-        if m.precision == "int8":
-            rows.append(("entity F1 fp32 / int8", f"{e.reference_score:.4f} / {e.score:.4f}"))
-            drift = e.entity_drift
-            changes = (
-                f"; vs fp32: {drift.gained} entities gained, {drift.lost} lost, {drift.changed} changed in "
-                f"{drift.sentences_changed} sentences"
-                if drift
-                else ""
-            )
-            rows.append(("int8 drift", f"entity F1 drop {e.drop_points:.2f} pts{changes}"))
-        else:
-            rows.append(("entity P / R / F1", "{precision:.4f} / {recall:.4f} / {f1:.4f}".format(**e.metrics)))
-    elif e is not None:
-        f1 = e.metrics["macro_f1"]
-        if m.precision == "int8":
-            d = e.drift
-            rows += [
-                ("fp32 accuracy / F1", f"{e.reference_score:.4f} / {e.reference_metrics['macro_f1']:.4f}"),
-                ("int8 accuracy / F1", f"{e.score:.4f} / {f1:.4f}"),
-                (
-                    "int8 drift",
-                    f"accuracy drop {e.drop_points:.2f} pts{_interval(e.drop_ci95)}, agreement {d.agreement:.2%}, "
-                    f"{d.flips} flips, max |Δlogit| {d.max_abs_logit_diff:.3f}; one text = {100 / e.n:.2f} pts",
-                ),
-            ]
-        else:
-            rows.append(("accuracy / F1", f"{e.score:.4f}{_interval(e.score_ci95, '.4f')} / {f1:.4f}"))
+    rows += _evaluation_rows(m.evaluation, m.precision, "")
+    if m.test_evaluation is not None:
+        rows.append(("held-out test", f"{m.test_evaluation.data}: reported only, nothing was chosen on it"))
+        rows += _evaluation_rows(m.test_evaluation, m.precision, "test ")
     if report.budget is not None:
         b = report.budget
         kept = ", ".join(b.fp32_units) or "none"
+        status = {True: "confirmed by its interval", False: "NOT confirmed: the eval set is too small", None: ""}
         rows.append(
-            ("accuracy budget", f"drop {b.drop_points:.2f} ≤ {b.max_drop_points} pts; layers kept fp32: {kept}")
+            (
+                "accuracy budget",
+                f"drop {b.drop_points:.2f}{_interval(b.drop_ci95)} ≤ {b.max_drop_points} pts"
+                f"{'; ' if b.confirmed is not None else ''}{status[b.confirmed]}; layers kept fp32: {kept}",
+            )
         )
         if b.latency_cost:
             c = b.latency_cost
@@ -75,6 +55,45 @@ def format_export_summary(report: ExportReport) -> str:
         )
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _evaluation_rows(e, precision: str, prefix: str) -> list[tuple[str, str]]:
+    """The rows of one evaluation (on --eval, or with prefix 'test ' on --test)."""
+    if e is None:
+        return []
+    if e.metric == "entity_f1":
+        if precision != "int8":
+            return [(f"{prefix}entity P / R / F1", "{precision:.4f} / {recall:.4f} / {f1:.4f}".format(**e.metrics))]
+        drift = e.entity_drift
+        changes = (
+            f"; vs fp32: {drift.gained} entities gained, {drift.lost} lost, {drift.changed} changed in "
+            f"{drift.sentences_changed} sentences"
+            if drift
+            else ""
+        )
+        return [
+            (
+                f"{prefix}entity F1 fp32 / int8",
+                f"{e.reference_score:.4f} / {e.score:.4f}{_interval(e.score_ci95, '.4f')}",
+            ),
+            (
+                f"{prefix}int8 drift",
+                f"entity F1 drop {e.drop_points:.2f} pts{_interval(e.drop_ci95)} on {e.n} sentences{changes}",
+            ),
+        ]
+    f1 = e.metrics["macro_f1"]
+    if precision != "int8":
+        return [(f"{prefix}accuracy / F1", f"{e.score:.4f}{_interval(e.score_ci95, '.4f')} / {f1:.4f} on {e.n} texts")]
+    d = e.drift
+    return [
+        (f"{prefix}fp32 accuracy / F1", f"{e.reference_score:.4f} / {e.reference_metrics['macro_f1']:.4f}"),
+        (f"{prefix}int8 accuracy / F1", f"{e.score:.4f}{_interval(e.score_ci95, '.4f')} / {f1:.4f} on {e.n} texts"),
+        (
+            f"{prefix}int8 drift",
+            f"accuracy drop {e.drop_points:.2f} pts{_interval(e.drop_ci95)}, agreement {d.agreement:.2%}, "
+            f"{d.flips} flips, max |Δlogit| {d.max_abs_logit_diff:.3f}; one text = {100 / e.n:.2f} pts",
+        ),
+    ]
 
 
 def _vocabulary(trim) -> str:

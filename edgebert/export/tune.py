@@ -2,9 +2,16 @@
 
 Candidates: for the teacher and each student checkpoint, each INT8 engine (ORT dynamic with this CPU's recipe,
 ORT static, OpenVINO INT8), each with and without the light last layer. Each is a complete artifact built by
-the ordinary export pipeline (so its evaluation is what users get), scored against the *teacher's* fp32 graph,
-and timed interleaved with the others on real eval texts and the 1x128 shape. The winner is copied to --out
-with tuning.md / tuning.svg beside it and the choice recorded in its manifest (`tuning`).
+the ordinary export pipeline (so its evaluation is what users get), scored against the *teacher's* fp32 graph
+(a 95% paired-bootstrap interval of the drop over the eval texts), and timed interleaved with the others on
+real eval texts and the 1x128 shape.
+
+The choice (TUNE_RULE): among candidates within the budget, those *confirmed* (interval within it, as
+--max-drop decides) are preferred; if none is, the point estimate decides and the choice says it is not
+confirmed. Of those, the fastest on real texts, except that candidates whose round-to-round timing spread
+overlaps the fastest's are ties: ties go to the smallest artifact, then the simpler recipe (dynamic before
+static before OpenVINO, full last layer before light). The winner is copied to --out with tuning.md /
+tuning.svg beside it and the choice recorded in its manifest (`tuning`).
 """
 
 from __future__ import annotations
@@ -15,18 +22,29 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..core.artifact import TOKENIZER, TunedCandidate, Tuning, read_manifest, write_manifest
 from ..core.cpu import cpu_info
 from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
+from ..core.metrics import bootstrap_rows, paired_accuracy_difference
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
 from ..data.text import TextDataset
 from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
 from ..tasks import task_class, task_for
+from .accuracy_budget import confirms, within
 from .config import ExportConfig, TuneConfig
 from .fleet import variant_kind, variant_rank
 from .recipes import quantization_for_cpu, quantization_from_recipe
 from .tune_report import pareto_front, write_report
+
+TUNE_RULE = (
+    "within --max-drop and confirmed by the drop's 95% interval where any candidate is; then the fastest on real "
+    "texts, timings whose round spreads overlap the fastest's being ties, won by the smallest artifact, then the "
+    "simpler recipe"
+)
+ENGINE_SIMPLICITY = ("dynamic", "static", "openvino")
 
 
 @dataclasses.dataclass
@@ -46,12 +64,13 @@ def tune_artifact(
     eval_data: TextDataset | None,
     calibration_data: TextDataset | None = None,
     coverage_data: Sequence[TextDataset] = (),
+    test_data: TextDataset | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> Tuning:
     say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
     teacher, out = Path(teacher), Path(out)
-    sources = (eval_data.source if eval_data else None, calibration_data.source if calibration_data else None)
+    sources = tuple(d.source for d in (eval_data, calibration_data, test_data) if d)
     check_writable(out, force, inputs=(teacher, *students, *sources))
     if eval_data is None:
         raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
@@ -64,40 +83,37 @@ def tune_artifact(
     plans = candidate_plans(checkpoints, config, config.target or this_isa, calibration_data, timed=measuring)
 
     with temporary_directory("edgebert-tune-") as tmp:
+        say("building the teacher's fp32 reference")
+        reference_plan = Plan("teacher/fp32", teacher, _layers(teacher), _export_config(None, this_isa, False, config))
+        reference = _export(reference_plan, Path(tmp) / "reference", eval_data, None, coverage_data)
+        teacher_score = reference.manifest.evaluation.score
+        reference_correct = correct_rows(reference.out, eval_data)
+        rows = bootstrap_rows(len(eval_data))
         built: dict[str, Path] = {}
-        scores: dict[str, float] = {}
-        errors: dict[str, str] = {}
-        teacher_score = None
+        results: dict[str, TunedCandidate] = {}
         for i, plan in enumerate(plans, 1):
             say(f"[{i}/{len(plans)}] building {plan.name}")
             calibration = calibration_data if plan.config.needs_calibration else None
+            candidate = TunedCandidate(plan.name, plan.layers, 0.0, measured=False)
+            results[plan.name] = candidate
             try:
-                report = _export(plan, Path(tmp) / f"c{i}", eval_data, calibration, coverage_data)
+                report = _export(plan, Path(tmp) / f"c{i}", eval_data, calibration, coverage_data, test_data)
             except EdgebertError as exc:  # one candidate failing (e.g. fusion) does not stop the others
-                errors[plan.name] = str(exc)
+                candidate.error = str(exc)
                 say(f"    skipped: {exc}")
                 continue
-            evaluation = report.manifest.evaluation
-            if plan.checkpoint == teacher and teacher_score is None:
-                teacher_score = evaluation.reference_score  # the teacher's fp32 graph on --eval
-            built[plan.name], scores[plan.name] = report.out, evaluation.score
-        if teacher_score is None:
-            raise InputError("No teacher candidate could be built, so there is no reference accuracy; see above.")
-        results = {
-            p.name: TunedCandidate(
-                p.name,
-                p.layers,
-                round(100 * (teacher_score - scores[p.name]), 4) if p.name in scores else 0.0,
-                measuring and p.name in scores,
-                error=errors.get(p.name),
-            )
-            for p in plans
-        }
+            built[plan.name] = report.out
+            difference = paired_accuracy_difference(reference_correct, correct_rows(report.out, eval_data), rows)
+            candidate.drop_points, candidate.drop_ci95 = round(difference["points"], 4), difference["ci95"]
+            candidate.confirmed = confirms(candidate.drop_points, candidate.drop_ci95, config.max_drop_points)
+            candidate.size_bytes = report.size_bytes
+            candidate.measured = measuring
         if measuring:
             say(f"timing {len(built)} candidates on this CPU ({cpu_model}, {this_isa}), interleaved")
-            for name, (real, shape) in time_candidates(built, eval_data.texts[: config.real_texts], config).items():
-                results[name].real_text_ms, results[name].p50_1x128_ms = real, shape
-        chosen, reason = choose(list(results.values()), config.max_drop_points, measuring=measuring)
+            for name, timing in time_candidates(built, eval_data.texts[: config.real_texts], config).items():
+                c = results[name]
+                c.real_text_ms, c.real_text_spread_ms, c.p50_1x128_ms = timing
+        chosen, reason, confirmed = choose(list(results.values()), config.max_drop_points, measuring=measuring)
         if not measuring:
             reason += (
                 f"; chosen for --target {config.target} from the recipe table without timing (this CPU: {this_isa})"
@@ -105,10 +121,20 @@ def tune_artifact(
         for name in pareto_front(list(results.values())):
             results[name].on_front = True
         cpu = f"{cpu_model} ({this_isa})" if measuring else f"--target {config.target}"
-        tuning = Tuning(chosen, reason, cpu, config.max_drop_points, teacher_score, list(results.values()))
+        tuning = Tuning(
+            chosen, reason, cpu, config.max_drop_points, teacher_score, list(results.values()), TUNE_RULE, confirmed
+        )
         _save(built[chosen], out, tuning, force)
     say(f"chose {chosen}: {reason}")
     return tuning
+
+
+def correct_rows(artifact: Path, data: TextDataset) -> np.ndarray:
+    """(N,) bool: which eval texts the artifact labels right, run as an app runs it."""
+    from ..runtime import Classifier
+
+    predictions = Classifier.load(artifact).predict(data.texts, data.pairs)
+    return np.array([p.label == truth for p, truth in zip(predictions, data.labels, strict=True)])
 
 
 def candidate_plans(
@@ -140,31 +166,63 @@ def candidate_plans(
     return plans
 
 
-def choose(candidates: list[TunedCandidate], max_drop: float, *, measuring: bool) -> tuple[str, str]:
-    """The fastest (real-text time per text) candidate within the budget; without timings, the shallowest
-    (then the one listed first). Raises AccuracyBudgetError naming the closest candidate when none fits."""
+def choose(candidates: list[TunedCandidate], max_drop: float, *, measuring: bool) -> tuple[str, str, bool]:
+    """(name, reason, confirmed) by TUNE_RULE; without timings, the shallowest, then the smallest. Raises
+    AccuracyBudgetError naming the closest candidate when none is within the budget."""
     ok = [c for c in candidates if c.error is None]
-    within = [c for c in ok if c.drop_points <= max_drop]
-    if not within:
+    inside = [c for c in ok if within(c.drop_points, max_drop)]
+    if not inside:
         best = min(ok, key=lambda c: c.drop_points, default=None)
         closest = f"; the closest was {best.name} at {best.drop_points:.2f} points" if best else ""
         raise AccuracyBudgetError(
             f"No candidate kept the accuracy drop within {max_drop} points{closest}. Raise --max-drop, train a "
             "deeper student, or export with --int8 --max-drop to keep sensitive layers in fp32."
         )
-    if measuring:
-        winner = min(within, key=lambda c: c.real_text_ms)
-        runner_up = min((c for c in ok if c is not winner), key=lambda c: c.real_text_ms, default=None)
-        reason = f"fastest on real texts within {max_drop} pts ({winner.real_text_ms:.2f} ms/text, drop {winner.drop_points:.2f})"
-        if runner_up is not None:
-            reason += f"; next {runner_up.name} {runner_up.real_text_ms:.2f} ms/text, drop {runner_up.drop_points:.2f}"
-        return winner.name, reason
-    winner = min(within, key=lambda c: c.layers)
-    return winner.name, f"shallowest within {max_drop} pts ({winner.layers} layers, drop {winner.drop_points:.2f})"
+    confirmed = [c for c in inside if c.confirmed]
+    pool = confirmed or inside
+    caveat = "" if confirmed else f"; NOT confirmed: every interval reaches past {max_drop} pts on this eval set"
+    if not measuring:
+        winner = min(pool, key=lambda c: (c.layers, c.size_bytes or 0))
+        return (
+            winner.name,
+            f"shallowest within {max_drop} pts ({winner.layers} layers, {_drop(winner)}){caveat}",
+            bool(confirmed),
+        )
+    fastest = min(pool, key=lambda c: c.real_text_ms)
+    ties = [c for c in pool if _spread(c)[0] <= _spread(fastest)[1]]
+    winner = min(ties, key=lambda c: (c.size_bytes or 0, _simplicity(c.name)))
+    reason = f"fastest on real texts within {max_drop} pts ({winner.real_text_ms:.2f} ms/text, {_drop(winner)})"
+    if len(ties) > 1:
+        others = ", ".join(c.name for c in ties if c is not winner)
+        reason = (
+            f"tied on real-text time with {others} (round spreads overlap; fastest {fastest.real_text_ms:.2f} "
+            f"ms/text): the smallest, {(winner.size_bytes or 0) / 1e6:.1f} MB, {winner.real_text_ms:.2f} ms/text, "
+            f"{_drop(winner)}"
+        )
+    return winner.name, reason + caveat, bool(confirmed)
 
 
-def time_candidates(built: dict[str, Path], texts: list[str], config: TuneConfig) -> dict[str, tuple[float, float]]:
-    """(real-text ms per text, 1x128 p50 ms) per candidate, all timed in the same interleaved rounds."""
+def _drop(c: TunedCandidate) -> str:
+    interval = f" [{c.drop_ci95[0]:.2f}, {c.drop_ci95[1]:.2f}]" if c.drop_ci95 else ""
+    return f"drop {c.drop_points:.2f}{interval}"
+
+
+def _spread(c: TunedCandidate) -> list[float]:
+    return c.real_text_spread_ms or [c.real_text_ms, c.real_text_ms]
+
+
+def _simplicity(name: str) -> tuple[int, bool]:
+    engine = name.split("/")[-1]
+    base = engine.removesuffix("+light")
+    rank = ENGINE_SIMPLICITY.index(base) if base in ENGINE_SIMPLICITY else len(ENGINE_SIMPLICITY)
+    return rank, engine.endswith("+light")
+
+
+def time_candidates(
+    built: dict[str, Path], texts: list[str], config: TuneConfig
+) -> dict[str, tuple[float, list[float], float]]:
+    """(real-text ms per text, its [fastest, slowest] per-round median, 1x128 p50 ms) per candidate, all timed in
+    the same interleaved rounds."""
     from ..runtime import Classifier
 
     models = {name: Classifier.load(path) for name, path in built.items()}
@@ -174,12 +232,15 @@ def time_candidates(built: dict[str, Path], texts: list[str], config: TuneConfig
         runners[f"{name}|real"] = lambda m=model: m.predict_proba(texts)
         runners[f"{name}|1x128"] = lambda m=model, f=feed: m.backend.run(*f)
     samples = measure_interleaved(runners, rounds=config.rounds, seconds_per_round=config.seconds_per_round, warmup=1)
-    return {
-        name: (median_ms(samples[f"{name}|real"]) / len(texts), median_ms(samples[f"{name}|1x128"])) for name in models
-    }
+    timings = {}
+    for name in models:
+        real = samples[f"{name}|real"]
+        rounds = [median_ms([r]) / len(texts) for r in real]
+        timings[name] = (median_ms(real) / len(texts), [min(rounds), max(rounds)], median_ms(samples[f"{name}|1x128"]))
+    return timings
 
 
-def _export(plan: Plan, out: Path, eval_data: TextDataset, calibration: TextDataset | None, coverage):
+def _export(plan: Plan, out: Path, eval_data: TextDataset, calibration: TextDataset | None, coverage, test=None):
     from .pipeline import export_artifact
 
     return export_artifact(
@@ -189,12 +250,16 @@ def _export(plan: Plan, out: Path, eval_data: TextDataset, calibration: TextData
         eval_data=eval_data,
         calibration_data=calibration,
         coverage_data=coverage,
+        test_data=test,
         progress=False,
     )
 
 
-def _export_config(engine: str, isa: str, light: bool, config: TuneConfig | None = None) -> ExportConfig:
+def _export_config(engine: str | None, isa: str, light: bool, config: TuneConfig | None = None) -> ExportConfig:
+    """engine None: the fp32 graph every candidate is scored against."""
     trim = {"trim_vocabulary": config.trim_vocabulary, "trim_keep_scripts": config.trim_keep_scripts} if config else {}
+    if engine is None:
+        return ExportConfig(**trim)
     if engine == "openvino":
         quantization = quantization_from_recipe("openvino-int8")
         return ExportConfig(backend="openvino", quantization=quantization, light_last_layer=light, **trim)

@@ -28,21 +28,35 @@ def format_table(tuning: Tuning) -> str:
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
+    def spread(c: TunedCandidate) -> str:
+        return f"{c.real_text_spread_ms[0]:.2f}–{c.real_text_spread_ms[1]:.2f}" if c.real_text_spread_ms else "-"
+
+    def drop(c: TunedCandidate) -> str:
+        interval = f" [{c.drop_ci95[0]:.2f}, {c.drop_ci95[1]:.2f}]" if c.drop_ci95 else ""
+        return f"{c.drop_points:.2f}{interval}"
+
+    def confirmed(c: TunedCandidate) -> str:
+        return "" if c.confirmed is None else "yes" if c.confirmed else "no"
+
+    rule = f"\n\nRule: {tuning.rule}." if tuning.rule else ""
     rows = [
         f"# edgebert export --tune\n\nCPU: {tuning.cpu}. Budget: drop at most {tuning.max_drop_points} points against "
-        f"the teacher's fp32 graph (score {tuning.teacher_score:.4f}).\n\nChosen: **{tuning.chosen}** — {tuning.reason}.\n",
-        "| candidate | layers | real text ms/text | 1x128 p50 ms | drop (pts) | Pareto front |",
-        "|---|---:|---:|---:|---:|:---:|",
+        f"the teacher's fp32 graph (score {tuning.teacher_score:.4f}).{rule}\n\n"
+        f"Chosen: **{tuning.chosen}** — {tuning.reason}.\n",
+        "| candidate | layers | real text ms/text | round spread | 1x128 p50 ms | size MB | drop (pts) [95% CI] "
+        "| confirmed | Pareto front |",
+        "|---|---:|---:|---:|---:|---:|---:|:---:|:---:|",
     ]
     by_speed = sorted(tuning.candidates, key=lambda c: (c.error is not None, c.real_text_ms or 0.0))
     for c in by_speed:
         if c.error:
-            rows.append(f"| {c.name} | {c.layers} | not built: {c.error[:80]} | | | |")
+            rows.append(f"| {c.name} | {c.layers} | not built: {c.error[:80]} | | | | | | |")
             continue
         mark = "**" if c.name == tuning.chosen else ""
+        size = "-" if c.size_bytes is None else f"{c.size_bytes / 1e6:.1f}"
         rows.append(
-            f"| {mark}{c.name}{mark} | {c.layers} | {ms(c.real_text_ms)} | {ms(c.p50_1x128_ms)} | "
-            f"{c.drop_points:.2f} | {'yes' if c.on_front else ''} |"
+            f"| {mark}{c.name}{mark} | {c.layers} | {ms(c.real_text_ms)} | {spread(c)} | {ms(c.p50_1x128_ms)} | "
+            f"{size} | {drop(c)} | {confirmed(c)} | {'yes' if c.on_front else ''} |"
         )
     return "\n".join(rows) + "\n"
 

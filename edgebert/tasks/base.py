@@ -122,6 +122,10 @@ class Task:
         """score(logits of every eval row) -> the metric --max-drop is in, as a fraction."""
         raise NotImplementedError
 
+    def budget_interval(self, encoded: Encoded) -> Callable[[np.ndarray, np.ndarray], list[float]]:
+        """interval(reference logits, candidate logits) -> 95% paired-bootstrap interval of the drop, in points."""
+        raise NotImplementedError
+
     def budget_logits(self, run: Callable[[list, list], np.ndarray], encoded: Encoded, rows: np.ndarray | None):
         """The logits of `rows` (indices into `logits` rows, None: all) where run(ids, type_ids) computes logits."""
         raise NotImplementedError

@@ -92,6 +92,13 @@ class SequenceTask(Task):
         y = np.asarray(encoded.targets)
         return lambda logits: float(np.mean(logits.argmax(-1) == y))
 
+    def budget_interval(self, encoded: Encoded) -> Callable[[np.ndarray, np.ndarray], list[float]]:
+        y = np.asarray(encoded.targets)
+        rows = bootstrap_rows(len(y), samples=EVAL_BOOTSTRAP)
+        return lambda reference, candidate: paired_accuracy_difference(
+            reference.argmax(-1) == y, candidate.argmax(-1) == y, rows
+        )["ci95"]
+
     def budget_logits(self, run, encoded: Encoded, rows: np.ndarray | None) -> np.ndarray:
         if rows is None:
             return run(encoded.ids, encoded.type_ids)

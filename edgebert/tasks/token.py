@@ -14,7 +14,14 @@ from ..core.artifact import TOKEN, EntityDrift, Evaluation
 from ..core.bio import decode_bio, first_subtokens
 from ..core.cpu import usable_cpu_count
 from ..core.errors import InputError
-from ..core.metrics import entity_drift, entity_metrics
+from ..core.metrics import (
+    bootstrap_rows,
+    entity_counts,
+    entity_drift,
+    entity_metrics,
+    f1_interval,
+    paired_f1_difference,
+)
 from ..data.bundled import TOKEN_DATASETS, bundled_name
 from ..data.load import load_token_data
 from ..data.text import LabelSet
@@ -24,6 +31,8 @@ from ..runtime.model import batched_token_logits
 from ..runtime.token_classifier import TokenClassifier
 from ..runtime.tokenization import Batch, TextEncoder
 from .base import Encoded, Task
+
+EVAL_BOOTSTRAP = 2000  # resamples of sentences for the export's intervals
 
 
 class TokenTask(Task):
@@ -128,6 +137,17 @@ class TokenTask(Task):
     def budget_score(self, encoded: Encoded) -> Callable[[np.ndarray], float]:
         return lambda flat_logits: entity_metrics(*self.tags_from_logits(flat_logits, encoded))["f1"]
 
+    def budget_interval(self, encoded: Encoded) -> Callable[[np.ndarray, np.ndarray], list[float]]:
+        rows = bootstrap_rows(len(encoded.targets), samples=EVAL_BOOTSTRAP)
+
+        def interval(reference: np.ndarray, candidate: np.ndarray) -> list[float]:
+            true_tags, reference_tags = self.tags_from_logits(reference, encoded)
+            _, candidate_tags = self.tags_from_logits(candidate, encoded)
+            reference_counts = entity_counts(true_tags, reference_tags)
+            return paired_f1_difference(reference_counts, entity_counts(true_tags, candidate_tags), rows)["ci95"]
+
+        return interval
+
     def budget_logits(self, run, encoded: Encoded, rows: np.ndarray | None) -> np.ndarray:
         flat = run(encoded.ids, encoded.type_ids)  # rows index tokens of all sentences: score every sentence, then pick
         return flat if rows is None else flat[rows]
@@ -138,12 +158,16 @@ class TokenTask(Task):
         engine = open_backend(backend, model_path, usable_cpu_count(), row_by_row=row_by_row)
         true_tags, candidate_tags = self.tags(engine, encoder, encoded, 32)
         scores = reference = entity_metrics(true_tags, candidate_tags)
-        changes = None
+        candidate_counts = entity_counts(true_tags, candidate_tags)
+        rows = bootstrap_rows(len(true_tags), samples=EVAL_BOOTSTRAP)
+        changes = drop_ci95 = None
         if fp32_graph is not None:
             fp32_engine = open_backend("onnxruntime", fp32_graph, usable_cpu_count())
             _, reference_tags = self.tags(fp32_engine, encoder, encoded, 32)
             reference = entity_metrics(true_tags, reference_tags)
             changes = EntityDrift(**entity_drift(reference_tags, candidate_tags))
+            reference_counts = entity_counts(true_tags, reference_tags)
+            drop_ci95 = paired_f1_difference(reference_counts, candidate_counts, rows)["ci95"]
         return Evaluation(
             data=source,
             n=len(encoded.ids),
@@ -154,6 +178,8 @@ class TokenTask(Task):
             metrics=scores,
             reference_metrics=reference if fp32_graph is not None else None,
             entity_drift=changes,
+            score_ci95=f1_interval(candidate_counts, rows),
+            drop_ci95=drop_ci95,
         )
 
     def check_export(self, *, pooling: str, light_last_layer: bool, calibrated: bool, checkpoint: Path) -> None:
