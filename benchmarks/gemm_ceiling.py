@@ -94,7 +94,7 @@ def main() -> None:
             "useful_gops": gops,
             "fraction_of_ceiling": gops / ceiling,
         }
-    suffix = {"avx2": "zen3", "avx512-vnni": "zen4"}.get(cpu_info().isa, cpu_info().isa)
+    suffix = cpu_info().microarchitecture or cpu_info().isa  # named by features, not guessed from the ISA
     out = args.out.with_name(f"{args.out.name}-{suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,7 +1,7 @@
 """MSRA Chinese NER: the INT8 artifact against a character CRF baseline and against its own torch checkpoint.
 
     python benchmarks/ner_msra.py --artifact runs/ner-int8 --checkpoint runs/ner \
-        --train msra_ner:train:12000 --out benchmarks/results/msra_ner-zen3
+        --train msra_ner:train:12000 --out benchmarks/results/msra_ner-epyc-avx2
 
 - CRF (sklearn-crfsuite, L-BFGS, c1 = c2 = 0.1): character features in a +-2 window, bigrams, character
   classes; trained on the same training sentences as the model, scored on msra_ner:test.

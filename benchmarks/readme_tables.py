@@ -63,7 +63,7 @@ def zh_reviews() -> str | None:
 
 
 def msra_ner() -> str | None:
-    new, old = load("msra_ner_m3e.json"), load("msra_ner_full-zen3.json")
+    new, old = load("msra_ner_m3e.json"), load("msra_ner_full-epyc-avx2.json")
     if new is None:
         return None
     rows = [

@@ -1,7 +1,7 @@
 """`edgebert score` throughput: in-process predict, --workers 1, --workers 2 (1 thread each), and --ray on a local
 instance, on bbc_news and zh_reviews texts. Results name the CPU.
 
-    python benchmarks/score.py --artifact runs/bbc/int8 --out benchmarks/results/score-zen3
+    python benchmarks/score.py --artifact runs/bbc/int8 --out benchmarks/results/score-epyc-avx2
 """
 
 from __future__ import annotations

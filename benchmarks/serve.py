@@ -6,7 +6,7 @@
   throughput ratio and p50/p99 latency (micro-batching at work)
 - idle: CPU per request at 5 requests/s with worker-thread spinning between calls on and off (bench/idle.py)
 
-  python benchmarks/serve.py --artifact runs/bbc/int8 --data bbc_news:dev --out benchmarks/results/serve-zen3
+  python benchmarks/serve.py --artifact runs/bbc/int8 --data bbc_news:dev --out benchmarks/results/serve-epyc-avx2
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def main() -> None:
         length: {name: {k: sorted(x[k] for x in runs)[len(runs) // 2] for k in runs[0]} for name, runs in by.items()}
         for length, by in rows.items()
     }
-    suffix = {"avx2": "zen3", "avx512-vnni": "zen4"}.get(cpu_info().isa, cpu_info().isa)
+    suffix = cpu_info().microarchitecture or cpu_info().isa  # named by features, not guessed from the ISA
     out = args.out.with_name(f"{args.out.name}-{suffix}.json")
     result = {"machine": fingerprint(2), "model": str(args.model), "rate_per_s": 5, "summary": summary, "runs": rows}
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,6 +1,6 @@
 """CPU detection on each platform, from fixtures in each platform's own format (tests/fixtures/cpu/).
 
-linux-zen3.txt was captured on this project's CI machine; the others are transcribed in the format each
+linux-zen3.txt was captured on this project's CI machine and linux-kvm-xeon-amx.txt on a later session's VM; the others are transcribed in the format each
 platform prints (/proc/cpuinfo on arm64, macOS sysctl, numpy's CPUID table on Windows), not captured there."""
 
 from __future__ import annotations
@@ -147,3 +147,40 @@ def test_cpu_identity_names_family_model_and_stepping():
     assert parse_cpu_identity(text) == "AuthenticAMD family 25 model 17 stepping 1"
     assert parse_cpu_identity("CPU implementer\t: 0x41\nCPU part\t: 0xd0c\n") == "implementer 0x41 part 0xd0c"
     assert parse_cpu_identity("") == ""
+
+
+@pytest.mark.parametrize(
+    "fixture, vendor, expected",
+    [
+        ("linux-zen3.txt", "AuthenticAMD", "zen3"),
+        ("linux-zen4-excerpt.txt", "AuthenticAMD", "zen4"),
+        ("linux-kvm-xeon-amx.txt", "GenuineIntel", "sapphirerapids"),  # reports model 167 (Rocket Lake): VMs lie
+        ("linux-arm64-graviton3.txt", "", ""),
+    ],
+)
+def test_microarchitecture_is_named_by_features_not_by_the_model_number(fixture, vendor, expected):
+    from edgebert.core.cpu import microarchitecture_from_flags, parse_cpu_identity
+
+    text = (FIXTURES / fixture).read_text()
+    _, flags = parse_proc_cpuinfo(text)
+    arch = "aarch64" if "arm64" in fixture else "x86_64"
+    assert parse_cpu_identity(text).split(" ")[0] == vendor or not vendor
+    assert microarchitecture_from_flags(vendor, arch, flags) == expected
+
+
+def test_microarchitecture_table_on_macos_and_on_the_flags_that_told_zen4_from_zen5():
+    from edgebert.core.cpu import microarchitecture_from_flags
+
+    _, flags = parse_sysctl((FIXTURES / "macos-x86-icelake.txt").read_text())
+    assert microarchitecture_from_flags("GenuineIntel", "x86_64", flags) == "icelake"
+    zen4 = {"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}
+    assert microarchitecture_from_flags("AuthenticAMD", "x86_64", zen4) == "zen4"
+    assert microarchitecture_from_flags("AuthenticAMD", "x86_64", zen4 | {"avx_vnni"}) == "zen5"  # the mislabelled run
+
+
+def test_cpu_record_names_the_machine_and_its_state():
+    from edgebert.core.cpu import cpu_info
+
+    record = cpu_info().record()
+    assert {"vendor", "identity", "microarchitecture", "microarchitecture_source", "flags", "threads"} <= set(record)
+    assert isinstance(record["virtualized"], bool) and record["threads"] >= 1

@@ -140,6 +140,7 @@ def fingerprint(threads: int) -> dict[str, Any]:
         "arch": info.arch,
         "isa": info.isa,
         "flags": info.notable_flags,
+        "cpu_record": info.record(),  # vendor, microarchitecture by features, VM or not, load at start
         "usable_cpus": usable_cpu_count(),
         "host_cpus": os.cpu_count(),
         "threads": threads,

@@ -28,7 +28,22 @@ NUMPY_FLAGS = {
     "ASIMDDP": "asimddp",
 }
 # macOS sysctl names -> Linux flag names
-SYSCTL_X86_FLAGS = {"AVX2": "avx2", "AVX512F": "avx512f", "AVX512VNNI": "avx512_vnni", "AVX512BF16": "avx512_bf16"}
+SYSCTL_X86_FLAGS = {
+    "AVX2": "avx2",
+    "FMA": "fma",
+    "BMI2": "bmi2",
+    "AVX512F": "avx512f",
+    "AVX512BW": "avx512bw",
+    "AVX512VL": "avx512vl",
+    "AVX512DQ": "avx512dq",
+    "AVX512CD": "avx512cd",
+    "AVX512VNNI": "avx512_vnni",
+    "AVX512BF16": "avx512_bf16",
+    "AVX512BITALG": "avx512_bitalg",
+    "GFNI": "gfni",
+    "VAES": "vaes",
+    "VPCLMULQDQ": "vpclmulqdq",
+}
 SYSCTL_ARM_FLAGS = {"FEAT_DotProd": "asimddp", "FEAT_I8MM": "i8mm", "FEAT_BF16": "bf16"}
 
 
@@ -40,6 +55,37 @@ VNNI_ISAS = (AVX512_VNNI, AVX_VNNI)  # INT8 dot products without 16-bit saturati
 SATURATING_ISAS = (AVX512, AVX2, GENERIC)  # x86 U8S8 kernels that add pairs of products in saturating 16-bit
 
 
+# Microarchitecture by the features it adds, most specific first (vendor, name, flags that must all be present).
+# A fallback for archspec (used where installed): named by features, never by the model number, because VMs
+# report whatever family/model the hypervisor chooses and hide some features; read a name as "at least".
+MICROARCHITECTURES = (
+    ("GenuineIntel", "sapphirerapids", {"amx_tile", "amx_int8", "amx_bf16", "avx512_fp16"}),
+    ("GenuineIntel", "cooperlake", {"avx512_bf16", "avx512_vnni", "avx512f"}),
+    ("GenuineIntel", "icelake", {"avx512_vnni", "avx512_bitalg", "gfni", "vaes"}),
+    ("GenuineIntel", "cascadelake", {"avx512_vnni", "avx512f"}),
+    ("GenuineIntel", "skylake_avx512", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"}),
+    ("GenuineIntel", "alderlake", {"avx_vnni", "avx2", "gfni"}),
+    ("GenuineIntel", "haswell", {"avx2", "fma", "bmi2"}),
+    ("AuthenticAMD", "zen5", {"avx_vnni", "avx512f"}),  # Zen 4 has AVX-512 VNNI but not the VEX avx_vnni
+    ("AuthenticAMD", "zen4", {"avx512f", "avx512_vnni", "avx512_bf16"}),
+    ("AuthenticAMD", "zen3", {"avx2", "vaes", "vpclmulqdq"}),
+    ("AuthenticAMD", "zen2", {"avx2", "clwb", "clzero"}),
+    ("AuthenticAMD", "zen", {"avx2", "clzero"}),
+    ("", "x86_64_v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
+    ("", "x86_64_v3", {"avx2", "fma", "bmi2"}),
+)
+
+
+def microarchitecture_from_flags(vendor: str, arch: str, flags: frozenset[str] | set[str]) -> str:
+    """The most specific microarchitecture whose features are all present ('' where none matches)."""
+    if normalize_arch(arch) != "x86_64":
+        return ""
+    for who, name, needed in MICROARCHITECTURES:
+        if who in ("", vendor) and needed <= flags:
+            return name
+    return ""
+
+
 @dataclass(frozen=True)
 class CpuInfo:
     model: str
@@ -47,6 +93,16 @@ class CpuInfo:
     flags: frozenset[str]
     source: str = ""  # where the flags came from
     identity: str = ""  # "GenuineIntel family 6 model 167 stepping 8": model names lie on VMs (Linux only)
+    microarchitecture: str = ""  # by features: archspec's name where installed, else MICROARCHITECTURES'
+    microarchitecture_source: str = ""  # "archspec X.Y" or "edgebert table"
+
+    @property
+    def vendor(self) -> str:
+        return self.identity.split()[0] if " family " in self.identity else ""
+
+    @property
+    def virtualized(self) -> bool:
+        return "hypervisor" in self.flags
 
     @property
     def isa(self) -> str:
@@ -82,19 +138,29 @@ class CpuInfo:
         return [f for f in wanted if f in self.flags]
 
     def record(self) -> dict[str, object]:
-        """What a results file says about the CPU a number was measured on."""
+        """What a results file says about the CPU a number was measured on, and the machine's state then."""
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         return {
             "model_name": self.model,
+            "vendor": self.vendor,
             "identity": self.identity,
+            "microarchitecture": self.microarchitecture,
+            "microarchitecture_source": self.microarchitecture_source,
+            "microarchitecture_by_edgebert_table": microarchitecture_from_flags(self.vendor, self.arch, self.flags),
             "arch": self.arch,
             "isa": self.isa,
             "flags": self.notable_flags,
+            "virtualized": self.virtualized,
+            "threads": usable_cpu_count(),
+            "load_1min_at_start": None if load is None else round(load, 2),
         }
 
     def label(self) -> str:
-        """One line for tables: model name, identity, ISA."""
+        """One line for tables: microarchitecture (by features), ISA, identity; the model name only without one."""
+        name = self.microarchitecture or self.model
         identity = f"; {self.identity}" if self.identity else ""
-        return f"{self.model} ({self.isa}{identity})"
+        vm = ", VM" if self.virtualized else ""
+        return f"{name} ({self.isa}{identity}{vm})"
 
 
 def normalize_arch(machine: str) -> str:
@@ -173,7 +239,24 @@ def cpu_info() -> CpuInfo:
     if system == "Windows" and not model:
         model = _windows_cpu_name()
     model = model or platform.processor() or arch
-    return CpuInfo(model=model, arch=arch, flags=frozenset(flags), source=source, identity=identity)
+    vendor = identity.split()[0] if " family " in identity else ""
+    uarch, uarch_source = _archspec_name()
+    if not uarch:
+        uarch, uarch_source = microarchitecture_from_flags(vendor, arch, flags), "edgebert table"
+    return CpuInfo(model, arch, frozenset(flags), source, identity, uarch, uarch_source if uarch else "")
+
+
+def _archspec_name() -> tuple[str, str]:
+    """archspec's name for this host's microarchitecture, where archspec is installed."""
+    try:
+        import archspec
+        import archspec.cpu
+    except ImportError:
+        return "", ""
+    try:
+        return archspec.cpu.host().name, f"archspec {archspec.__version__}"
+    except Exception:  # archspec cannot read this host: fall back to the table
+        return "", ""
 
 
 def usable_cpu_count() -> int:
