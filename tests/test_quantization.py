@@ -58,6 +58,8 @@ def test_static_int8_calibrates_activations_and_keeps_head_fp32(static_artifact,
     ops = _ops(static_artifact / "model.onnx")
     # calibrated activations: QuantizeLinear nodes with fixed scales (dynamic INT8 has none)
     assert ops["QuantizeLinear"] > 0 and ops["QAttention"] == 2
+    # the embedding tables are int8 too (weights only: a lookup has no activation scale to calibrate)
+    assert ops["QEmbedLayerNormalization"] == 1 and "EmbedLayerNormalization" not in ops
     head = [n for n in onnx.load(str(static_artifact / "model.onnx")).graph.node if "classifier" in n.name]
     assert head and all(n.op_type in ("Gemm", "MatMul", "Add") for n in head)
     clf, fp32 = Classifier.load(static_artifact), Classifier.load(tiny_artifact)

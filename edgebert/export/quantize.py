@@ -91,7 +91,9 @@ def quantize_dynamic_int8(model_path: Path, out_path: Path, config: Quantization
 def quantize_static_int8(
     model_path: Path, out_path: Path, config: QuantizationConfig, calibration: Iterable[Feed], work: Path
 ) -> None:
-    """Static QDQ on the dense MatMuls, then dynamic INT8 for the remaining op types (Attention).
+    """Static QDQ on the dense MatMuls, then ORT's integer ops for the remaining op types: Attention (its QKV
+    projection quantized per call) and EmbedLayerNormalization (int8 tables, looked up and dequantized: weights
+    only, so no activation scale and no batch dependence; it quarters the largest tensor of small models).
 
     `work` keeps the shape-inferred graph and the calibration cache, so re-quantizing with other
     nodes excluded (the accuracy budget) does not re-run calibration.
@@ -117,7 +119,7 @@ def quantize_static_int8(
             return next(feeds, None)
 
     static_ops = [op for op in config.op_types if op in STATIC_OP_TYPES]
-    dynamic_ops = [op for op in config.op_types if op not in STATIC_OP_TYPES and op != "EmbedLayerNormalization"]
+    dynamic_ops = [op for op in config.op_types if op not in STATIC_OP_TYPES]
     exclude = sorted(set(config.exclude_nodes) | set(head_nodes(model_path)))
     qdq = work / "qdq.onnx"
     with _cwd(work), _no_preprocessing_advice():

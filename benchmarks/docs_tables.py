@@ -1,0 +1,408 @@
+"""The result tables of README.md and docs/*.md, rendered from the results files (never typed by hand).
+
+    python benchmarks/docs_tables.py          # rewrite the tables between <!-- table:NAME --> markers (`make docs`)
+    python benchmarks/docs_tables.py --check  # exit 1 if any page differs (a test runs this)
+
+Each table is a function of the JSON files in benchmarks/results/; a table whose files are missing is left as is.
+A marker may name a file: <!-- table:peers:peers-epyc-avx2 --> renders that results file with the `peers` table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def interval(low: float, high: float, scale: float = 1.0, sign: bool = False) -> str:
+    fmt = "{:+.2f}" if sign else "{:.2f}"
+    return f"[{fmt.format(low * scale)}, {fmt.format(high * scale)}]"
+
+
+def vocabulary(entry: dict, unit: str = "") -> str:
+    """An artifact's vocabulary as the results files give it: "full", or the pieces a trimmed one kept."""
+    kept = entry["vocabulary"]
+    return kept if isinstance(kept, str) else f"{kept:,}{unit}"
+
+
+def machine_label(m: dict) -> str:
+    """'microarchitecture (ISA; identity)' from a results file's machine or cpu record, old or new."""
+    record = m.get("cpu_record", m)
+    name = m.get("microarchitecture") or record.get("microarchitecture") or m.get("cpu") or m.get("model_name", "?")
+    identity = m.get("cpu_identity") or record.get("identity") or ""
+    isa = m.get("isa") or record.get("isa") or ""
+    details = "; ".join(x for x in (isa, identity) if x)
+    return f"{name} ({details})" if details else name
+
+
+def zh_reviews() -> str | None:
+    data = load("zh_reviews.json")
+    if data is None:
+        return None
+    rows = [
+        "| zh_reviews test | vocabulary | model MB | accuracy [95% CI] | vs chars+bigrams, points [95% CI] |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, entry in data["baselines"].items():
+        label = f"TF-IDF {name} + logistic regression (C={entry['C']} on dev)"
+        rows.append(
+            f"| {label} | {entry['features']:,} n-grams | | {100 * entry['accuracy']:.2f} "
+            f"{interval(*entry['ci95'], 100)} | |"
+        )
+    for name, entry in data["artifacts"].items():
+        gap = entry["vs_chars+bigrams"]
+        vocab = vocabulary(entry, " pieces")
+        rows.append(
+            f"| edgebert {name} ({entry['pretrained']}) | {vocab} | {entry['model_mb']} | "
+            f"**{100 * entry['accuracy']:.2f}** {interval(*entry['ci95'], 100)} | "
+            f"**{gap['points']:+.2f}** {interval(*gap['ci95'], sign=True)} |"
+        )
+    cpu = data["cpu"]
+    return "\n".join(rows) + f"\n\n{data['dataset']}; {data['resolution']}. CPU: {machine_label(cpu)}."
+
+
+def msra_ner() -> str | None:
+    new, old = load("msra_ner_m3e.json"), load("msra_ner_full-epyc-avx2.json")
+    if new is None:
+        return None
+    rows = [
+        "| msra_ner:test (5,000 sentences) | P | R | entity F1 | PER | LOC | ORG |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def row(label: str, m: dict, bold: bool = False) -> str:
+        f1 = f"**{m['f1']:.3f}**" if bold else f"{m['f1']:.3f}"
+        types = " | ".join(f"{m['per_type'][t]['f1']:.3f}" for t in ("PER", "LOC", "ORG"))
+        return f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {f1} | {types} |"
+
+    sentences = f"{new['train_sentences']:,}"
+    rows.append(row(f"edgebert INT8, m3e-small, {sentences} sentences", new["int8_artifact"], bold=True))
+    if "torch_fp32" in new:
+        rows.append(row("the same model, torch fp32", new["torch_fp32"]))
+    rows.append(row(f"character CRF, same {sentences} sentences", new["crf"], bold=True))
+    first = load("msra_ner_m3e-epoch1.json")
+    if first is not None:
+        rows.append(row("edgebert INT8 after the first epoch only", first["int8_artifact"]))
+    if old is not None:
+        rows.append(row("old fallback: edgebert INT8, MiniLM + new characters (Zen 3)", old["int8_artifact"]))
+    d = new["int8_minus_crf_f1"]
+    notes = [
+        f"INT8 − CRF: {d['difference_points']:+.2f} points {interval(d['ci95_low_points'], d['ci95_high_points'], sign=True)}"
+    ]
+    if "int8_minus_fp32_f1" in new:
+        q = new["int8_minus_fp32_f1"]
+        notes.append(
+            f"INT8 − torch fp32: {q['difference_points']:+.2f} points "
+            f"{interval(q['ci95_low_points'], q['ci95_high_points'], sign=True)}"
+        )
+    machine = new["machine"]
+    notes.append(f"paired bootstrap over test sentences, 95%. CPU: {machine_label(machine)}")
+    return "\n".join(rows) + "\n\n" + "; ".join(notes) + "."
+
+
+def vocab_trim() -> str | None:
+    data = load("vocab_trim.json")
+    if data is None:
+        return None
+    rows = [
+        "| e5 INT8 artifact | vocabulary | model MB | tokenizer MB | cold start s (median of 3) | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, entry in data["artifacts"].items():
+        cold = sorted(entry["cold_start_s"])[len(entry["cold_start_s"]) // 2]
+        rss = sorted(entry["peak_rss_mb"])[len(entry["peak_rss_mb"]) // 2]
+        vocab = vocabulary(entry)
+        rows.append(f"| {name} | {vocab} | {entry['model_mb']} | {entry['tokenizer_mb']} | {cold:.2f} | {rss:.0f} |")
+    h = data["held_out"]
+    return "\n".join(rows) + (
+        f"\n\nOn {h['texts']:,} held-out texts ({data['data']}): {h['tokenized_differently']} tokenize differently after "
+        f"trimming, {h['labels_changed']} labels change; accuracy {100 * h['accuracy_full']:.2f} (full) vs "
+        f"{100 * h['accuracy_trimmed']:.2f} (trimmed). CPU: {machine_label(data['cpu'])}."
+    )
+
+
+def peers_zh() -> str | None:
+    data = load("peers-zh.json")
+    if data is None:
+        return None
+    optimum = next((n for n in data["latency"]["1x128"] if n.startswith("Optimum ORT")), None)
+    rows = [
+        f"| {data['data']} | accuracy | MB | 1x16 p50 ms | 1x128 p50 ms | vs Optimum at 1x128 | real texts, ms per batch of 32 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, stats in data["latency"]["1x128"].items():
+        ratio = stats["p50_ms"] / data["latency"]["1x128"][optimum]["p50_ms"] if optimum else float("nan")
+        rows.append(
+            f"| {name} | {100 * data['accuracy'][name]['accuracy']:.2f} | {data['sizes_mb'][name]:.0f} | "
+            f"{data['latency']['1x16'][name]['p50_ms']:.1f} | {stats['p50_ms']:.1f} | {ratio:.2f}x | "
+            f"{data['latency']['real-text'][name]['p50_ms']:.0f} |"
+        )
+    machine = data["machine"]
+    return "\n".join(rows) + (
+        f"\n\nOne process, interleaved rounds, {machine['threads']} thread(s); CPU: {machine_label(machine)}."
+    )
+
+
+def bbc_encoders() -> str | None:
+    data = load("bbc_news_encoders.json")
+    if data is None:
+        return None
+    rows = [
+        "| bbc_news test, INT8 | encoder | vocabulary | model MB | accuracy [95% CI] | vs MiniLM, points [95% CI] | ms/text |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, entry in data["artifacts"].items():
+        gap = next((v for k, v in entry.items() if k.startswith("vs_")), None)
+        versus = f"{gap['points']:+.2f} {interval(*gap['ci95'], sign=True)}" if gap else ""
+        vocab = vocabulary(entry)
+        rows.append(
+            f"| {name} | {entry['pretrained']} | {vocab} | {entry['model_mb']} | "
+            f"{100 * entry['accuracy']:.2f} {interval(*entry['ci95'], 100)} | {versus} | {entry['ms_per_text']} |"
+        )
+    cpu = data["cpu"]
+    return "\n".join(rows) + f"\n\n{data['data']}; {data['threads']} thread(s). CPU: {machine_label(cpu)}."
+
+
+def peers(name: str) -> str | None:
+    """A peers.py results file: every variant, its accuracy and size, p50 per shape relative to Optimum's baseline."""
+    data = load(f"{name}.json")
+    if data is None:
+        return None
+    baseline = data.get("optimum_baseline") or next(n for n in data["sizes_mb"] if n.startswith("Optimum ORT"))
+    why = data.get("optimum_baseline_why", "the only Optimum preset this run measured")
+    shapes = list(data["latency"])
+    torch_accuracy = data["accuracy"]["torch fp32 (eager)"]["accuracy"]
+    rows = [
+        f"| {data['data']} | MB | accuracy | drop vs torch (pts) | " + " | ".join(shapes) + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(shapes),
+    ]
+    for variant, size in data["sizes_mb"].items():
+        accuracy = data["accuracy"][variant]["accuracy"]
+        cells = []
+        for shape in shapes:
+            stats, base = data["latency"][shape][variant], data["latency"][shape][baseline]["p50_ms"]
+            cells.append(f"{stats['p50_ms']:.1f} ({stats['p50_ms'] / base:.2f}x)")
+        mark = "**" if variant == baseline else ""
+        rows.append(
+            f"| {mark}{variant}{mark} | {size:.1f} | {100 * accuracy:.2f} | {100 * (torch_accuracy - accuracy):+.2f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    m = data["machine"]
+    return "\n".join(rows) + (
+        f"\n\np50 ms per call (batch x tokens; real-text: batches of 32 of the data's texts), in brackets relative to "
+        f"the baseline **{baseline}**: {why}. One process, interleaved rounds, {m['threads']} thread(s). "
+        f"{data.get('when', '')}. CPU: {machine_label(m)}. optimum-intel: {data.get('optimum_intel', 'not run')}."
+    )
+
+
+def batch_invariance() -> str | None:
+    files = ["batch_invariance-epyc-avx2.json", "batch_invariance-more-epyc-avx2.json"]
+    files.append("batch_invariance-side-by-side-epyc-avx2.json")  # last: the shipped code; its rows win
+    runs = [load(f) for f in files]
+    if any(r is None for r in runs):
+        return None
+    latest: dict[tuple[str, str], dict] = {}
+    for run in runs:
+        for r in run["results"]:
+            latest[(Path(r["artifact"]).name, r["data"])] = r
+    rows = [
+        "| artifact (English, bbc_news) | texts | run one text per call | labels changed, batched by 32 vs alone: "
+        "before → shipped | throughput vs batched by 32 |",
+        "|---|---|---|---:|---:|",
+    ]
+    for (artifact, source), r in latest.items():
+        texts = f"{source} ({r['texts']})" if source.startswith("bbc") else f"{source} ({r['texts']}; a stress test)"
+        before, after = (
+            r["before"]["labels_differing_batched_vs_alone"],
+            r["shipped"]["labels_differing_batched_vs_alone"],
+        )
+        rows.append(
+            f"| {artifact} | {texts} | {'yes' if r['row_by_row'] else 'no (static scales)'} | {before} → {after} | "
+            f"{r['shipped_vs_batched_throughput']:.2f}x |"
+        )
+    return "\n".join(rows) + (
+        "\n\nEvery artifact here is the English bbc_news model; the zh_reviews rows feed it Chinese texts (mostly "
+        "unknown tokens) to provoke batch effects, they are not a Chinese model's numbers. Later files win where an "
+        f"artifact was measured twice. CPU: {machine_label(runs[-1]['machine'])}."
+    )
+
+
+def spin_policy() -> str | None:
+    data = load("spin_policy-epyc-avx2.json")
+    if data is None:
+        return None
+    lengths = list(data["summary"])
+    rows = ["| policy | " + " | ".join(f"{n}: p50 ms / CPU ms per request" for n in lengths) + " |"]
+    rows.append("|---|" + "---:|" * len(lengths))
+    for policy in data["summary"][lengths[0]]:
+        cells = [
+            f"{data['summary'][n][policy]['p50_ms']:.1f} / {data['summary'][n][policy]['cpu_ms_per_request']:.1f}"
+            for n in lengths
+        ]
+        rows.append(f"| {policy} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + (
+        f"\n\n{data['rate_per_s']} calls/s, a fresh process per policy, median of 3 rounds. "
+        f"CPU: {machine_label(data['machine'])}."
+    )
+
+
+def serve_idle() -> str | None:
+    data = load("serve-epyc-avx2.json")
+    if data is None or "idle_5_per_s" not in data:
+        return None
+    idle = data["idle_5_per_s"]
+    rows = [
+        "| text | threads spin | p50 ms | CPU ms inside the call | CPU ms per request, all | all / inside |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, r in idle["runs"].items():
+        text, _, spin = name.partition("_spinning_")
+        when = "during calls only (default)" if spin == "off" else "between calls too"
+        rows.append(
+            f"| {text} | {when} | {r['p50_ms']:.1f} | {r['cpu_ms_inside_call']:.1f} | {r['cpu_ms_per_request']:.1f} | "
+            f"{r['overhead_ratio']:.2f}x |"
+        )
+    return "\n".join(rows) + (
+        f"\n\n{idle['rate_per_s']} calls/s, {idle['threads']} threads, {idle['rounds']} rounds. "
+        f"CPU: {machine_label(data['machine'])}."
+    )
+
+
+def serve() -> str | None:
+    data = load("serve-epyc-avx2.json")
+    if data is None:
+        return None
+    ready = sorted(data["ready_s"]["this"])
+    o, c, w = data["overhead_1x16"], data["concurrency_16_clients"], data["concurrency_16_clients_wrk"]
+    rows = [
+        "| measure | value |",
+        "|---|---:|",
+        f"| ready after spawn, median of {len(ready)} (min–max) | {ready[len(ready) // 2]:.2f} s "
+        f"({ready[0]:.2f}–{ready[-1]:.2f}) |",
+        f"| added by HTTP to a {o['tokens']}-token text (keep-alive), p50 | {o['added_ms']:.2f} ms |",
+        f"| 16 clients, Python client: served vs in-process one by one | {c['ratio']:.2f}x "
+        f"({c['served_per_s']:.0f} vs {c['in_process_one_by_one_per_s']:.0f} texts/s) |",
+        f"| 16 clients, {w['client']}: served vs in-process one by one | {w['ratio']:.2f}x "
+        f"({w['served_per_s']:.0f} vs {w['in_process_one_by_one_per_s']:.0f} texts/s) |",
+    ]
+    return "\n".join(rows) + f"\n\nCPU: {machine_label(data['machine'])}."
+
+
+def score() -> str | None:
+    data = load("score-epyc-avx2.json")
+    if data is None:
+        return None
+    corpora = list(data["results"])
+    modes = list(data["results"][corpora[0]]["rows_per_s"])
+    rows = ["| rows/s | " + " | ".join(f"{c} ({data['results'][c]['rows']:,} rows)" for c in corpora) + " |"]
+    rows.append("|---|" + "---:|" * len(corpora))
+    for mode in modes:
+        cells = []
+        for c in corpora:
+            r = data["results"][c]
+            start = r["startup_s"].get(mode)
+            cells.append(f"{r['rows_per_s'][mode]:.1f}" + (f" (start-up {start:.1f} s)" if start else ""))
+        rows.append(f"| {mode} | " + " | ".join(cells) + " |")
+    identical = all(data["results"][c]["outputs_identical"] for c in corpora)
+    return "\n".join(rows) + (
+        f"\n\nWall time of the whole command; outputs byte-identical across modes: {identical}. "
+        f"CPU: {machine_label(data['machine'])}."
+    )
+
+
+def train_precision() -> str | None:
+    data = load("train_precision.json")
+    if data is None:
+        return None
+    step = data["median_step_s"]
+    return (
+        f"| {data['shape']} training step | fp32 | bf16 autocast |\n|---|---:|---:|\n"
+        f"| median step, s | {step['fp32']:.2f} | {step['bf16']:.2f} ({data['bf16_over_fp32']:.2f}x) |\n"
+        f"| final loss | {data['final_loss']['fp32']:.4f} | {data['final_loss']['bf16']:.4f} |\n\n"
+        f"CPU: {data['cpu']} (native bf16: {data['native_bf16']}; recorded before CPU identities were)."
+    )
+
+
+def gemm_ceiling() -> str | None:
+    data = load("gemm_ceiling-epyc-avx2.json")
+    if data is None:
+        return None
+    rows = [
+        "| artifact | 32x128 p50 ms | sequences/s | useful MatMul GOPS | of the INT8 GEMM ceiling |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, a in data["artifacts"].items():
+        rows.append(
+            f"| {name} ({a['last_layer']} last layer) | {a['p50_ms_32x128']:.0f} | {a['sequences_per_s']:.1f} | "
+            f"{a['useful_gops']:.0f} | {100 * a['fraction_of_ceiling']:.0f}% |"
+        )
+    return "\n".join(rows) + (
+        f"\n\nCeiling: the best u8xs8 MatMulInteger in ONNX Runtime, {data['ceiling_gops']:.0f} GOPS. "
+        f"CPU: {machine_label(data['machine'])}."
+    )
+
+
+TABLES = {
+    "batch-invariance": batch_invariance,
+    "spin-policy": spin_policy,
+    "serve-idle": serve_idle,
+    "serve": serve,
+    "score": score,
+    "train-precision": train_precision,
+    "gemm-ceiling": gemm_ceiling,
+    "bbc-encoders": bbc_encoders,
+    "zh-reviews": zh_reviews,
+    "msra-ner": msra_ner,
+    "vocab-trim": vocab_trim,
+    "peers-zh": peers_zh,
+}
+
+
+PAGES = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
+MARKER = re.compile(r"(<!-- table:([a-z0-9-]+)(?::([A-Za-z0-9_.-]+))? -->)\n.*?(<!-- /table:\2 -->)", re.S)
+FILE_TABLES = {"peers": peers}  # tables that take a results file named in the marker
+
+
+def render(page: str) -> str:
+    def table(match: re.Match) -> str:
+        start, name, argument, end = match.groups()
+        make = FILE_TABLES.get(name) if argument else TABLES.get(name)
+        rendered = None if make is None else make(argument) if argument else make()
+        return match.group(0) if rendered is None else f"{start}\n{rendered}\n{end}"
+
+    return MARKER.sub(table, page)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    stale = []
+    for name in PAGES:
+        path = ROOT / name
+        page = path.read_text(encoding="utf-8")
+        rendered = render(page)
+        if rendered == page:
+            continue
+        stale.append(name)
+        if not args.check:
+            path.write_text(rendered, encoding="utf-8")
+    if args.check and stale:
+        print(f"{', '.join(stale)}: result tables differ from benchmarks/results: run `make docs`")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
