@@ -6,7 +6,7 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: readme-usage readme-tables demo demo-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
+.PHONY: docs demo demo-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,27 +30,26 @@ $(RUNS)/checkpoint/edgebert_checkpoint.json: | $(VENV)/.installed
 	$(BIN)/edgebert train --data bbc_news --model minilm-l6 --out $(RUNS)/checkpoint --epochs 3 --force
 
 $(RUNS)/int8/edgebert.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
-	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/int8 --int8 --eval bbc_news:dev --force
+	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/int8 --int8 --eval bbc_news:dev --test bbc_news:test --force
 
 $(RUNS)/fp32/edgebert.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
-	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/fp32 --eval bbc_news:dev --force
+	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/fp32 --eval bbc_news:dev --test bbc_news:test --force
 
 demo: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
-	$(BIN)/edgebert bench $(RUNS)/int8 $(RUNS)/fp32 --reference $(RUNS)/checkpoint --data bbc_news:dev \
+	$(BIN)/edgebert bench $(RUNS)/int8 $(RUNS)/fp32 --reference $(RUNS)/checkpoint --data bbc_news:test \
 		--shapes 1x128,32x128 --rounds 3 --out $(RUNS)/bench --history $(RUNS)/history.jsonl --force --quiet
 	@echo "--- example prediction (INT8 artifact, torch-free runtime)"
 	$(BIN)/edgebert predict $(RUNS)/int8 "Arsenal came from behind to beat Chelsea 2-1 in the cup final on Saturday."
 
-# ---- peer comparison (README headline table): needs the demo's checkpoint; ~15 minutes
-bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
-	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/int8-static --int8 --static --calib bbc_news:train \
-		--eval bbc_news:dev --max-drop 0.3 --force --quiet
-	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/ov-fp32 --backend openvino --eval bbc_news:dev --force --quiet
+# ---- peer comparison (docs/benchmarks.md): the demo's INT8, OpenVINO INT8 and --tune winner against torch, every
+# Optimum preset that applies to this CPU and optimum-intel, on bbc_news:test, one thread; the results file is named
+# after this CPU's microarchitecture (by its features)
+UARCH = $(shell $(BIN)/python -c 'from edgebert.core.cpu import cpu_info; i = cpu_info(); print(i.microarchitecture or i.isa)')
+bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/tuned/edgebert.json
 	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/ov-int8 --recipe openvino-int8 --calib bbc_news:train \
-		--eval bbc_news:dev --force --quiet
-	$(BIN)/python benchmarks/peers.py --checkpoint $(RUNS)/checkpoint --data bbc_news:dev \
-		--artifact $(RUNS)/int8 --artifact $(RUNS)/int8-static --artifact $(RUNS)/fp32 \
-		--artifact $(RUNS)/ov-fp32 --artifact $(RUNS)/ov-int8 --out benchmarks/results/peers
+		--eval bbc_news:dev --test bbc_news:test --force --quiet
+	$(BIN)/python benchmarks/peers.py --checkpoint $(RUNS)/checkpoint --data bbc_news:test --threads 1 \
+		--artifact $(RUNS)/int8 --artifact $(RUNS)/ov-int8 --artifact $(RUNS)/tuned --out benchmarks/results/peers-bbc-$(UARCH)
 
 # ---- Chinese sentiment with multilingual-e5-small (README "Chinese"): fine-tune (1 epoch, frozen word embeddings:
 # 250k rows would dominate each step), INT8 export within a 0.3-point budget on dev (all-INT8 lost 0.75 there) with
@@ -91,15 +90,17 @@ demo-ner: | $(VENV)/.installed
 		--train msra_ner:train --out benchmarks/results/msra_ner_m3e
 	$(BIN)/edgebert predict runs/ner-m3e-e2-int8 "新华社北京电 国务院总理李鹏今天在人民大会堂会见了日本客人。"
 
-# ---- the fastest accurate artifact for this CPU (README "The tuned artifact against the peers"): a 3-layer
-# student of the demo model, `export --tune` over 12 candidates, then the peer table and the GEMM ceiling; ~40 min
-demo-tune: $(RUNS)/int8/edgebert.json
+# ---- the fastest accurate artifact for this CPU (docs/export.md "--tune"): a 3-layer student of the demo model,
+# `export --tune` over its candidates (chosen on dev, the winner reported on test), then the GEMM ceiling
+$(RUNS)/student3/edgebert_checkpoint.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
 	$(BIN)/edgebert distill $(RUNS)/checkpoint --layers 3 --data bbc_news:train --eval bbc_news:dev --epochs 2 \
 		--lr 1e-4 --out $(RUNS)/student3 --force --quiet
+
+$(RUNS)/tuned/edgebert.json: $(RUNS)/student3/edgebert_checkpoint.json
 	$(BIN)/edgebert export $(RUNS)/checkpoint --int8 --tune --eval bbc_news:dev --calib bbc_news:train \
-		--student $(RUNS)/student3 --max-drop 0.3 --out $(RUNS)/tuned --force
-	$(BIN)/python benchmarks/peers.py --checkpoint $(RUNS)/checkpoint --data bbc_news:dev \
-		--artifact $(RUNS)/int8 --artifact $(RUNS)/tuned --out benchmarks/results/peers-tuned
+		--student $(RUNS)/student3 --max-drop 0.3 --test bbc_news:test --out $(RUNS)/tuned --force
+
+demo-tune: $(RUNS)/tuned/edgebert.json $(RUNS)/int8/edgebert.json
 	$(BIN)/python benchmarks/gemm_ceiling.py --artifact $(RUNS)/tuned --config $(RUNS)/student3/config.json \
 		--artifact $(RUNS)/int8 --config $(RUNS)/checkpoint/config.json --out benchmarks/results/gemm_ceiling
 
@@ -144,12 +145,11 @@ lint: $(LINT_VENV)/.installed
 	$(LINT_VENV)/bin/ruff format --check .
 	$(LINT_VENV)/bin/lint-imports
 
-readme-usage: $(VENV)/.installed
-	$(BIN)/python -m edgebert.cli.readme_usage
-
-# README result tables from benchmarks/results/*.json (a test checks they match)
-readme-tables: $(VENV)/.installed
-	$(BIN)/python benchmarks/readme_tables.py
+# docs/cli.md's synopsis from --help, and every result table in README.md and docs/ from benchmarks/results/*.json
+# (tests check both are current)
+docs: $(VENV)/.installed
+	$(BIN)/python -m edgebert.cli.reference_page
+	$(BIN)/python benchmarks/docs_tables.py
 
 format: $(LINT_VENV)/.installed
 	$(LINT_VENV)/bin/ruff check --fix . && $(LINT_VENV)/bin/ruff format .

@@ -228,7 +228,7 @@ def batch_invariance() -> str | None:
             r["shipped"]["labels_differing_batched_vs_alone"],
         )
         rows.append(
-            f"| {artifact} | {texts} | {'yes' if r['row_by_row'] else 'no (static scales)'} | {before} → {after} | "
+            f"| {artifact} | {texts} | {'yes' if r['row_by_row'] else 'no (batched)'} | {before} → {after} | "
             f"{r['shipped_vs_batched_throughput']:.2f}x |"
         )
     return "\n".join(rows) + (

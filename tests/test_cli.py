@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -184,23 +185,46 @@ def test_predict_texts_file_and_stdin(tiny_int8_artifact, tmp_path):
     assert by_file.stdout == by_stdin.stdout
 
 
-def test_readme_command_synopses_are_the_clis_own():
+def test_the_command_reference_is_the_clis_own_synopsis():
     from pathlib import Path
 
     from edgebert.cli import synopsis
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- usage:start")[1].split("<!-- usage:end -->")[0]
-    assert synopsis() in block, "README's Commands block is stale: run `make readme-usage`"
+    page = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    block = page.split("<!-- usage:start")[1].split("<!-- usage:end -->")[0]
+    assert synopsis() in block, "docs/cli.md's synopsis is stale: run `make docs`"
 
 
-def test_readme_result_tables_are_rendered_from_the_results_files():
+def test_result_tables_in_readme_and_docs_are_rendered_from_the_results_files():
     import subprocess
     import sys
     from pathlib import Path
 
-    script = Path(__file__).parent.parent / "benchmarks" / "readme_tables.py"
-    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    root = Path(__file__).parent.parent
+    result = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "docs_tables.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
     assert "<!-- table:zh-reviews -->" in readme and "<!-- table:msra-ner -->" in readme
+    assert len(readme.splitlines()) <= 300, "README.md is a map: move detail to docs/"
+    for page in (root / "docs").glob("*.md"):  # every table marker names a table the script knows
+        for name in re.findall(r"<!-- table:([a-z0-9-]+)", page.read_text(encoding="utf-8")):
+            assert name in TABLE_NAMES, f"{page.name}: unknown table {name}"
+
+
+TABLE_NAMES = {
+    "peers",
+    "batch-invariance",
+    "spin-policy",
+    "serve-idle",
+    "serve",
+    "score",
+    "train-precision",
+    "gemm-ceiling",
+    "bbc-encoders",
+    "zh-reviews",
+    "msra-ner",
+    "vocab-trim",
+    "peers-zh",
+}

@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def synopsis(width: int = 110) -> str:
-    """Every command's usage line, as the README's "Commands" section shows it (a test keeps the two equal;
-    `make readme-usage` rewrites that section)."""
+    """Every command's usage line, as docs/cli.md shows it (a test keeps the two equal; `make docs` rewrites it)."""
     import os
 
     previous = os.environ.get("COLUMNS")
