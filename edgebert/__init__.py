@@ -2,12 +2,15 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "Entity", "Prediction", "TokenClassifier", "WordLabel", "__version__"]
+from .core.errors import ArtifactError, EdgebertError, InputError  # light: no dependencies
+
+RUNTIME_NAMES = ("Classifier", "Entity", "LabelScore", "Prediction", "TokenClassifier", "WordLabel")
+__all__ = [*RUNTIME_NAMES, "ArtifactError", "EdgebertError", "InputError", "__version__"]
 
 
 def __getattr__(name: str):
     # Lazy, so `import edgebert` stays cheap and the CLI can start without loading onnxruntime.
-    if name in ("Classifier", "Entity", "Prediction", "TokenClassifier", "WordLabel"):
+    if name in RUNTIME_NAMES:
         from . import runtime
 
         return getattr(runtime, name)

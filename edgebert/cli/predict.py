@@ -20,6 +20,12 @@ def add_predict(commands) -> None:
     p.add_argument("texts", nargs="*", metavar="TEXT")
     p.add_argument("--file", help="JSONL/CSV/TSV (uses --text-column) or plain text, one text per line")
     add_columns(p, labels=False)
+    p.add_argument(
+        "--pair-column",
+        metavar="NAME",
+        help="with --file: the column holding each text's pair, for models trained on pairs (default: text_pair)",
+    )
+    p.add_argument("--top-k", type=int, metavar="K", help="with --json: rank the K best labels (default: all)")
     p.add_argument("--json", action="store_true", help="one JSON object per line, with every label's score")
     p.add_argument("--threads", type=int, help="inference threads (default: CPUs this process may use)")
     p.set_defaults(run=run_predict)
@@ -29,9 +35,21 @@ def run_predict(args) -> int:
     from ..data.text import load_file, text_lines
     from ..runtime import Classifier
 
-    texts = list(args.texts)
+    texts, pairs = list(args.texts), None
+    if args.pair_column and (not args.file or texts):
+        raise InputError("--pair-column reads pairs from --file; give the texts and their pairs there only.")
     if args.file:
-        texts += load_file(Path(args.file), text_column=args.text_column, label_column=None).texts
+        data = load_file(
+            Path(args.file),
+            text_column=args.text_column,
+            label_column=None,
+            text_pair_column=args.pair_column or "text_pair",
+        )
+        if args.pair_column and data.pairs is None:
+            raise InputError(f"{args.file} has no '{args.pair_column}' column; check --pair-column.")
+        texts, pairs = texts + data.texts, data.pairs
+    if args.top_k is not None and args.top_k < 1:
+        raise InputError("--top-k must be at least 1.")
     if not texts and not args.file:
         if sys.stdin.isatty():
             raise InputError("No texts given: pass TEXT arguments, --file FILE, or pipe lines on stdin.")
@@ -46,13 +64,11 @@ def run_predict(args) -> int:
     if front_door(args.artifact) is TokenClassifier:
         return _predict_tokens(args, texts)
     classifier = Classifier.load(args.artifact, threads=args.threads)
-    for text, prediction in zip(texts, classifier.predict(texts), strict=True):
+    for text, prediction in zip(texts, classifier.predict(texts, pairs, top_k=args.top_k), strict=True):
         if args.json:
-            print(
-                json_line(
-                    {"text": text, "label": prediction.label, "score": prediction.score, "scores": prediction.scores}
-                )
-            )
+            ranked = [{"label": s.label, "score": s.score} for s in prediction.top]
+            record = {"text": text, "label": prediction.label, "score": prediction.score, "scores": prediction.scores}
+            print(json_line({**record, "top": ranked}))
         else:
             preview = text.replace("\n", " ")
             print(f"{prediction.label}\t{prediction.score:.4f}\t{preview[:80]}")

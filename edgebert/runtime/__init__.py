@@ -6,7 +6,7 @@ Front doors: `Classifier` (sequence artifacts) and `TokenClassifier` (token arti
 from pathlib import Path
 
 from ..core.fleet import artifact_task
-from .classifier import Classifier, Prediction
+from .classifier import Classifier, LabelScore, Prediction
 from .model import ArtifactModel, softmax
 from .token_classifier import Entity, TokenClassifier, WordLabel
 from .tokenization import TextEncoder
@@ -23,6 +23,7 @@ __all__ = [
     "FRONT_DOORS",
     "Classifier",
     "Entity",
+    "LabelScore",
     "Prediction",
     "TextEncoder",
     "TokenClassifier",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,12 +12,21 @@ import numpy as np
 from ..core.artifact import SEQUENCE
 from .model import ArtifactModel, batched_logits, softmax
 
+ACTIVATIONS = ("softmax", "sigmoid", "none")  # "none": the raw logits
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    score: float
+
 
 @dataclass(frozen=True)
 class Prediction:
     label: str
-    score: float  # probability of `label`
-    scores: dict[str, float]  # probability of every label
+    score: float  # `label`'s score (a probability unless activation="none")
+    scores: dict[str, float]  # every label's score, in the artifact's label order
+    top: tuple[LabelScore, ...] = ()  # the top_k labels, highest score first (every label when top_k is None)
 
 
 class Classifier(ArtifactModel):
@@ -38,20 +49,82 @@ class Classifier(ArtifactModel):
         return batched_logits(self.backend, self.encoder, ids, type_ids, self.batch_size, len(self.labels))
 
     def predict_proba(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None) -> np.ndarray:
-        """(N, num_labels) softmax probabilities, columns in `self.labels` order."""
-        return softmax(self.predict_logits(texts, pairs))
+        """(N, num_labels) probabilities (the task's activation), columns in `self.labels` order."""
+        return self.activate(self.predict_logits(texts, pairs))
+
+    @property
+    def activation(self) -> str:
+        """The activation the task calls for: softmax, one label per text."""
+        return "softmax"
+
+    def activate(self, logits: np.ndarray, activation: str | None = None) -> np.ndarray:
+        """Scores from (N, num_labels) logits: `activation` (default: the task's) applied per row."""
+        activation = activation or self.activation
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if activation == "softmax":
+            return softmax(logits)
+        if activation == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-logits))
+        return logits
 
     def predict(
-        self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None
+        self,
+        texts: str | Sequence[str],
+        pairs: str | Sequence[str] | None = None,
+        *,
+        top_k: int | None = None,
+        activation: str | None = None,
     ) -> Prediction | list[Prediction]:
-        """One Prediction for a str; a list of Predictions, in input order, for a sequence."""
-        probabilities = self.predict_proba(texts, pairs)
-        predictions = [self._prediction(row) for row in probabilities]
+        """One Prediction for a str; a list of Predictions, in input order, for a sequence.
+
+        top_k: how many labels `Prediction.top` ranks (None: all); activation: "softmax", "sigmoid" or "none"
+        (raw logits) instead of the task's own."""
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        scores = self.activate(self.predict_logits(texts, pairs), activation)
+        predictions = [self._prediction(row, top_k) for row in scores]
         return predictions[0] if isinstance(texts, str) else predictions
 
-    def _prediction(self, row: np.ndarray) -> Prediction:
-        best = int(row.argmax())
-        return Prediction(self.labels[best], float(row[best]), dict(zip(self.labels, map(float, row), strict=True)))
+    def predict_iter(
+        self,
+        texts: Iterable[str],
+        pairs: Iterable[str] | None = None,
+        *,
+        batch_size: int = 256,
+        top_k: int | None = None,
+        activation: str | None = None,
+    ) -> Iterator[Prediction]:
+        """Predictions for a stream of texts (a file, a generator), in input order, reading `batch_size` texts at a
+        time: memory stays bounded whatever the stream's length."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        texts, pairs = iter(texts), None if pairs is None else iter(pairs)
+        while chunk := list(itertools.islice(texts, batch_size)):
+            chunk_pairs = None if pairs is None else list(itertools.islice(pairs, len(chunk)))
+            yield from self.predict(chunk, chunk_pairs, top_k=top_k, activation=activation)
+
+    async def apredict(
+        self,
+        texts: str | Sequence[str],
+        pairs: str | Sequence[str] | None = None,
+        *,
+        top_k: int | None = None,
+        activation: str | None = None,
+    ) -> Prediction | list[Prediction]:
+        """`predict` for asyncio code: runs in a worker thread, so the event loop keeps serving (the model is safe
+        to call from several threads)."""
+        return await asyncio.to_thread(self.predict, texts, pairs, top_k=top_k, activation=activation)
+
+    def _prediction(self, row: np.ndarray, top_k: int | None = None) -> Prediction:
+        order = np.argsort(-row, kind="stable")[:top_k]
+        best = int(order[0])
+        return Prediction(
+            self.labels[best],
+            float(row[best]),
+            dict(zip(self.labels, map(float, row), strict=True)),
+            tuple(LabelScore(self.labels[int(i)], float(row[int(i)])) for i in order),
+        )
 
     def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:
         # One text per call, as at export: dynamic INT8 scales depend on what shares a batch.
