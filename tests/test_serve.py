@@ -255,7 +255,7 @@ def test_lone_request_on_an_idle_server_does_not_wait_for_batch_mates():
 
     def runner(group, rows):
         calls.append(list(rows))
-        return [row.upper() for row in rows]
+        return [row.upper() for row in rows], {"inference": 0.001}
 
     async def scenario():
         batcher = MicroBatcher([runner], max_batch=8, max_wait_ms=60_000, max_queue=100, metrics=Metrics())
@@ -265,7 +265,8 @@ def test_lone_request_on_an_idle_server_does_not_wait_for_batch_mates():
         finally:
             await batcher.stop()
 
-    assert asyncio.run(scenario()) == ["ALONE"] and calls == [["alone"]]
+    results, timings = asyncio.run(scenario())
+    assert results == ["ALONE"] and calls == [["alone"]] and timings["inference"] == 0.001 and timings["queue"] >= 0
 
 
 def test_server_on_a_fleet_bundle_answers_with_the_variant_this_cpu_gets(tiny_int8_artifact, tiny_artifact, tmp_path):
@@ -350,3 +351,97 @@ def test_predict_speaks_text_embeddings_inference(server, tiny_int8_artifact):
     assert server.json("/predict", {"inputs": long_text, "truncate": True})[0] == 200
     status, body = server.json("/predict", {"inputs": "x", "raw_scores": "yes"})
     assert status == 422 and body["error_type"] == "Validation"
+
+
+def test_classify_says_which_rows_were_truncated_and_refuses_them_on_request(server):
+    long_text = "goal " * 500
+    status, body = server.json("/v1/classify", {"inputs": ["short text", long_text]})
+    assert status == 200 and [r["truncated"] for r in body["results"]] == [False, True]
+    status, body = server.json("/v1/classify", {"inputs": ["short text", long_text], "truncate": False})
+    assert status == 413 and "inputs[1]" in body["error"] and body["error_type"] == "Validation"
+
+
+def test_answers_carry_timing_headers(server):
+    req = urllib.request.Request(
+        server.url + "/v1/classify",
+        data=json.dumps({"inputs": ["goal for the team"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as response:
+        times = {name: int(response.headers[name]) for name in ("x-compute-time", "x-queue-time", "x-inference-time")}
+        times["x-tokenization-time"] = int(response.headers["x-tokenization-time"])
+    assert all(value >= 0 for value in times.values())
+    assert times["x-compute-time"] >= times["x-inference-time"]
+    with urllib.request.urlopen(server.url + "/health", timeout=60) as response:
+        assert response.headers["x-compute-time"] is None  # no model ran
+
+
+def test_openapi_document_matches_the_real_routes(server):
+    from edgebert.serve.app import CLASSIFY_FIELDS, INFERENCE_API_FIELDS, PREDICT_FIELDS
+    from edgebert.serve.openapi import request_fields
+
+    status, document = server.json("/openapi.json")
+    assert status == 200 and document["openapi"].startswith("3.")
+    for path, item in document["paths"].items():  # every documented route answers with its method, not 404/405
+        method = next(iter(item))
+        if method == "get":
+            code, text = server.request(path)
+        else:
+            code, text = server.request(path, {"inputs": ["a text"]})
+        if path == "/v1/entities":  # a route of token artifacts: this one classifies texts and says where to go
+            assert code == 404 and "POST /v1/classify instead" in text
+            continue
+        assert code not in (404, 405), (path, code)
+    assert server.request("/not-documented")[0] == 404
+    assert request_fields("/v1/classify") == set(CLASSIFY_FIELDS)
+    assert request_fields("/predict") == set(PREDICT_FIELDS)
+    assert request_fields("/") == set(INFERENCE_API_FIELDS)
+
+
+def test_a_huggingface_hub_inference_client_classifies_through_the_server(server, tiny_int8_artifact, monkeypatch):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    # HF_HUB_OFFLINE (set for the whole project: never the Hub) also stops the client reaching this local server
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+    client = huggingface_hub.InferenceClient(base_url=server.url)
+    answer = client.text_classification("goal for the team")
+    expected = Classifier.load(tiny_int8_artifact).predict("goal for the team")
+    assert [a.label for a in answer] == [s.label for s in expected.top]
+    assert answer[0].score == pytest.approx(expected.score, abs=1e-5)
+    top1 = client.text_classification("goal for the team", top_k=1, function_to_apply="none")
+    logits = Classifier.load(tiny_int8_artifact).predict_logits(["goal for the team"])[0]
+    assert len(top1) == 1 and top1[0].score == pytest.approx(float(logits.max()), abs=1e-4)
+
+
+def test_cors_is_opt_in_and_other_web_origins_are_refused(tiny_int8_artifact, tmp_path):
+    body = json.dumps({"inputs": ["goal"]}).encode()
+
+    def call(url, method="POST", origin="http://localhost:3000"):
+        headers = {"Content-Type": "application/json", "Origin": origin}
+        if method == "OPTIONS":
+            headers["Access-Control-Request-Method"] = "POST"
+        req = urllib.request.Request(url + "/v1/classify", data=body if method == "POST" else None, headers=headers)
+        req.method = method
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:
+                return response.status, dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers)
+
+    closed = Server(tiny_int8_artifact, tmp_path)
+    try:
+        status, headers = call(closed.url)
+        assert status == 403 and "access-control-allow-origin" not in {k.lower() for k in headers}
+    finally:
+        closed.stop()
+    opened = Server(tiny_int8_artifact, tmp_path, "--cors-allow-origin", "http://localhost:3000")
+    try:
+        status, headers = call(opened.url, "OPTIONS")
+        lower = {k.lower(): v for k, v in headers.items()}
+        assert status == 204 and lower["access-control-allow-origin"] == "http://localhost:3000"
+        assert "content-type" in lower["access-control-allow-headers"]
+        status, headers = call(opened.url)
+        assert status == 200 and {k.lower(): v for k, v in headers.items()}["access-control-allow-origin"]
+        assert call(opened.url, origin="http://evil.example")[0] == 403
+    finally:
+        opened.stop()

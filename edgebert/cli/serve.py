@@ -15,8 +15,9 @@ def add_serve(commands) -> None:
     p = commands.add_parser(
         "serve",
         help="serve an artifact over HTTP on this machine (no torch needed)",
-        description="Serve an artifact over HTTP: POST /v1/classify or /v1/entities; GET /health, /ready, /info, "
-        "/metrics. Binds 127.0.0.1 unless --host says otherwise. Concurrent requests are micro-batched.",
+        description="Serve an artifact over HTTP: POST /v1/classify or /v1/entities, /predict "
+        "(text-embeddings-inference) and / (the Hugging Face Inference API); GET /health, /ready, /info, /metrics, "
+        "/openapi.json. Binds 127.0.0.1 unless --host says otherwise. Concurrent requests are micro-batched.",
     )
     p.add_argument("artifact", type=Path, metavar="ARTIFACT")
     config_option(p, "--host", ServeConfig, "host", "address to bind")
@@ -25,6 +26,13 @@ def add_serve(commands) -> None:
     p.add_argument("--token", help=f"require 'Authorization: Bearer TOKEN' (or set {TOKEN_ENV})")
     p.add_argument(
         "--allow-host", action="append", dest="allowed_hosts", metavar="NAME", help="accept this Host header too"
+    )
+    p.add_argument(
+        "--cors-allow-origin",
+        action="append",
+        dest="cors_allow_origins",
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN (e.g. http://localhost:3000, or *) call the API; other origins get 403",
     )
     config_option(
         p, "--threads", ServeConfig, "threads", "inference threads (None: CPUs this process may use)", type=int
@@ -48,6 +56,7 @@ def run_serve(args) -> int:
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     hosts = tuple(args.allowed_hosts or ())
-    config = config_from_args(ServeConfig, args, token=token, allowed_hosts=hosts or None)
+    origins = tuple(args.cors_allow_origins or ()) or None
+    config = config_from_args(ServeConfig, args, token=token, allowed_hosts=hosts or None, cors_allow_origins=origins)
     serve(args.artifact, config)
     return 0

@@ -100,9 +100,11 @@ class TextEncoder:
             # Lone surrogates (e.g. from JSON "\ud800") are not valid Unicode and tokenizers rejects them.
             return self.tokenizer.encode_batch([_valid_unicode(x) for x in inputs])
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        """Tokens each text has before truncation (capped: a count past max_length + SPILL is only 'too long')."""
-        return [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in self._encode_bounded(list(texts))]
+    def token_counts(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[int]:
+        """Tokens each text (or text pair) has before truncation (capped: a count past max_length + SPILL is only
+        'too long')."""
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
+        return [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in self._encode_bounded(inputs)]
 
     def encode_words(self, words: Sequence[Sequence[str]]) -> tuple[list, list, list]:
         """Ids, type ids and word ids for texts already split into words (token classification).

@@ -1,9 +1,15 @@
 """The HTTP API. Every response is JSON (or Prometheus text); every failure is a status code with a message.
 
-POST /v1/classify  {"inputs": [str, ...], "pairs": [str, ...]?, "top_k": int?}  -> {"results": [...]} in order
-POST /v1/entities  {"inputs": [str, ...]}                                       -> {"results": [[entity, ...]]}
+POST /v1/classify  {"inputs": [str, ...], "pairs"?, "top_k"?, "truncate"?}  -> {"results": [...]} in input order
+POST /v1/entities  {"inputs": [str, ...]}                                   -> {"results": [[entity, ...]]}
 POST /predict      text-embeddings-inference's: {"inputs", "raw_scores"?, "truncate"?} -> [{"label", "score"}] by score
+POST /             the Hugging Face Inference API's: {"inputs", "parameters"?: {"top_k", "function_to_apply"}}
 GET  /health (alive) · /ready (model loaded, not draining) · /info (the artifact) · /metrics (Prometheus)
+GET  /openapi.json (serve/openapi.py: the document a test checks against these routes)
+
+Answers that ran the model carry x-compute-time, x-tokenization-time, x-queue-time and x-inference-time (ms).
+Browsers: a request with an Origin header is refused (403) unless --cors-allow-origin lists it; listed origins get
+CORS headers and their preflight (OPTIONS) answered.
 """
 
 from __future__ import annotations
@@ -16,17 +22,23 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from .. import __version__
 from ..runtime.backends import RowByRow
-from ..runtime.classifier import Classifier
-from ..runtime.model import softmax
+from ..runtime.classifier import ACTIVATIONS, Classifier
+from ..runtime.model import batched_logits, softmax
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
 from .metrics import Metrics
+from .openapi import TIMING_HEADERS, openapi_document
 
 OPEN_PATHS = ("/health", "/ready")  # liveness probes need no token
-CLASSIFY_FIELDS = ("inputs", "pairs", "top_k")
+CLASSIFY_FIELDS = ("inputs", "pairs", "top_k", "truncate")
 PREDICT_FIELDS = ("inputs", "raw_scores", "truncate", "truncation_direction")
+INFERENCE_API_FIELDS = ("inputs", "parameters")
+INFERENCE_API_PARAMETERS = ("top_k", "function_to_apply")
+TIMING = "edgebert.timing"  # scope key: a handler's {stage: seconds}, sent as x-*-time headers
 ERROR_TYPES = {
+    403: "Forbidden",
     408: "Timeout",
     413: "Validation",
     415: "Validation",
@@ -34,6 +46,12 @@ ERROR_TYPES = {
     429: "Overloaded",
     500: "Backend",
 }
+PREFLIGHT = (
+    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-allow-headers", b"content-type, authorization"),
+    (b"access-control-expose-headers", b"x-compute-time, x-tokenization-time, x-queue-time, x-inference-time"),
+    (b"access-control-max-age", b"600"),
+)
 MAX_URL_BYTES = 8 << 10  # 414 beyond
 MAX_HEADER_BYTES = 8 << 10  # 431 beyond (uvicorn closes a connection whose header block exceeds 16 KB)
 
@@ -62,6 +80,7 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
     )
     state = {"ready": False}
     info = _info(model, bundle)
+    document = openapi_document(f"edgebert serve: {bundle}", __version__)
 
     async def classify(scope, receive) -> tuple[int, Any]:
         if not classifies_texts:
@@ -71,12 +90,20 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         pairs = _strings(body, "pairs", config.max_inputs) if "pairs" in body else None
         if pairs is not None and len(pairs) != len(texts):
             raise HttpError(422, f"'pairs' has {len(pairs)} items but 'inputs' has {len(texts)}; give one per input.")
-        top_k = body.get("top_k", len(model.labels))
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= len(model.labels):
-            raise HttpError(422, f"'top_k' must be a whole number from 1 to {len(model.labels)}.")
+        top_k = _top_k(body.get("top_k", len(model.labels)), len(model.labels))
+        truncate = _flag(body, "truncate", default=True)  # edgebert's own route cuts long texts, and says so
+        too_long = _too_long(model, texts, pairs)
+        if too_long and not truncate:
+            i, n = too_long[0]
+            raise HttpError(
+                413,
+                f'inputs[{i}] is {n} tokens, more than this model\'s {model.encoder.max_length}; drop "truncate": false.',
+            )
         rows = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
-        logits = await _submit(batcher, rows, group=pairs is not None)
-        return 200, {"results": [_top(model.labels, softmax(row[None])[0], top_k) for row in logits]}
+        logits = await _submit(batcher, rows, scope, group=pairs is not None)
+        cut = {i for i, _ in too_long}
+        results = [_top(model.labels, softmax(row[None])[0], top_k) for row in logits]
+        return 200, {"results": [{**r, "truncated": i in cut} for i, r in enumerate(results)]}
 
     async def predict(scope, receive) -> tuple[int, Any]:
         """text-embeddings-inference's /predict: {"inputs": str | [str], "raw_scores"?, "truncate"?} ->
@@ -86,24 +113,44 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         body = await _json_body(scope, receive, config, fields=PREDICT_FIELDS)
         texts = _strings(body, "inputs", config.max_inputs)
         raw, truncate = _flag(body, "raw_scores"), _flag(body, "truncate")
-        if not truncate:  # TEI's default: an input longer than the model takes is an error, not silently cut
-            for i, n in enumerate(model.encoder.token_counts(texts)):
-                if n > model.encoder.max_length:
-                    raise HttpError(
-                        413,
-                        f"inputs[{i}] is {n} tokens, more than this model's {model.encoder.max_length}; "
-                        'send "truncate": true to cut it.',
-                        error_type="Validation",
-                    )
-        logits = await _submit(batcher, texts)
+        too_long = _too_long(model, texts)
+        if too_long and not truncate:  # TEI's default: an input longer than the model takes is an error, not cut
+            i, n = too_long[0]
+            raise HttpError(
+                413,
+                f"inputs[{i}] is {n} tokens, more than this model's {model.encoder.max_length}; "
+                'send "truncate": true to cut it.',
+            )
+        logits = await _submit(batcher, texts, scope)
         scored = [_ranked(model.labels, row if raw else softmax(row[None])[0]) for row in logits]
         return 200, scored[0] if isinstance(body["inputs"], str) else scored
+
+    async def inference_api(scope, receive) -> tuple[int, Any]:
+        """The Hugging Face Inference API's text classification, as huggingface_hub's InferenceClient calls it:
+        {"inputs": str | [str], "parameters"?: {"top_k", "function_to_apply"}} -> [[{"label", "score"}, ...]] (one
+        ranked list per input, a list of one for a str). Long inputs are cut, as that API does."""
+        if not classifies_texts:
+            raise HttpError(404, "This artifact labels tokens: POST /v1/entities instead.")
+        body = await _json_body(scope, receive, config, fields=INFERENCE_API_FIELDS)
+        texts = _strings(body, "inputs", config.max_inputs)
+        parameters = body.get("parameters") or {}
+        if not isinstance(parameters, dict) or set(parameters) - set(INFERENCE_API_PARAMETERS):
+            raise HttpError(422, f"'parameters' takes {list(INFERENCE_API_PARAMETERS)} only.")
+        top_k = _top_k(parameters.get("top_k") or len(model.labels), len(model.labels), clamp=True)
+        function = parameters.get("function_to_apply") or model.activation
+        if function not in ACTIVATIONS:
+            raise HttpError(422, f"'function_to_apply' is one of {list(ACTIVATIONS)}.")
+        logits = await _submit(batcher, texts, scope)
+        return 200, [_ranked(model.labels, model.activate(row[None], function)[0])[:top_k] for row in logits]
+
+    async def openapi(scope, receive) -> tuple[int, Any]:
+        return 200, document
 
     async def entities(scope, receive) -> tuple[int, Any]:
         if classifies_texts:
             raise HttpError(404, "This artifact classifies whole texts: POST /v1/classify instead.")
         body = await _json_body(scope, receive, config)
-        found = await _submit(batcher, _strings(body, "inputs", config.max_inputs))
+        found = await _submit(batcher, _strings(body, "inputs", config.max_inputs), scope)
         return 200, {"results": [[asdict(e) for e in row] for row in found]}
 
     async def health(scope, receive) -> tuple[int, Any]:
@@ -121,11 +168,13 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
     routes = {
         "/v1/classify": ("POST", classify),
         "/predict": ("POST", predict),
+        "/": ("POST", inference_api),
         "/v1/entities": ("POST", entities),
         "/health": ("GET", health),
         "/ready": ("GET", ready),
         "/info": ("GET", info_route),
         "/metrics": ("GET", metrics_route),
+        "/openapi.json": ("GET", openapi),
     }
     return ServeApp(routes, batcher, config, metrics, state)
 
@@ -146,9 +195,13 @@ class ServeApp:
         started = time.perf_counter()
         path = scope["path"]
         headers: tuple[tuple[bytes, bytes], ...] = ()
+        cors = self._cors_headers(scope)
         try:
+            if scope["method"] == "OPTIONS" and cors:
+                return await _send(send, 204, (b"", b"text/plain"), cors + PREFLIGHT)
             status, payload = await self._answer(scope, receive)
             response = _encode(payload)  # inside the try: a value JSON cannot hold is a 500 like any other
+            headers = _timing_headers(scope.get(TIMING), started)
         except HttpError as exc:
             status, headers = exc.status, exc.headers
             response = _encode({"error": str(exc), "error_type": exc.error_type})  # error_type as TEI sends it
@@ -159,7 +212,7 @@ class ServeApp:
             status, response = 500, _encode({"error": "internal error; see the server log"})
         try:
             if response is not None:
-                await _send(send, status, response, headers)
+                await _send(send, status, response, headers + cors)
         finally:
             self.metrics.request(path if path in self.routes else "other", status, time.perf_counter() - started)
 
@@ -187,6 +240,14 @@ class ServeApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def _cors_headers(self, scope) -> tuple[tuple[bytes, bytes], ...]:
+        """Access-Control-Allow-Origin for an origin --cors-allow-origin lists (checked in _check)."""
+        origin = dict(scope["headers"]).get(b"origin")
+        allowed = self.config.cors_allow_origins
+        if origin is None or not allowed or ("*" not in allowed and origin.decode("latin-1") not in allowed):
+            return ()
+        return ((b"access-control-allow-origin", b"*" if "*" in allowed else origin), (b"vary", b"origin"))
+
     def _check(self, scope) -> None:
         url = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
         if url > MAX_URL_BYTES:
@@ -200,6 +261,15 @@ class ServeApp:
         if name not in self.config.host_names:
             raise HttpError(
                 421, f"Host '{host}' is not served here (DNS-rebinding guard); start with --allow-host {name}."
+            )
+        origin = headers.get(b"origin")
+        if origin is not None and not self._cors_headers(scope):
+            # A browser page from another site (a page has no business here unless the user said so).
+            raise HttpError(
+                403,
+                f"Requests from web pages at {origin.decode('latin-1')} are not allowed; start the server with "
+                "--cors-allow-origin ORIGIN to allow them.",
+                error_type="Forbidden",
             )
         if self.config.token and scope["path"] not in OPEN_PATHS:
             given = headers.get(b"authorization", b"").decode("latin-1")
@@ -283,30 +353,62 @@ def _strings(body: dict, key: str, limit: int) -> list[str]:
     return values
 
 
-async def _submit(batcher: MicroBatcher, rows: list, group: Any = None) -> list:
+async def _submit(batcher: MicroBatcher, rows: list, scope, group: Any = None) -> list:
+    """The rows' results; their timings go to the scope, for the response headers."""
     if not rows:
         return []
     try:
-        return await batcher.submit(rows, group)
+        results, scope[TIMING] = await batcher.submit(rows, group)
     except QueueFull:
         raise HttpError(429, "Too many rows waiting; retry shortly (or raise --max-queue).") from None
+    return results
 
 
 def _runner(model):
+    """(group, rows) -> (results, {stage: seconds}), run on a model copy's thread."""
     if isinstance(model, Classifier):
 
-        def run(with_pairs: bool, rows: list) -> list:  # logits: /predict may ask for raw scores
-            if with_pairs:
-                texts, pairs = zip(*rows, strict=True)
-                return list(model.predict_logits(list(texts), list(pairs)))
-            return list(model.predict_logits(rows))
+        def run(with_pairs: bool, rows: list) -> tuple[list, dict[str, float]]:  # logits: callers pick the scores
+            texts, pairs = (list(x) for x in zip(*rows, strict=True)) if with_pairs else (rows, None)
+            started = time.perf_counter()
+            ids, type_ids = model.encoder.encode(texts, pairs)
+            tokenized = time.perf_counter()
+            logits = batched_logits(model.backend, model.encoder, ids, type_ids, model.batch_size, len(model.labels))
+            return list(logits), {"tokenization": tokenized - started, "inference": time.perf_counter() - tokenized}
 
         return run
-    return lambda group, texts: [model.entities(text) for text in texts]
+
+    def run_entities(group, texts: list) -> tuple[list, dict[str, float]]:
+        started = time.perf_counter()
+        return [model.entities(text) for text in texts], {"inference": time.perf_counter() - started}
+
+    return run_entities
 
 
-def _flag(body: dict, key: str) -> bool:
-    value = body.get(key, False)
+def _timing_headers(timing: dict[str, float] | None, started: float) -> tuple[tuple[bytes, bytes], ...]:
+    """x-compute-time (all of the request in the app) and each stage's, in whole ms as text-embeddings-inference
+    sends them; none for requests that did not run the model."""
+    if timing is None:
+        return ()
+    values = {"x-compute-time": time.perf_counter() - started}
+    values.update({f"x-{stage}-time": seconds for stage, seconds in timing.items()})
+    return tuple((name.encode(), str(round(values[name] * 1000)).encode()) for name in TIMING_HEADERS if name in values)
+
+
+def _too_long(model, texts: list[str], pairs: list[str] | None = None) -> list[tuple[int, int]]:
+    """(index, tokens) of the inputs longer than the model takes (pairs count both texts)."""
+    counts = model.encoder.token_counts(texts, pairs)
+    return [(i, n) for i, n in enumerate(counts) if n > model.encoder.max_length]
+
+
+def _top_k(value: Any, labels: int, *, clamp: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (value > labels and not clamp):
+        raise HttpError(422, f"'top_k' must be a whole number from 1 to {labels}.")
+    return min(value, labels)
+
+
+def _flag(body: dict, key: str, *, default: bool = False) -> bool:
+    value = body.get(key, default)
     if not isinstance(value, bool):
         raise HttpError(422, f"'{key}' must be true or false.")
     return value

@@ -32,8 +32,9 @@ class Job:
 
 
 class MicroBatcher:
-    """runners: one callable per model copy, (group, rows) -> one result per row; each runs on its own thread,
-    so with several copies several batches are in flight at once."""
+    """runners: one callable per model copy, (group, rows) -> (one result per row, {stage: seconds}); each runs on
+    its own thread, so with several copies several batches are in flight at once. `submit` answers a request's
+    results and its timings: the stages' seconds of the batch it ran in, and `queue` (waiting for a model copy)."""
 
     def __init__(
         self,
@@ -69,7 +70,7 @@ class MicroBatcher:
                 await self._task
         self._pool.shutdown(wait=True)
 
-    async def submit(self, rows: list[Any], group: Any = None) -> list[Any]:
+    async def submit(self, rows: list[Any], group: Any = None) -> tuple[list[Any], dict[str, float]]:
         if self.queued_rows + len(rows) > self.max_queue:
             raise QueueFull
         job = Job(rows, asyncio.get_running_loop().create_future(), group)
@@ -104,8 +105,9 @@ class MicroBatcher:
     async def _run(self, runner, group: Any, batch: list[Job], free: asyncio.Queue) -> None:
         rows = [row for job in batch for row in job.rows]
         self.metrics.batch(len(rows))
+        started = time.perf_counter()
         try:
-            results = await asyncio.get_running_loop().run_in_executor(self._pool, runner, group, rows)
+            results, timings = await asyncio.get_running_loop().run_in_executor(self._pool, runner, group, rows)
         except Exception as exc:  # delivered to each waiting request, which answers 500
             for job in batch:
                 if not job.future.done():
@@ -116,7 +118,9 @@ class MicroBatcher:
         start = 0
         for job in batch:
             if not job.future.done():
-                job.future.set_result(results[start : start + len(job.rows)])
+                job.future.set_result(
+                    (results[start : start + len(job.rows)], {**timings, "queue": started - job.enqueued})
+                )
             start += len(job.rows)
 
     def _rows_ready(self, group: Any) -> int:

@@ -17,6 +17,7 @@ class ServeConfig:
     port_file: str | None = None
     token: str | None = None  # bearer token required on /v1/* and /info, /metrics (or EDGEBERT_TOKEN)
     allowed_hosts: tuple[str, ...] = ()  # extra Host header names accepted (DNS-rebinding guard)
+    cors_allow_origins: tuple[str, ...] = ()  # web origins whose pages may call the API ("*": any); others get 403
     threads: int | None = None  # inference threads per model copy (default: usable CPUs)
     replicas: int = 1  # model copies running batches in parallel (e.g. 2 copies x 1 thread for many short texts)
     max_batch: int = 32  # rows per inference call
@@ -40,6 +41,14 @@ class ServeConfig:
             value = getattr(self, name)
             if not math.isfinite(value) or not 0 <= value <= 60_000:
                 raise InputError(f"--{name.replace('_', '-')} must be between 0 and 60000, got {value!r}.")
+        for origin in self.cors_allow_origins:
+            if origin != "*" and not origin.startswith(
+                ("http://", "https://", "chrome-extension://", "moz-extension://")
+            ):
+                raise InputError(
+                    f"--cors-allow-origin takes an origin such as http://localhost:3000 (scheme, host, port) or *, "
+                    f"got {origin!r}."
+                )
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads must be at least 1, got {self.threads}.")
         if self.token is not None and len(self.token) < 16:
