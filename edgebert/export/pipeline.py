@@ -50,7 +50,7 @@ from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta
 from ..runtime.backends import open_backend
 from ..runtime.tokenization import TextEncoder
-from ..tasks import Encoded, Task, task_for
+from ..tasks import Encoded, Task, task_of
 from .accuracy_budget import fit_accuracy_budget
 from .builder import ModelBuilder, latency_cost
 from .config import ExportConfig
@@ -148,7 +148,7 @@ def load_inputs(
     test_data: TextDataset | TokenDataset | None = None,
 ) -> ExportInputs:
     meta = read_checkpoint_meta(checkpoint)
-    task = task_for(meta.task, meta.labels)
+    task = task_of(meta)
     task.check_export(
         pooling=meta.pooling,
         light_last_layer=config.light_last_layer,
@@ -412,6 +412,7 @@ def write_bundle(
         golden=golden_sample(config.backend, staging / model_files[0], inputs, config.quantization is not None),
         evaluation=evaluations[0],
         test_evaluation=evaluations[1],
+        thresholds=task.decision_thresholds(),
         tools=tool_versions(),
     )
     write_hf_config(staging, inputs)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.artifact import HF_CONFIG, SEQUENCE, TASKS, TOKEN, TOKENIZER
+from ..core.artifact import HF_CONFIG, MULTI_LABEL, SEQUENCE, TASKS, TOKEN, TOKENIZER
 from ..core.errors import ArtifactError
 
 CHECKPOINT_META = "edgebert_checkpoint.json"
@@ -34,6 +34,7 @@ class CheckpointMeta:
     task: str = SEQUENCE  # one of core.artifact.TASKS
     pooling: str = "cls"  # "cls" | "mean" (sequence task)
     pretrained: dict[str, Any] | None = None  # the encoder's source (modeling/pretrained.provenance)
+    thresholds: list[float] | None = None  # multi_label: per-label decision thresholds, chosen on dev
 
 
 def read_checkpoint_meta(path: Path) -> CheckpointMeta:
@@ -78,6 +79,9 @@ def hf_directory_meta(path: Path) -> CheckpointMeta:
             "or AutoModelForTokenClassification (its config.json lists e.g. BertForSequenceClassification)."
         )
     labels = _labels(config, path)
+    thresholds = None
+    if task == SEQUENCE and config.get("problem_type") == "multi_label_classification":
+        task, thresholds = MULTI_LABEL, [0.5] * len(labels)  # sigmoid at 0.5, as transformers' pipeline decides
     if not (path / TOKENIZER).is_file():
         raise ArtifactError(
             f"{path} has no {TOKENIZER}: save the fast tokenizer beside the model "
@@ -95,6 +99,7 @@ def hf_directory_meta(path: Path) -> CheckpointMeta:
         task=task,
         pooling="cls",
         pretrained={"name": config.get("_name_or_path") or str(path), "source": "Hugging Face directory"},
+        thresholds=thresholds,
     )
 
 

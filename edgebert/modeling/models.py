@@ -66,6 +66,8 @@ def new_model(
 
     label_maps = {"id2label": dict(enumerate(labels)), "label2id": {name: i for i, name in enumerate(labels)}}
     kwargs: dict[str, Any] = {"num_labels": len(labels), **label_maps}
+    if task_class(task).hf_problem_type:
+        kwargs["problem_type"] = task_class(task).hf_problem_type
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     if pooling == "mean":

@@ -11,7 +11,7 @@ from .model import ArtifactModel, softmax
 from .token_classifier import Entity, TokenClassifier, WordLabel
 from .tokenization import TextEncoder
 
-FRONT_DOORS: dict[str, type[ArtifactModel]] = {cls.TASK: cls for cls in (Classifier, TokenClassifier)}
+FRONT_DOORS: dict[str, type[ArtifactModel]] = {task: cls for cls in (Classifier, TokenClassifier) for task in cls.TASKS}
 
 
 def front_door(path: str | Path) -> type[ArtifactModel]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.artifact import SEQUENCE
+from ..core.artifact import MULTI_LABEL, SEQUENCE
 from .model import ArtifactModel, batched_logits, softmax
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")  # "none": the raw logits
@@ -27,6 +27,8 @@ class Prediction:
     score: float  # `label`'s score (a probability unless activation="none")
     scores: dict[str, float]  # every label's score, in the artifact's label order
     top: tuple[LabelScore, ...] = ()  # the top_k labels, highest score first (every label when top_k is None)
+    labels: tuple[str, ...] = ()  # the labels given: `label` alone, or for a multi-label model every label at or
+    # above its threshold (none, when no label reaches its threshold), highest score first
 
 
 class Classifier(ArtifactModel):
@@ -37,7 +39,7 @@ class Classifier(ArtifactModel):
     'sports'
     """
 
-    TASK = SEQUENCE
+    TASKS = (SEQUENCE, MULTI_LABEL)
 
     def predict_logits(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None) -> np.ndarray:
         """(N, num_labels) float32 logits, rows in input order. `pairs`: second texts, for pair models."""
@@ -53,9 +55,13 @@ class Classifier(ArtifactModel):
         return self.activate(self.predict_logits(texts, pairs))
 
     @property
+    def multi_label(self) -> bool:
+        return self.manifest.task == MULTI_LABEL
+
+    @property
     def activation(self) -> str:
-        """The activation the task calls for: softmax, one label per text."""
-        return "softmax"
+        """The activation the task calls for: softmax (one label per text) or sigmoid (multi-label)."""
+        return "sigmoid" if self.multi_label else "softmax"
 
     def activate(self, logits: np.ndarray, activation: str | None = None) -> np.ndarray:
         """Scores from (N, num_labels) logits: `activation` (default: the task's) applied per row."""
@@ -82,9 +88,21 @@ class Classifier(ArtifactModel):
         (raw logits) instead of the task's own."""
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-        scores = self.activate(self.predict_logits(texts, pairs), activation)
-        predictions = [self._prediction(row, top_k) for row in scores]
+        logits = self.predict_logits(texts, pairs)
+        scores = self.activate(logits, activation)
+        given = self.decide(logits)  # decided on the task's own scores, whatever `activation` shows
+        predictions = [self._prediction(row, top_k, labels) for row, labels in zip(scores, given, strict=True)]
         return predictions[0] if isinstance(texts, str) else predictions
+
+    def decide(self, logits: np.ndarray) -> list[tuple[str, ...]]:
+        """The labels each row is given: the argmax, or every label at or above its threshold (multi-label)."""
+        if not self.multi_label:
+            return [(self.labels[int(i)],) for i in logits.argmax(-1)]
+        scores, thresholds = self.activate(logits), np.asarray(self.manifest.thresholds)
+        return [
+            tuple(self.labels[int(i)] for i in np.argsort(-row, kind="stable") if row[i] >= thresholds[i])
+            for row in scores
+        ]
 
     def predict_iter(
         self,
@@ -116,7 +134,7 @@ class Classifier(ArtifactModel):
         to call from several threads)."""
         return await asyncio.to_thread(self.predict, texts, pairs, top_k=top_k, activation=activation)
 
-    def _prediction(self, row: np.ndarray, top_k: int | None = None) -> Prediction:
+    def _prediction(self, row: np.ndarray, top_k: int | None, labels: tuple[str, ...]) -> Prediction:
         order = np.argsort(-row, kind="stable")[:top_k]
         best = int(order[0])
         return Prediction(
@@ -124,6 +142,7 @@ class Classifier(ArtifactModel):
             float(row[best]),
             dict(zip(self.labels, map(float, row), strict=True)),
             tuple(LabelScore(self.labels[int(i)], float(row[int(i)])) for i in order),
+            labels,
         )
 
     def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:

@@ -13,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..core.artifact import (
+    MULTI_LABEL,
     SEQUENCE,
     TOKEN,
     TOKENIZER,
@@ -31,13 +32,17 @@ from .tokenization import TextEncoder
 
 ModelT = TypeVar("ModelT", bound="ArtifactModel")
 OPENVINO_MODES = ("latency", "throughput")
-FRONT_DOOR_NAMES = {SEQUENCE: "Classifier", TOKEN: "TokenClassifier"}  # for messages (runtime/__init__ maps classes)
+FRONT_DOOR_NAMES = {
+    SEQUENCE: "Classifier",
+    MULTI_LABEL: "Classifier",
+    TOKEN: "TokenClassifier",
+}  # for messages (runtime/__init__ maps classes)
 
 
 class ArtifactModel:
     """Subclasses set TASK and say how far their outputs are from the golden logits (`_golden_diff`)."""
 
-    TASK = ""
+    TASKS: tuple[str, ...] = ()  # the manifest tasks this front door serves
 
     def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
         self.manifest = manifest
@@ -83,9 +88,9 @@ class ArtifactModel:
             return probe_variant(Path(path), lambda name: cls.load(path, threads, variant=name, **options))
         choice = resolve_variant(Path(path), variant)
         bundle, chosen, manifest = choice.path, choice.name, choice.manifest
-        if manifest.task != cls.TASK:
+        if manifest.task not in cls.TASKS:
             raise ArtifactError(
-                f"{bundle} holds a '{manifest.task}' model, not '{cls.TASK}'; "
+                f"{bundle} holds a '{manifest.task}' model, not {' or '.join(repr(t) for t in cls.TASKS)}; "
                 f"load it with {FRONT_DOOR_NAMES.get(manifest.task, 'the matching class')}."
             )
         # The model and tokenizer are read once and checked in memory: what answers is what was verified, even if

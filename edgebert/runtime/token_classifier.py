@@ -43,7 +43,7 @@ class TokenClassifier(ArtifactModel):
     [Entity(label='ORG', text='Arsenal', start=0, end=7, score=0.98), ...]
     """
 
-    TASK = TOKEN
+    TASKS = (TOKEN,)
 
     def predict(self, texts: str | Sequence[str]) -> list[WordLabel] | list[list[WordLabel]]:
         """Word labels for one text (a list), or for each of several texts (a list of lists)."""

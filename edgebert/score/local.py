@@ -7,7 +7,7 @@
 
 A re-run after Ctrl-C, a crash or kill -9 finds OUT.parts/plan.json, checks it describes the same job (inputs'
 sizes and mtimes, artifact checksum, settings), and skips the shards already written. Output rows:
-{"position", "id", "label", "score"} (+ "scores" with --all-scores), in input order.
+{"position", "id", "label", "score"} (+ "labels" for a multi-label model, "scores" with --all-scores), in input order.
 """
 
 from __future__ import annotations
@@ -269,12 +269,15 @@ def _score_shard(rows: list[tuple[int, str, str]], part: str, key: str) -> int:
 def score_lines(model, rows: list[tuple[int, str, str]], all_scores: bool) -> list[str]:
     """One JSON line (newline included) per (position, id, text) row; shared by local workers and Ray actors, so
     their outputs are equal byte for byte."""
-    probabilities = model.predict_proba([text for _, _, text in rows])
+    logits = model.predict_logits([text for _, _, text in rows])
+    probabilities, given = model.activate(logits), model.decide(logits)
     labels = model.labels
     out = []
-    for (position, row_id, _), row in zip(rows, probabilities, strict=True):
+    for (position, row_id, _), row, chosen in zip(rows, probabilities, given, strict=True):
         best = int(row.argmax())
         record = {"position": position, "id": row_id, "label": labels[best], "score": round(float(row[best]), 6)}
+        if model.multi_label:  # every label at or above its threshold, best first (maybe none)
+            record["labels"] = list(chosen)
         if all_scores:
             record["scores"] = {label: round(float(p), 6) for label, p in zip(labels, row, strict=True)}
         out.append(json_line(record) + "\n")

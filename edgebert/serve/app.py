@@ -22,10 +22,12 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from .. import __version__
 from ..runtime.backends import RowByRow
 from ..runtime.classifier import ACTIVATIONS, Classifier
-from ..runtime.model import batched_logits, softmax
+from ..runtime.model import batched_logits
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
 from .metrics import Metrics
@@ -102,8 +104,10 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         rows = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
         logits = await _submit(batcher, rows, scope, group=pairs is not None)
         cut = {i for i, _ in too_long}
-        results = [_top(model.labels, softmax(row[None])[0], top_k) for row in logits]
-        return 200, {"results": [{**r, "truncated": i in cut} for i, r in enumerate(results)]}
+        matrix = np.asarray(logits).reshape(len(logits), len(model.labels))
+        scores, given = model.activate(matrix), model.decide(matrix)
+        results = [_top(model.labels, row, top_k) for row in scores]
+        return 200, {"results": [{**r, "labels": list(given[i]), "truncated": i in cut} for i, r in enumerate(results)]}
 
     async def predict(scope, receive) -> tuple[int, Any]:
         """text-embeddings-inference's /predict: {"inputs": str | [str], "raw_scores"?, "truncate"?} ->
@@ -122,7 +126,7 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
                 'send "truncate": true to cut it.',
             )
         logits = await _submit(batcher, texts, scope)
-        scored = [_ranked(model.labels, row if raw else softmax(row[None])[0]) for row in logits]
+        scored = [_ranked(model.labels, row if raw else model.activate(row[None])[0]) for row in logits]
         return 200, scored[0] if isinstance(body["inputs"], str) else scored
 
     async def inference_api(scope, receive) -> tuple[int, Any]:

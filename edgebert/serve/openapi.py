@@ -40,6 +40,7 @@ ROUTES: dict[str, tuple[str, str, dict | None, dict]] = {
                             "label": {"type": "string"},
                             "score": {"type": "number"},
                             "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                            "labels": {"type": "array", "items": {"type": "string"}},
                             "truncated": {"type": "boolean"},
                         },
                     },

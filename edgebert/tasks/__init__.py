@@ -1,21 +1,23 @@
 """What differs between tasks, in one place: sequence classification (one label per text) and token
 classification (one BIO tag per word). Stage code (train, export, bench, the CLI) asks the task object how to
 read labels, encode data, decode and score logits, measure drift and which runtime class serves it; it never
-compares task names. A third task (multi-label, say) is a new class here, not new branches across stages.
+compares task names. Multi-label classification (multilabel.py) is the third: a class here, not branches across
+stages.
 
 Layering: above `data` (datasets, label sets) and `runtime` (engines, front doors), below `modeling`; torch-free.
 """
 
 from __future__ import annotations
 
-from ..core.artifact import SEQUENCE, TOKEN
+from ..core.artifact import MULTI_LABEL, SEQUENCE, TOKEN
 from ..core.errors import InputError
 from ..data.text import LabelSet
 from .base import Encoded, Task
+from .multilabel import MultiLabelTask
 from .sequence import SequenceTask
 from .token import TokenTask
 
-TASK_CLASSES: dict[str, type[Task]] = {SEQUENCE: SequenceTask, TOKEN: TokenTask}
+TASK_CLASSES: dict[str, type[Task]] = {SEQUENCE: SequenceTask, TOKEN: TokenTask, MULTI_LABEL: MultiLabelTask}
 
 
 def task_class(name: str) -> type[Task]:
@@ -30,4 +32,19 @@ def task_for(name: str, labels: LabelSet | list[str] | tuple[str, ...]) -> Task:
     return task_class(name)(labels if isinstance(labels, LabelSet) else LabelSet(tuple(labels)))
 
 
-__all__ = ["Encoded", "SequenceTask", "TASK_CLASSES", "Task", "TokenTask", "task_class", "task_for"]
+def task_of(meta) -> Task:
+    """The task of a checkpoint (its CheckpointMeta), with what it decided in training (multi-label thresholds)."""
+    return task_class(meta.task).from_meta(meta)
+
+
+__all__ = [
+    "Encoded",
+    "MultiLabelTask",
+    "SequenceTask",
+    "TASK_CLASSES",
+    "Task",
+    "TokenTask",
+    "task_class",
+    "task_for",
+    "task_of",
+]

@@ -12,6 +12,7 @@ import numpy as np
 from ..core.artifact import Evaluation
 from ..core.cpu import usable_cpu_count
 from ..data.text import LabelSet
+from ..data.tokens import IGNORE
 from ..runtime.backends import Backend, open_backend
 from ..runtime.model import ArtifactModel
 from ..runtime.tokenization import Batch, TextEncoder
@@ -35,6 +36,7 @@ class Task:
     parity_unit: ClassVar[str]  # what one row of parity logits is: "texts" or "tokens"
     hf_task: ClassVar[str]  # optimum's exporter task
     hf_auto_class: ClassVar[str]  # the transformers Auto class of its head
+    hf_problem_type: ClassVar[str | None] = None  # config.problem_type, where transformers distinguishes it
     runtime_class: ClassVar[type[ArtifactModel]]  # the front door that serves its artifacts
     tunable: ClassVar[bool]  # `export --tune` can time and pick its candidates
     poolings: ClassVar[tuple[str, ...]]  # sentence-vector options it accepts (train --pooling)
@@ -56,6 +58,26 @@ class Task:
     def describe(cls, metrics: dict[str, Any]) -> str:
         """The headline scores as the CLI prints them."""
         return ", ".join(f"{k.replace('_', '-')} {metrics[k]:.4f}" for k in cls.headline_keys)
+
+    @classmethod
+    def from_meta(cls, meta) -> Task:
+        """The task a checkpoint (CheckpointMeta) was trained as."""
+        return cls(LabelSet(tuple(meta.labels)))
+
+    # ---- training
+    def loss(self, torch, logits, targets, class_weights=None):
+        """The training loss of (B, K) or (B, T, K) logits against `batch_targets` (IGNORE positions skipped)."""
+        return torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), weight=class_weights, ignore_index=IGNORE
+        )
+
+    def checkpoint_extras(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
+        """What the saved checkpoint records beside its weights that the task decides on dev (none by default)."""
+        return {}
+
+    def decision_thresholds(self) -> list[float] | None:
+        """Per-label thresholds the runtime decides with (the manifest's `thresholds`); None: argmax."""
+        return None
 
     # ---- data
     @classmethod

@@ -44,7 +44,7 @@ class SequenceTask(Task):
 
     @classmethod
     def from_training_data(cls, train_data: TextDataset, label_column: str = "label") -> SequenceTask:
-        return cls(LabelSet.from_labels(require_labels(train_data, label_column)))
+        return cls(LabelSet.from_labels(_single_labels(train_data, label_column)))
 
     @staticmethod
     def load_data(source: str, split: str, **columns: str) -> TextDataset:
@@ -70,7 +70,7 @@ class SequenceTask(Task):
         if not data.texts:
             raise InputError(f"{data.source} is empty.")
         ids, types = encoder.encode(data.texts, data.pairs)
-        return Encoded(ids, types, self.labels.encode(require_labels(data), data.source))
+        return Encoded(ids, types, self.labels.encode(_single_labels(data), data.source))
 
     def class_counts(self, encoded: Encoded) -> np.ndarray:
         return np.bincount(encoded.targets, minlength=self.num_labels)
@@ -149,3 +149,13 @@ def sequence_evaluation(
         score_ci95=accuracy_interval(ours, rows)["ci95"],
         drop_ci95=paired_accuracy_difference(theirs, ours, rows)["ci95"] if quantized else None,
     )
+
+
+def _single_labels(data: TextDataset, label_column: str = "label") -> list[str]:
+    labels = require_labels(data, label_column)
+    if labels and isinstance(labels[0], tuple):
+        raise InputError(
+            f"{data.source} gives each text a list of labels: train a multi-label model (--multi-label), or give "
+            "one label per text."
+        )
+    return labels

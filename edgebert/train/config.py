@@ -19,7 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 @dataclass
 class TrainConfig:
     model: str = "minilm-l6"  # short name of a bundled encoder, or a local checkpoint directory
-    task: str = SEQUENCE  # "sequence": one label per text; "token": one label per word (e.g. BIO tags)
+    task: str = SEQUENCE  # "sequence": one label per text; "multi_label": any number; "token": one per word (BIO)
     pooling: str = "cls"  # sequence task: "cls" ([CLS] -> pooler) or "mean" (mean of real tokens)
     max_length: int | str = 128  # or "auto": the 99th percentile of the training texts' token counts
     epochs: int = 3

@@ -27,7 +27,7 @@ from ..core.errors import ArtifactExistsError, InputError, TrainingInterrupted, 
 from ..core.files import check_writable
 from ..core.progress import progress_bar
 from ..data.text import LabelSet, TextDataset
-from ..data.tokens import IGNORE, TokenDataset
+from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import CHECKPOINT_META, CheckpointMeta, read_checkpoint_meta
 from ..modeling.pretrained import provenance, resolve_model
 from ..runtime.tokenization import TextEncoder
@@ -305,7 +305,7 @@ def train_step(
 
 
 def batch_loss(torch, config: TrainConfig, task: Task, train_set: Encoded, trainee: Trainee, schedule: Schedule, batch):
-    """Cross-entropy against the labels, or for a student the distillation loss against its teacher."""
+    """The task's loss against the labels, or for a student the distillation loss against its teacher."""
     from .distill import distillation_loss, hidden_state_loss
 
     targets = torch.from_numpy(task.batch_targets(train_set, batch))  # (B,) or (B, T)
@@ -318,12 +318,7 @@ def batch_loss(torch, config: TrainConfig, task: Task, train_set: Encoded, train
         outputs = trainee.ddp_model(**inputs, output_hidden_states=trainee.match_hidden)
     logits = outputs.logits  # (B, K) or (B, T, K)
     if trainee.teacher is None:
-        return torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]),
-            targets.reshape(-1),
-            weight=schedule.class_weights,
-            ignore_index=IGNORE,
-        )
+        return task.loss(torch, logits, targets, schedule.class_weights)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
         teacher_out = trainee.teacher(**inputs, output_hidden_states=trainee.match_hidden)
     loss = distillation_loss(
@@ -361,7 +356,9 @@ def end_epoch(
         + (" (best)" if improved else "")
     )
     if improved:
-        state.best, state.epochs_without_improvement = {**metrics, "epoch": epoch}, 0
+        backend = TorchBackend(trainee.model)
+        extras = task.checkpoint_extras(backend, text.encoder, text.eval_set, config.eval_batch_size)  # e.g. thresholds
+        state.best, state.epochs_without_improvement = {**metrics, "epoch": epoch, "checkpoint_extras": extras}, 0
         trainee.model.save_pretrained(run.partial / "best")
     else:
         state.epochs_without_improvement += 1
@@ -399,6 +396,7 @@ def save_checkpoint(
         best_epoch=state.best["epoch"],
         dev_metrics=task.headline(state.best),
         pretrained=teacher_meta.pretrained if teacher_meta is not None else provenance(config.model),
+        **state.best.get("checkpoint_extras", {}),
     )
     meta_text = json.dumps(dataclasses.asdict(meta), indent=2, ensure_ascii=False)
     (best_dir / CHECKPOINT_META).write_text(meta_text, encoding="utf-8")

@@ -1,0 +1,168 @@
+"""Multi-label classification: any number of labels per text (none included). A sigmoid per label, binary
+cross-entropy in training, and per-label decision thresholds chosen on dev (stored in the checkpoint and the
+artifact's manifest). Selection metric: micro F1; `--max-drop` is in micro-F1 points.
+
+Rows are texts, as for sequence classification (SequenceTask), whose encoding and logits it reuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..core.artifact import MULTI_LABEL, Drift, Evaluation
+from ..core.errors import InputError
+from ..core.metrics import (
+    best_thresholds,
+    bootstrap_rows,
+    f1_interval,
+    label_counts,
+    multilabel_metrics,
+    paired_f1_difference,
+)
+from ..data.text import LabelSet, TextDataset
+from ..runtime.tokenization import Batch, TextEncoder
+from .base import Encoded
+from .sequence import EVAL_BOOTSTRAP, SequenceTask
+
+DEFAULT_THRESHOLD = 0.5  # before thresholds are chosen on dev, and for imported models that carry none
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+class MultiLabelTask(SequenceTask):
+    name = MULTI_LABEL
+    score_name = "micro_f1"
+    metric = "micro F1"
+    hf_problem_type = "multi_label_classification"
+    tunable = False  # --tune scores candidates by single-label accuracy
+    headline_keys = ("micro_f1", "macro_f1", "exact_match")
+    headline_key = "micro_f1"
+
+    def __init__(self, labels: LabelSet, thresholds: list[float] | None = None) -> None:
+        super().__init__(labels)
+        self.thresholds = np.asarray(thresholds or [DEFAULT_THRESHOLD] * len(labels.names))
+
+    @classmethod
+    def from_meta(cls, meta) -> MultiLabelTask:
+        return cls(LabelSet(tuple(meta.labels)), meta.thresholds)
+
+    @classmethod
+    def from_training_data(cls, train_data: TextDataset, label_column: str = "label") -> MultiLabelTask:
+        names = sorted({name for row in _label_sets(train_data) for name in row})
+        if len(names) < 2:
+            raise InputError(
+                f"Multi-label training needs at least 2 distinct labels in {train_data.source}, found {names}."
+            )
+        return cls(LabelSet(tuple(names)))
+
+    def decision_thresholds(self) -> list[float]:
+        return [float(t) for t in self.thresholds]
+
+    def encode(self, encoder: TextEncoder, data: TextDataset) -> Encoded:
+        if not data.texts:
+            raise InputError(f"{data.source} is empty.")
+        ids, types = encoder.encode(data.texts, data.pairs)
+        return Encoded(ids, types, self.multi_hot(_label_sets(data), data.source).tolist())
+
+    def multi_hot(self, label_sets: list[tuple[str, ...]], source: str) -> np.ndarray:
+        """(N, K) 0/1 float32 from each text's labels."""
+        index = {name: k for k, name in enumerate(self.labels.names)}
+        unknown = sorted({name for row in label_sets for name in row} - index.keys())
+        if unknown:
+            raise InputError(
+                f"{source} has labels the model does not know: {unknown[:5]}; its labels are {list(self.labels.names)}."
+            )
+        out = np.zeros((len(label_sets), len(index)), dtype=np.float32)
+        for i, row in enumerate(label_sets):
+            out[i, [index[name] for name in row]] = 1.0
+        return out
+
+    def class_counts(self, encoded: Encoded) -> np.ndarray:
+        return np.asarray(encoded.targets).sum(0).astype(np.int64)
+
+    def batch_targets(self, encoded: Encoded, batch: Batch) -> np.ndarray:
+        return np.asarray([encoded.targets[i] for i in batch.indices], dtype=np.float32)  # (B, K)
+
+    def loss(self, torch, logits, targets, class_weights=None):
+        """Binary cross-entropy per label; `class_weights` (auto) weighs the positives of rare labels."""
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.float(), targets.float(), pos_weight=class_weights
+        )
+
+    def given(self, logits: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+        """(N, K) bool: the labels each text is given."""
+        return sigmoid(logits) >= (self.thresholds if thresholds is None else thresholds)
+
+    def evaluate(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
+        logits = self.logits(backend, encoder, encoded.ids, encoded.type_ids, batch_size)
+        return multilabel_metrics(np.asarray(encoded.targets), self.given(logits), self.labels.names)
+
+    def checkpoint_extras(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
+        """Per-label thresholds that maximise each label's F1 on dev, for the model being saved."""
+        logits = self.logits(backend, encoder, encoded.ids, encoded.type_ids, batch_size)
+        return {"thresholds": best_thresholds(np.asarray(encoded.targets), sigmoid(logits))}
+
+    def budget_score(self, encoded: Encoded) -> Callable[[np.ndarray], float]:
+        truth = np.asarray(encoded.targets)
+        return lambda logits: multilabel_metrics(truth, self.given(logits), self.labels.names)["micro_f1"]
+
+    def budget_interval(self, encoded: Encoded) -> Callable[[np.ndarray, np.ndarray], list[float]]:
+        truth = np.asarray(encoded.targets)
+        rows = bootstrap_rows(len(truth), samples=EVAL_BOOTSTRAP)
+        return lambda reference, candidate: paired_f1_difference(
+            label_counts(truth, self.given(reference)), label_counts(truth, self.given(candidate)), rows
+        )["ci95"]
+
+    def artifact_evaluation(
+        self, *, source, encoded, candidate, fp32_reference, fp32_graph, encoder, backend, model_path, row_by_row
+    ) -> Evaluation:
+        candidate_logits = candidate()
+        reference_logits = candidate_logits if fp32_reference is None else fp32_reference
+        truth = np.asarray(encoded.targets)
+        ours, theirs = self.given(candidate_logits), self.given(reference_logits)
+        scores = multilabel_metrics(truth, ours, self.labels.names)
+        reference = multilabel_metrics(truth, theirs, self.labels.names)
+        rows = bootstrap_rows(len(truth), samples=EVAL_BOOTSTRAP)
+        changed = (ours != theirs).any(1)
+        scores["per_label_changes"] = {  # INT8 drift per label: texts where it was given or taken away
+            name: {"given": int((ours[:, k] & ~theirs[:, k]).sum()), "taken": int((theirs[:, k] & ~ours[:, k]).sum())}
+            for k, name in enumerate(self.labels.names)
+        }
+        diff = np.abs(candidate_logits - reference_logits)
+        return Evaluation(
+            data=source,
+            n=len(truth),
+            metric="micro_f1",
+            score=scores["micro_f1"],
+            reference_score=reference["micro_f1"],
+            drop_points=100 * (reference["micro_f1"] - scores["micro_f1"]),
+            metrics=scores,
+            reference_metrics=reference if fp32_reference is not None else None,
+            drift=Drift(
+                agreement=float(1 - changed.mean()),
+                flips=int(changed.sum()),
+                flipped_indices=np.flatnonzero(changed)[:100].tolist(),
+                max_abs_logit_diff=float(diff.max()) if diff.size else 0.0,
+                mean_abs_logit_diff=float(diff.mean()) if diff.size else 0.0,
+            ),
+            score_ci95=f1_interval(label_counts(truth, ours), rows),
+            drop_ci95=paired_f1_difference(label_counts(truth, theirs), label_counts(truth, ours), rows)["ci95"]
+            if fp32_reference is not None
+            else None,
+        )
+
+
+def _label_sets(data: TextDataset) -> list[tuple[str, ...]]:
+    if data.labels is None:
+        raise InputError(f"{data.source} has no labels; multi-label data needs a list of labels per text.")
+    if data.labels and not isinstance(data.labels[0], tuple):
+        raise InputError(
+            f"{data.source} has one label per text; multi-label data gives each text a list "
+            '(e.g. "label": ["PER", "LOC"], [] for none). Drop --multi-label for single-label data.'
+        )
+    return list(data.labels)
