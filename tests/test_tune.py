@@ -97,7 +97,10 @@ def tiny_student(tmp_path_factory, tiny_checkpoint, data_dir):
 def test_tune_builds_times_and_records_the_choice(tiny_checkpoint, tiny_student, data_dir, tmp_path):
     dev = load_file(data_dir / "dev.jsonl")
     config = TuneConfig(max_drop_points=100 - 1e-9, **QUICK)  # any candidate fits: the fastest must win
-    tuning = tune_artifact(tiny_checkpoint, [tiny_student], tmp_path / "t", config, eval_data=dev, progress=False)
+    test = load_file(data_dir / "train.jsonl").subset(range(40), "held-out")  # any labelled texts will do here
+    tuning = tune_artifact(
+        tiny_checkpoint, [tiny_student], tmp_path / "t", config, eval_data=dev, test_data=test, progress=False
+    )
     names = [c.name for c in tuning.candidates]
     assert names == ["teacher/dynamic", "teacher/dynamic+light", "student1/dynamic", "student1/dynamic+light"]
     assert all(c.measured and c.real_text_ms > 0 and c.p50_1x128_ms > 0 for c in tuning.candidates)
@@ -108,7 +111,8 @@ def test_tune_builds_times_and_records_the_choice(tiny_checkpoint, tiny_student,
     clf = Classifier.load(tmp_path / "t")  # checksums cover the report files too
     assert clf.manifest.tuning.chosen == tuning.chosen and cpu_info().isa in clf.manifest.tuning.cpu
     assert {"tuning.md", "tuning.svg"} <= set(clf.manifest.files)
-    assert tuning.chosen in (tmp_path / "t" / "tuning.md").read_text()
+    report = (tmp_path / "t" / "tuning.md").read_text()
+    assert tuning.chosen in report and "On held-out held-out (40 rows" in report and tuning.test.n == 40
     assert (tmp_path / "t" / "tuning.svg").read_text().startswith("<svg")
     assert (clf.manifest.optimization.last_layer == "cls_only") == tuning.chosen.endswith("+light")
 

@@ -208,6 +208,7 @@ class Tuning:
     candidates: list[TunedCandidate]
     rule: str = ""  # how the budget and the ties were decided
     confirmed: bool | None = None  # whether the chosen candidate's drop is confirmed within the budget
+    test: Evaluation | None = None  # the chosen candidate on --test (drop against its own fp32 graph); not chosen on
 
 
 @dataclass

@@ -124,6 +124,7 @@ def tune_artifact(
         tuning = Tuning(
             chosen, reason, cpu, config.max_drop_points, teacher_score, list(results.values()), TUNE_RULE, confirmed
         )
+        tuning.test = read_manifest(built[chosen]).test_evaluation  # reported only: chosen without it
         _save(built[chosen], out, tuning, force)
     say(f"chose {chosen}: {reason}")
     return tuning
@@ -194,10 +195,13 @@ def choose(candidates: list[TunedCandidate], max_drop: float, *, measuring: bool
     reason = f"fastest on real texts within {max_drop} pts ({winner.real_text_ms:.2f} ms/text, {_drop(winner)})"
     if len(ties) > 1:
         others = ", ".join(c.name for c in ties if c is not winner)
+        smallest = sum(c.size_bytes == winner.size_bytes for c in ties) == 1
+        why = (
+            f"the smallest, {(winner.size_bytes or 0) / 1e6:.1f} MB" if smallest else "as small, and the simpler recipe"
+        )
         reason = (
             f"tied on real-text time with {others} (round spreads overlap; fastest {fastest.real_text_ms:.2f} "
-            f"ms/text): the smallest, {(winner.size_bytes or 0) / 1e6:.1f} MB, {winner.real_text_ms:.2f} ms/text, "
-            f"{_drop(winner)}"
+            f"ms/text): {why}, {winner.real_text_ms:.2f} ms/text, {_drop(winner)}"
         )
     return winner.name, reason + caveat, bool(confirmed)
 

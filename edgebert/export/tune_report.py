@@ -42,7 +42,7 @@ def format_table(tuning: Tuning) -> str:
     rows = [
         f"# edgebert export --tune\n\nCPU: {tuning.cpu}. Budget: drop at most {tuning.max_drop_points} points against "
         f"the teacher's fp32 graph (score {tuning.teacher_score:.4f}).{rule}\n\n"
-        f"Chosen: **{tuning.chosen}** — {tuning.reason}.\n",
+        f"Chosen: **{tuning.chosen}** — {tuning.reason}.\n{_test_line(tuning)}",
         "| candidate | layers | real text ms/text | round spread | 1x128 p50 ms | size MB | drop (pts) [95% CI] "
         "| confirmed | Pareto front |",
         "|---|---:|---:|---:|---:|---:|---:|:---:|:---:|",
@@ -59,6 +59,23 @@ def format_table(tuning: Tuning) -> str:
             f"{size} | {drop(c)} | {confirmed(c)} | {'yes' if c.on_front else ''} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def _test_line(tuning: Tuning) -> str:
+    """The winner on held-out data, when --test was given (reported after the choice, never part of it)."""
+    t = tuning.test
+    if t is None:
+        return ""
+    score = f"{t.score:.4f}" + (f" [{t.score_ci95[0]:.4f}, {t.score_ci95[1]:.4f}]" if t.score_ci95 else "")
+    drop = f"{t.drop_points:.2f}" + (f" [{t.drop_ci95[0]:.2f}, {t.drop_ci95[1]:.2f}]" if t.drop_ci95 else "")
+    within = "within" if t.drop_points <= tuning.max_drop_points else "OUTSIDE"
+    confirmed = (
+        " (confirmed)" if t.drop_ci95 and t.drop_ci95[1] <= tuning.max_drop_points else " (not confirmed at this size)"
+    )
+    return (
+        f"\nOn held-out {t.data} ({t.n} rows; one row = {100 / t.n:.2f} points), after the choice: {t.metric} {score}, "
+        f"drop against its fp32 graph {drop} points: {within} the {tuning.max_drop_points}-point budget{confirmed}.\n"
+    )
 
 
 def format_svg(tuning: Tuning, width: int = 640, height: int = 400) -> str:
