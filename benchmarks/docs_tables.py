@@ -353,7 +353,27 @@ def gemm_ceiling() -> str | None:
     )
 
 
+def slow_clients() -> str | None:
+    data = load("slow_clients.json")
+    if data is None:
+        return None
+    rows = ["| attack | attackers | normal requests answered | p50 ms | slowest ms | other statuses |"]
+    rows.append("|---|---:|---:|---:|---:|---|")
+    for r in data["runs"]:
+        p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.0f}"
+        worst = "-" if r["max_ms"] is None else f"{r['max_ms']:.0f}"
+        rows.append(
+            f"| {r['attack']} | {r['attackers']} | {r['answered_200']} of {r['normal_requests']} | {p50} | {worst} | "
+            f"{', '.join(map(str, r['other_statuses'])) or 'none'} |"
+        )
+    return "\n".join(rows) + (
+        f"\n\nServer {data['server']}; one normal request every 0.2 s for {data['seconds']} s during each attack. "
+        f"CPU: {machine_label(data['cpu'])}."
+    )
+
+
 TABLES = {
+    "slow-clients": slow_clients,
     "batch-invariance": batch_invariance,
     "spin-policy": spin_policy,
     "serve-idle": serve_idle,

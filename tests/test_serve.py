@@ -445,3 +445,19 @@ def test_cors_is_opt_in_and_other_web_origins_are_refused(tiny_int8_artifact, tm
         assert call(opened.url, origin="http://evil.example")[0] == 403
     finally:
         opened.stop()
+
+
+def test_a_client_that_trickles_its_headers_gets_408_while_others_are_answered(server):
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    slow = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        slow.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing more
+        status, _ = server.json("/v1/classify", {"inputs": ["goal"]})  # another client is not held up
+        assert status == 200
+        answer = slow.recv(4096)  # the fixture's --read-timeout 2: the deadline for a header block
+        assert answer.startswith(b"HTTP/1.1 408") and b"Timeout" in answer
+        assert slow.recv(4096) == b""  # and closed
+    finally:
+        slow.close()

@@ -34,6 +34,7 @@ def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: prin
         lifespan="on",
         limit_concurrency=config.max_connections,  # beyond: 503, so slow clients cannot exhaust file descriptors
         timeout_keep_alive=5,
+        http=header_deadline_protocol(config.read_timeout_seconds),
         h11_max_incomplete_event_size=16 << 10,  # a header block larger than this closes the connection
     )
     server = uvicorn.Server(uv_config)
@@ -50,6 +51,58 @@ def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: prin
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     log("edgebert serve: stopped")
+
+
+def header_deadline_protocol(seconds: float):
+    """uvicorn's HTTP protocol, with a deadline for each request's headers: a connection that has not sent a whole
+    header block `seconds` after it opened (or after its previous request began) is answered 408 and closed.
+
+    uvicorn alone has none: a client trickling one header byte a second holds its connection for ever, and enough of
+    them hold every connection --max-connections allows (slowloris). The body has its own deadline (app.py)."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    if not issubclass(AutoHTTPProtocol, HttpToolsProtocol):  # h11 (no httptools): its own limits only
+        return AutoHTTPProtocol
+
+    class HeaderDeadlineProtocol(AutoHTTPProtocol):
+        _header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._start_header_timer()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._start_header_timer()
+
+        def on_headers_complete(self) -> None:
+            self._stop_header_timer()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc) -> None:
+            self._stop_header_timer()
+            super().connection_lost(exc)
+
+        def _start_header_timer(self) -> None:
+            self._stop_header_timer()
+            self._header_timer = self.loop.call_later(seconds, self._headers_too_slow)
+
+        def _stop_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
+                return  # a request is being answered: not a header problem
+            body = b'{"error":"request headers not received in time","error_type":"Timeout"}'
+            head = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            self.transport.write(head + b"content-length: %d\r\n\r\n" % len(body) + body)
+            self.transport.close()
+
+    return HeaderDeadlineProtocol
 
 
 def _bind(host: str, port: int) -> socket.socket:
