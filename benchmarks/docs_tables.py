@@ -372,7 +372,39 @@ def slow_clients() -> str | None:
     )
 
 
+def multi_label() -> str | None:
+    data = load("multi_label_msra.json")
+    if data is None:
+        return None
+    a, b = data["artifact"], data["baseline"]
+    rows = [
+        "| msra_entity_types test | micro F1 [95% CI] | macro F1 | exact match | PER F1 | LOC F1 | ORG F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, entry in ((f"edgebert {a['precision'].upper()}, {a['pretrained']}", a), (b["name"], b)):
+        t = entry["test"]
+        per = [t["per_label"].get(k, {}).get("f1", float("nan")) for k in ("PER", "LOC", "ORG")]
+        rows.append(
+            f"| {name} | **{t['micro_f1']:.4f}** {interval(*t['micro_f1_ci95'])} | {t['macro_f1']:.4f} | "
+            f"{t['exact_match']:.4f} | " + " | ".join(f"{f:.4f}" for f in per) + " |"
+        )
+    gap = data["artifact_minus_baseline_micro_f1"]
+    thresholds = ", ".join(f"{k} {v:.2f}" for k, v in a["thresholds"].items())
+    drift = a.get("int8_drift_test") or {}
+    changes = drift.get("per_label_changes") or {}
+    moved = ", ".join(f"{k} +{v['given']}/-{v['taken']}" for k, v in changes.items())
+    drop = drift.get("drop_ci95")
+    drop_text = f"{drift['micro_f1_drop_points']:.2f} points {interval(*drop)}" if drop else "-"
+    return "\n".join(rows) + (
+        f"\n\nedgebert − baseline, micro F1: {gap['points']:+.2f} points {interval(*gap['ci95'], sign=True)} (paired "
+        f"bootstrap over test texts, 95%). Thresholds chosen on dev: {thresholds}. INT8 against its fp32 graph on test: "
+        f"micro-F1 drop {drop_text}; labels given/taken per label: {moved}. {data['data']}. "
+        f"CPU: {machine_label(data['cpu'])}."
+    )
+
+
 TABLES = {
+    "multi-label": multi_label,
     "slow-clients": slow_clients,
     "batch-invariance": batch_invariance,
     "spin-policy": spin_policy,

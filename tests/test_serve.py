@@ -195,6 +195,8 @@ def test_bearer_token_from_env_guards_everything_but_probes(tiny_int8_artifact, 
         assert s.json("/v1/classify", {"inputs": ["a"]})[0] == 401
         assert s.json("/v1/classify", {"inputs": ["a"]}, headers={"Authorization": "Bearer wrong"})[0] == 401
         assert s.json("/v1/classify", {"inputs": ["a"]}, headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+        assert s.json("/v1/classify", {"inputs": ["a"]}, headers={"Authorization": f"bearer {TOKEN}"})[0] == 200
+        assert s.json("/v1/classify", {"inputs": ["a"]}, headers={"Authorization": f"Basic {TOKEN}"})[0] == 401
         assert s.json("/health")[0] == 200
     finally:
         assert s.stop()[0] == 0

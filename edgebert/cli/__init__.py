@@ -49,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         args.texts += extra[:cut] + extra[cut + 1 :]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if undecodable := [a for a in (argv if argv is not None else sys.argv[1:]) if _undecodable(a)]:
+        # Python keeps bytes the locale cannot decode as surrogates; classifying or opening them would be wrong
+        print(
+            f"edgebert: error: argument {undecodable[0].encode('utf-8', 'surrogateescape')!r:.80} is not valid "
+            "text in this locale; pass UTF-8 (and a UTF-8 locale, e.g. LC_ALL=C.UTF-8), or put texts in a --file.",
+            file=sys.stderr,
+        )
+        return 2
     with terminate_as_interrupt() as termination:  # `kill` cleans up like Ctrl-C: no staging or temp dirs left
         try:
             return args.run(args) or 0
@@ -58,11 +66,19 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("edgebert: interrupted", file=sys.stderr)
             return 130
+        except OSError as exc:  # the file system said no (a name too long, a directory, no space, no permission)
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"edgebert: error: {exc.strerror or exc}{where}. Check the path and try again.", file=sys.stderr)
+            return 2
         except Exception:
             if termination.received:  # the interrupt surfaced wrapped in a library's own exception
                 print("edgebert: interrupted", file=sys.stderr)
                 return 130
             raise
+
+
+def _undecodable(arg: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in arg)
 
 
 def synopsis(width: int = 110) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..score.config import ScoreConfig
 from .options import config_from_args, config_option
 
@@ -67,4 +68,18 @@ def run_score(args) -> int:
     )
     if report.rejects:
         print(f"{report.rejects} rows could not be read -> {report.rejects_file} (with the reason for each)")
+    if report.rejects and not report.rows:
+        # every row refused is a mistake in the command (a wrong --text-column, say), not a result
+        first = _first_reason(report.rejects_file)
+        raise InputError(f"No row could be read (first reason: {first}); see {report.rejects_file}.")
     return 0
+
+
+def _first_reason(rejects_file) -> str:
+    import json
+
+    try:
+        with open(rejects_file, encoding="utf-8") as f:
+            return json.loads(f.readline()).get("reason", "?")
+    except (OSError, ValueError):
+        return "unknown"

@@ -111,6 +111,10 @@ def prepare(artifact: Path, patterns: list[str], output: Path, config: ScoreConf
     """Validate, and decide between a fresh run and a resume (parts of the same plan are kept). Returns the inputs."""
     inputs = expand_inputs(patterns)
     check_writable(output, force, inputs=(artifact, *inputs))
+    if output.suffix.lower() == ".parquet":  # before scoring anything, not after
+        from ..core.errors import require
+
+        require("pyarrow", "ray")
     for derived in (rejects_path(output), parts_dir(output)):  # written beside the output: never an input either
         check_not_an_input(derived, (artifact, *inputs), flag="--output")
     plan = plan_for(artifact, inputs, config)

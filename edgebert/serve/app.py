@@ -276,9 +276,11 @@ class ServeApp:
                 error_type="Forbidden",
             )
         if self.config.token and scope["path"] not in OPEN_PATHS:
-            given = headers.get(b"authorization", b"").decode("latin-1")
-            expected = f"Bearer {self.config.token}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
+            scheme, _, given = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+            # the scheme is case-insensitive (RFC 7235): "bearer" and "BEARER" are "Bearer"
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), self.config.token.encode()
+            ):
                 raise HttpError(
                     401,
                     "Missing or wrong bearer token: send 'Authorization: Bearer <token>'.",
