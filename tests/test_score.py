@@ -246,3 +246,41 @@ def test_resume_rescored_parts_that_do_not_match_their_seal(tiny_int8_artifact, 
     capsys.readouterr()
     assert main(["score", str(tiny_int8_artifact), *args, "--output", str(second)]) == 2
     assert "other inputs or settings" in capsys.readouterr().err
+
+
+def test_a_worker_killed_from_outside_is_a_one_line_error_and_the_run_resumes(tiny_int8_artifact, tmp_path):
+    texts = [row["text"] for row in make_examples(400, seed=3)]
+    (tmp_path / "big.txt").write_text("\n".join(texts) + "\n")
+    args = [str(tiny_int8_artifact), "--input", str(tmp_path / "big.txt"), "--shard-rows", "8", "--quiet"]
+    out, parts = tmp_path / "out.jsonl", tmp_path / ".out.jsonl.parts"
+    process = subprocess.Popen([*CLI, *args, "--output", str(out), "--workers", "1"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(parts.glob("shard-*.seal"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    children = [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and (p / "stat").is_file() and _parent(p) == process.pid and b"spawn" in _cmdline(p)
+    ]
+    assert children, "no worker process found"
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)  # as the OOM killer would
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 3 and "worker process died" in err and "Traceback" not in err
+    resumed = subprocess.run([*CLI, *args, "--output", str(out), "--workers", "1"], capture_output=True, text=True)
+    assert resumed.returncode == 0 and "shards resumed" in resumed.stdout
+    assert len(out.read_text().splitlines()) == 400
+
+
+def _parent(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -48,6 +48,12 @@ class TrainingInterrupted(EdgebertError):
     exit_code = 130
 
 
+class WorkerDiedError(EdgebertError):
+    """A worker process was killed from outside; finished work is kept for a resume."""
+
+    exit_code = 3
+
+
 class MissingDependencyError(EdgebertError):
     """An optional dependency for this stage is not installed."""
 

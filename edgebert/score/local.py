@@ -26,7 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ..core.cpu import usable_cpu_count
-from ..core.errors import ArtifactExistsError, InputError
+from ..core.errors import ArtifactExistsError, InputError, WorkerDiedError
 from ..core.files import check_not_an_input, check_writable, sha256_file, write_text_atomic
 from ..core.fleet import artifact_fingerprint
 from ..core.jsonl import json_line
@@ -167,7 +167,7 @@ def score_local(
     rejects: list[Reject] = []
     bar = progress_bar(unit=" rows", disable=not progress, desc="scoring")
     context = get_context("spawn")  # fresh interpreters: no inherited threads or ORT state, same on every OS
-    with ProcessPoolExecutor(
+    with _worker_deaths_reported(output), ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=(str(artifact), config)
     ) as pool:
         pending: set = set()
@@ -192,6 +192,21 @@ def score_local(
             bar.update(future.result())
     bar.close()
     return finish(report, inputs, parts, rejects, started)
+
+
+@contextlib.contextmanager
+def _worker_deaths_reported(output: Path):
+    """A worker killed from outside (the OOM killer, kill -9) breaks the pool: say so, and that finished shards
+    are kept, instead of a traceback."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        yield
+    except BrokenProcessPool:
+        raise WorkerDiedError(
+            f"A scoring worker process died (killed, or out of memory). Finished shards are kept in "
+            f"{parts_dir(output)}: run the same command again to resume (fewer --workers if memory ran out)."
+        ) from None
 
 
 def finish(report: ScoreReport, inputs: list[Path], parts: Path, rejects: list[Reject], started: float) -> ScoreReport:
