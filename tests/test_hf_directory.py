@@ -144,3 +144,19 @@ def test_optimum_opens_an_edgebert_artifact(tmp_path, tiny_checkpoint, data_dir)
     theirs = np.concatenate([model(**tokenizer([t], return_tensors="pt")).logits.detach().numpy() for t in texts])
     np.testing.assert_allclose(theirs, ours, atol=1e-4)
     assert model.config.id2label == dict(enumerate(Classifier.load(report.out).labels))
+
+
+def test_distill_takes_a_hugging_face_directory_as_the_teacher(tmp_path, tiny_base, data_dir):
+    from edgebert.modeling.checkpoint import read_checkpoint_meta
+
+    teacher = save_hf_classifier(tmp_path / "teacher", "bert", tiny_base)
+    student = tmp_path / "student"
+    for split in ("train", "dev"):  # the teacher's label names (LABELS): 'sport', not the fixture's 'sports'
+        text = (data_dir / f"{split}.jsonl").read_text().replace('"sports"', '"sport"')
+        (tmp_path / f"{split}.jsonl").write_text(text)
+    args = ["distill", str(teacher), "--layers", "1", "--data", str(tmp_path / "train.jsonl")]
+    args += ["--eval", str(tmp_path / "dev.jsonl"), "--out", str(student), "--epochs", "1", "--quiet"]
+    assert main(args) == 0
+    meta = read_checkpoint_meta(student)
+    assert meta.labels == read_checkpoint_meta(teacher).labels and meta.task == "sequence"
+    assert main(["export", str(student), "--out", str(tmp_path / "a"), "--int8", "--quiet"]) == 0

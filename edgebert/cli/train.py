@@ -183,13 +183,10 @@ def add_distill(commands) -> None:
 def run_distill(args) -> int:
     from pathlib import Path
 
-    from ..modeling.checkpoint import encoder_layers, is_checkpoint, read_checkpoint_meta
+    from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
     from ..train.loop import train
 
-    if not is_checkpoint(Path(args.teacher)):
-        raise InputError(
-            f"{args.teacher} is not a checkpoint from `edgebert train`; distill needs a fine-tuned teacher."
-        )
+    # an edgebert checkpoint or a Hugging Face classifier directory; anything else is refused naming what is missing
     meta = read_checkpoint_meta(Path(args.teacher))
     from ..train.distill import kept_layers
 
@@ -207,6 +204,6 @@ def run_distill(args) -> int:
     name = task_class(meta.task).headline_key
     print(
         f"saved {args.out}: {config.student_layers}-layer student, best epoch {best['epoch']}: dev {name} "
-        f"{best[name]:.4f} (teacher: {meta.dev_metrics.get(name, float('nan')):.4f})"
+        f"{best[name]:.4f} (teacher: {(meta.dev_metrics or {}).get(name, float('nan')):.4f})"
     )
     return 0

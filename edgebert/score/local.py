@@ -167,9 +167,12 @@ def score_local(
     rejects: list[Reject] = []
     bar = progress_bar(unit=" rows", disable=not progress, desc="scoring")
     context = get_context("spawn")  # fresh interpreters: no inherited threads or ORT state, same on every OS
-    with _worker_deaths_reported(output), ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(str(artifact), config)
-    ) as pool:
+    with (
+        _worker_deaths_reported(output),
+        ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(str(artifact), config)
+        ) as pool,
+    ):
         pending: set = set()
         for index, shard in enumerate(
             shards(read_rows(inputs, config.text_column, config.id_column), config.shard_rows, rejects)
