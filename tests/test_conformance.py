@@ -166,3 +166,38 @@ def test_node_classifies_like_python_on_a_unigram_artifact(node_example, unigram
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     expected = Classifier.load(unigram_artifact).predict(texts)
     assert [r["label"] for r in rows] == [p.label for p in expected]
+
+
+TRANSFORMERS_JS = Path(__file__).parent.parent / "examples" / "transformers-js"
+
+
+def test_transformers_js_opens_an_artifact_and_gives_the_same_labels(tiny_int8_artifact):
+    """transformers.js (@huggingface/transformers in Node, local files only) loads the artifact as it is and agrees
+    with the Python runtime: the same top label and scores within INT8 kernel differences."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not on PATH")
+    if not (TRANSFORMERS_JS / "node_modules" / "@huggingface" / "transformers").is_dir():
+        result = subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=TRANSFORMERS_JS,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"npm registry unreachable: {result.stderr[-500:]}")
+    texts = ["the team won the cup final", "shares fell on the market", "a new phone chip", "进球"]
+    result = subprocess.run(
+        ["node", "classify.mjs", str(tiny_int8_artifact), *texts],
+        cwd=TRANSFORMERS_JS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    answers = json.loads(result.stdout)
+    expected = Classifier.load(tiny_int8_artifact).predict(texts)
+    for answer, prediction in zip(answers, expected, strict=True):
+        assert answer[0]["label"] == prediction.label
+        scores = {row["label"]: row["score"] for row in answer}
+        assert scores == pytest.approx(prediction.scores, abs=0.02)

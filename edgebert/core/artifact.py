@@ -40,7 +40,8 @@ LAST_LAYERS = ("full", "cls_only")
 ONNX_MODEL = "model.onnx"
 OPENVINO_MODEL = "model.xml"  # its weights are model.bin beside it
 HF_CONFIG = "config.json"  # a Hugging Face model directory's config
-HF_TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json")  # how transformers wraps tokenizer.json
+HF_TOKENIZER_CONFIG = "tokenizer_config.json"
+HF_TOKENIZER_FILES = (HF_TOKENIZER_CONFIG, "special_tokens_map.json")  # how transformers wraps tokenizer.json
 MODEL_FILES = {"onnxruntime": [ONNX_MODEL], "openvino": [OPENVINO_MODEL, "model.bin"]}
 MAX_GOLDEN_ATOL = 1.0  # a wider tolerance would accept a different model
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..core.artifact import (
     HF_CONFIG,
+    HF_TOKENIZER_CONFIG,
     HF_TOKENIZER_FILES,
     TOKENIZER,
     AccuracyBudget,
@@ -433,6 +434,9 @@ def write_hf_config(staging: Path, inputs: ExportInputs) -> None:
     for name in HF_TOKENIZER_FILES:
         if (inputs.checkpoint / name).is_file():
             shutil.copyfile(inputs.checkpoint / name, staging / name)
+    if not (staging / HF_TOKENIZER_CONFIG).is_file():  # transformers.js needs one to build the tokenizer
+        minimal = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": inputs.meta.max_length}
+        (staging / HF_TOKENIZER_CONFIG).write_text(json.dumps(minimal, indent=2), encoding="utf-8")
 
 
 def golden_sample(backend: str, model_path: Path, inputs: ExportInputs, quantized: bool) -> GoldenSample:
