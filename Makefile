@@ -6,7 +6,7 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: docs demo demo-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
+.PHONY: docs web-setup demo demo-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -113,7 +113,7 @@ bench-train: | $(VENV)/.installed
 ARTIFACTS := $(CURDIR)/.test-artifacts
 BASE_VENV := .venv-base
 
-test: lint $(VENV)/.installed
+test: lint $(VENV)/.installed web-setup
 	rm -rf $(ARTIFACTS)
 	EDGEBERT_SAVE_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest -q
 	$(MAKE) test-base
@@ -128,6 +128,15 @@ test-base:
 	$(BASE_VENV)/bin/pip install -q . 'pytest>=8'
 	cd tests/base_install && EDGEBERT_TEST_ARTIFACTS=$(ARTIFACTS) ../../$(BASE_VENV)/bin/pytest -q -p no:cacheprovider \
 		--import-mode=importlib --rootdir=. -c /dev/null -m base_install .
+
+# The browser test (tests/test_web.py) needs Debian's chromium: installed here when we may (root with apt-get),
+# else the test is skipped and says why. npm packages for the page come with the test itself (npm ci).
+web-setup:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+				|| echo "web-setup: could not install chromium; the browser test will be skipped"; \
+		else echo "web-setup: no chromium (install Debian's chromium); the browser test will be skipped"; fi; }
 
 test-slow: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m slow

@@ -197,8 +197,12 @@ def _label(value, path: Path, i: int, column: str) -> str | tuple[str, ...]:
         if not all(isinstance(v, str | int) and not isinstance(v, bool) and str(v) for v in value):
             raise InputError(f"{path} row {i + 1}: every label in the list '{column}' must be a non-empty name.")
         return tuple(sorted({str(v) for v in value}))
-    if value is None or value == "" or isinstance(value, dict | bool):
-        raise InputError(f"{path} row {i + 1}: empty or malformed label in column '{column}'.")
+    if value is None or value == "":
+        raise InputError(f"{path} row {i + 1}: empty label in column '{column}'.")
+    if isinstance(value, dict | bool):
+        raise InputError(
+            f"{path} row {i + 1}: label {value!r:.40} in column '{column}' is not a name or a whole number."
+        )
     return str(value)
 
 

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
-import { loadTokenizer } from "./tokenizer.mjs";
+import { tokenizerFromJson } from "./tokenizer.mjs";
 
 export class EdgebertClassifier {
   static async load(dir, { threads = 1, verify = true } = {}) {
@@ -32,7 +32,7 @@ export class EdgebertClassifier {
       interOpNumThreads: 1,
       extra: { session: { intra_op: { allow_spinning: "0" } } }, // no busy-waiting between calls
     });
-    const tokenizer = loadTokenizer(join(dir, "tokenizer.json"), manifest.max_length);
+    const tokenizer = tokenizerFromJson(JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8")), manifest.max_length);
     return new EdgebertClassifier(manifest, session, tokenizer);
   }
 

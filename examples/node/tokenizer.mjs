@@ -1,6 +1,7 @@
 // A BERT WordPiece tokenizer that reads a Hugging Face tokenizer.json (BertNormalizer + BertPreTokenizer +
 // WordPiece + [CLS] A [SEP]), written to give the ids of the Rust `tokenizers` library that edgebert uses.
-// Every artifact's conformance.jsonl is the test: `node conformance.mjs ARTIFACT`.
+// Every artifact's conformance.jsonl is the test: `node conformance.mjs ARTIFACT`. No Node API is used here: the
+// browser page (examples/web) imports this same file.
 //
 // Where ports usually drift, and what this file does about it:
 //  - characters are code points, not UTF-16 units (emoji, CJK Extension B): iterate with for..of / [...s]
@@ -9,8 +10,6 @@
 //  - "control" (dropped by clean_text) is the Unicode category Other (Cc, Cf, Cn, Co, Cs) minus \t \n \r
 //  - punctuation is ASCII punctuation or Unicode P*: ASCII $ + < = > ^ ` | ~ are symbols in Unicode
 //  - strip_accents is NFD then dropping Mn (nonspacing marks) only, applied when lowercasing
-
-import { readFileSync } from "node:fs";
 
 const WHITESPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u;
 const CONTROL = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}]/u;
@@ -68,10 +67,6 @@ export class WordPieceTokenizer {
     this.sepId = special["[SEP]"]?.ids?.[0] ?? this.vocab.get("[SEP]");
     // Added tokens that match in raw text ("[SEP]" typed by a user becomes the special token), longest first.
     this.added = (json.added_tokens ?? []).filter((t) => !t.normalized).sort((a, b) => b.content.length - a.content.length);
-  }
-
-  static fromFile(path, maxLength) {
-    return new WordPieceTokenizer(JSON.parse(readFileSync(path, "utf8")), maxLength);
   }
 
   /** Token ids of one text: [CLS] pieces [SEP], cut to maxLength. */
@@ -263,10 +258,6 @@ export class UnigramTokenizer {
     this.added = (json.added_tokens ?? []).filter((t) => !t.normalized).sort((a, b) => b.content.length - a.content.length);
   }
 
-  static fromFile(path, maxLength) {
-    return new UnigramTokenizer(JSON.parse(readFileSync(path, "utf8")), maxLength);
-  }
-
   encode(text) {
     const ids = [];
     let first = true;
@@ -336,8 +327,7 @@ function escape(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** The tokenizer a tokenizer.json describes: WordPiece (BERT) or SentencePiece/Unigram (XLM-R, e5). */
-export function loadTokenizer(path, maxLength) {
-  const json = JSON.parse(readFileSync(path, "utf8"));
+/** The tokenizer a parsed tokenizer.json describes: WordPiece (BERT) or SentencePiece/Unigram (XLM-R, e5). */
+export function tokenizerFromJson(json, maxLength) {
   return json.model?.type === "Unigram" ? new UnigramTokenizer(json, maxLength) : new WordPieceTokenizer(json, maxLength);
 }

@@ -1,0 +1,46 @@
+// Drive the page in a real headless Chromium (the system's, through playwright-core): wait for the model, run the
+// given texts through the page's tokenizer and model, classify the first one through the UI, take a screenshot.
+//
+//   node check.mjs URL TEXTS.json SCREENSHOT.png [CHROMIUM]   -> one JSON line: ids, logits, ui, timings
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const [url, textsFile, screenshot, executable = "/usr/bin/chromium"] = process.argv.slice(2);
+const texts = JSON.parse(readFileSync(textsFile, "utf8"));
+const browser = await chromium.launch({ executablePath: executable, args: ["--no-sandbox"] });
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  const ready = await page.evaluate(() => window.edgebert.ready);
+  const kit = await page.evaluate(async (texts) => {
+    const out = [];
+    for (const text of texts) out.push({ ids: await window.edgebert.ids(text), logits: await window.edgebert.logits(text) });
+    return out;
+  }, texts);
+  const latency = await page.evaluate(async () => {
+    const time = async (text, n) => {
+      const t = [];
+      for (let i = 0; i < n; i++) t.push((await window.edgebert.classify(text)).ms);
+      t.sort((a, b) => a - b);
+      return t[Math.floor(t.length / 2)];
+    };
+    const short = "Shares fell sharply today.";
+    const long = "word ".repeat(400);
+    await time(short, 3);
+    return { short_p50_ms: await time(short, 20), long_p50_ms: await time(long, 10) };
+  });
+  await page.fill("#text", texts[0]);
+  await page.click("#go");
+  await page.waitForSelector(".row.best");
+  const ui = await page.evaluate(() => ({
+    best: document.querySelector(".row.best .name").textContent,
+    rows: document.querySelectorAll(".row").length,
+    status: document.getElementById("status").textContent,
+  }));
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({ ready, kit, latency, ui, errors, browser: browser.version() }));
+} finally {
+  await browser.close();
+}

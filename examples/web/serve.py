@@ -1,0 +1,85 @@
+"""Serve the in-browser demo with an artifact, on loopback only (stdlib; nothing to install but the npm packages).
+
+    python examples/web/serve.py ARTIFACT [--port 8000] [--port-file FILE]
+
+then open http://127.0.0.1:8000/. Paths: / the page, /artifact/* the artifact's files (only those its manifest
+lists, plus the manifest), /tokenizer.mjs the tokenizer shared with the Node example, /ort/* onnxruntime-web.
+The page is cross-origin isolated (COOP/COEP headers), so onnxruntime-web may use WASM threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mimetypes
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FIXED = {
+    "/": HERE / "index.html",
+    "/index.html": HERE / "index.html",
+    "/app.mjs": HERE / "app.mjs",
+    "/tokenizer.mjs": HERE.parent / "node" / "tokenizer.mjs",
+}
+ORT = HERE / "node_modules" / "onnxruntime-web" / "dist"
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("application/wasm", ".wasm")
+
+
+def handler_for(artifact: Path):
+    manifest = json.loads((artifact / "edgebert.json").read_text(encoding="utf-8"))
+    served = {"edgebert.json", *manifest["files"]}  # plain names, checked by the runtime's manifest rules
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            path = self.path.split("?", 1)[0]
+            if path in FIXED:
+                return self._file(FIXED[path])
+            if path.startswith("/artifact/") and path.removeprefix("/artifact/") in served:
+                return self._file(artifact / path.removeprefix("/artifact/"))
+            name = path.removeprefix("/ort/")
+            if path.startswith("/ort/") and "/" not in name and (ORT / name).is_file():
+                return self._file(ORT / name)
+            self.send_error(404)
+
+        def _file(self, path: Path) -> None:
+            body = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")  # cross-origin isolated: WASM threads
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("artifact", type=Path)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port-file", type=Path)
+    args = parser.parse_args()
+    if not (args.artifact / "edgebert.json").is_file():
+        print(f"error: {args.artifact} is not an edgebert artifact (no edgebert.json)", file=sys.stderr)
+        return 2
+    if not ORT.is_dir():
+        print("error: run `npm ci --ignore-scripts` in examples/web first (onnxruntime-web)", file=sys.stderr)
+        return 2
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.artifact.resolve()))
+    port = server.server_address[1]
+    if args.port_file:
+        args.port_file.write_text(f"{port}\n")
+    print(f"open http://127.0.0.1:{port}/", file=sys.stderr)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

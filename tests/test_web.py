@@ -1,0 +1,83 @@
+"""The in-browser page (examples/web) in a real headless Chromium: onnxruntime-web runs the INT8 artifact, the
+shared JavaScript tokenizer gives the conformance kit's ids, the logits agree with Python within the golden
+tolerance, and the rendered result is on a screenshot. Needs node, npm and Debian's chromium (`make web-setup`);
+skipped with the reason otherwise."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgebert import Classifier
+
+WEB = Path(__file__).parent.parent / "examples" / "web"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+KIT_TEXTS = 200  # of the conformance kit's strings (Chinese, emoji, long texts, ...) run through the page
+
+
+@pytest.fixture(scope="module")
+def web_example() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not on PATH")
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH: `make web-setup` installs Debian's chromium")
+    if not (WEB / "node_modules" / "onnxruntime-web").is_dir():
+        result = subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=WEB, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            pytest.skip(f"npm registry unreachable: {result.stderr[-500:]}")
+    return WEB
+
+
+def test_page_classifies_in_chromium_like_python(web_example, tiny_int8_artifact, tmp_path):
+    port_file = tmp_path / "port"
+    server = subprocess.Popen(
+        [sys.executable, str(WEB / "serve.py"), str(tiny_int8_artifact), "--port", "0", "--port-file", str(port_file)],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kit = [json.loads(line) for line in (tiny_int8_artifact / "conformance.jsonl").read_text().splitlines()]
+        texts = [row["text"] for row in kit[:KIT_TEXTS]]
+        (tmp_path / "texts.json").write_text(json.dumps(texts, ensure_ascii=False))
+        shot = tmp_path / "page.png"
+        url = f"http://127.0.0.1:{int(port_file.read_text())}/"
+        result = subprocess.run(
+            ["node", "check.mjs", url, str(tmp_path / "texts.json"), str(shot), CHROMIUM],
+            cwd=WEB,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = json.loads(result.stdout)
+    assert page["errors"] == [] and page["ready"]["isolated"]  # COOP/COEP: WASM threads are allowed
+
+    # the same ids as the conformance kit recorded from the Rust tokenizer, every string
+    assert [row["ids"] for row in page["kit"]] == [row["ids"] for row in kit[:KIT_TEXTS]]
+    # the same logits as the Python runtime (one text per call in both), within the artifact's golden tolerance
+    clf = Classifier.load(tiny_int8_artifact)
+    python = np.concatenate([clf.predict_logits([text]) for text in texts])
+    browser = np.asarray([row["logits"] for row in page["kit"]])
+    assert np.max(np.abs(browser - python)) <= clf.manifest.golden.atol
+
+    # the UI shows Python's label for the first text, and the screenshot has the rendered bars
+    assert page["ui"]["best"] == clf.predict(texts[0]).label and page["ui"]["rows"] == len(clf.labels)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(shot))[..., :3]  # RGB floats in [0, 1]
+    best_bar = np.all(np.abs(pixels - np.array([0xD6, 0x27, 0x28]) / 255) < 0.02, axis=-1)
+    assert best_bar.sum() > 500, "the highlighted bar of the best label is not on the screenshot"
