@@ -403,7 +403,30 @@ def multi_label() -> str | None:
     )
 
 
+def browser() -> str | None:
+    data = load("browser.json")
+    if data is None:
+        return None
+    b, f = data["browser"], data.get("browser_fp32_artifact")
+    rows = ["| runtime | 1x16 p50 ms | 1x128 p50 ms |", "|---|---:|---:|"]
+    for name, entry in (
+        ("Python, edgebert runtime (ONNX Runtime), 1 thread", data["python_1_thread"]),
+        ("Node, examples/node (onnxruntime-node), 1 thread", data["node_1_thread"]),
+        (f"{b['browser']}, examples/web (onnxruntime-web WASM SIMD), {b['threads']} thread(s)", b),
+    ):
+        rows.append(f"| {name} | {entry['p50_1x16_ms']:.1f} | {entry['p50_1x128_ms']:.1f} |")
+    if f:
+        rows.append(f"| the same in the browser, fp32 artifact | {f['p50_1x16_ms']:.1f} | {f['p50_1x128_ms']:.1f} |")
+    cpu = data["cpu"]
+    return "\n".join(rows) + (
+        f"\n\nOne model call on synthetic ids (tokenization not included); INT8 artifact `{data['artifact']}` unless "
+        f"said. Measured with {cpu['threads']} usable core(s), load {cpu['load_1min_at_start']} at start. "
+        f"CPU: {machine_label(cpu)}."
+    )
+
+
 TABLES = {
+    "browser": browser,
     "multi-label": multi_label,
     "slow-clients": slow_clients,
     "batch-invariance": batch_invariance,

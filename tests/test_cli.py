@@ -216,6 +216,7 @@ def test_result_tables_in_readme_and_docs_are_rendered_from_the_results_files():
 TABLE_NAMES = {
     "peers",
     "slow-clients",
+    "browser",
     "multi-label",
     "batch-invariance",
     "spin-policy",

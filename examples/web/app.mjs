@@ -1,6 +1,7 @@
 // The page's logic: load the artifact's manifest, tokenizer and ONNX model from the server, classify in the browser
 // with onnxruntime-web (WASM, SIMD; threads when the page is cross-origin isolated), draw the scores as bars.
-// window.edgebert is what the browser test drives: ready (a promise), ids(text), logits(text), classify(text).
+// window.edgebert is what the browser test drives: ready (a promise), ids(text), logits(text), logitsOfIds(ids),
+// classify(text).
 import * as ort from "/ort/ort.wasm.min.mjs";
 import { tokenizerFromJson } from "/tokenizer.mjs";
 
@@ -36,6 +37,7 @@ const loaded = load();
 window.edgebert = {
   ready: loaded.then(() => ({ threads: ort.env.wasm.numThreads, isolated: self.crossOriginIsolated })),
   ids: async (text) => (await loaded).tokenizer.encode(text),
+  logitsOfIds: async (ids) => logitsOf(await loaded, ids),
   logits: async (text) => {
     const model = await loaded;
     return logitsOf(model, model.tokenizer.encode(text));
