@@ -463,3 +463,23 @@ def test_a_client_that_trickles_its_headers_gets_408_while_others_are_answered(s
         assert slow.recv(4096) == b""  # and closed
     finally:
         slow.close()
+
+
+def test_an_oversized_header_block_is_cut_off_with_431_before_it_is_parsed(server):
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    big = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        big.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        answer = b""
+        try:
+            for _ in range(64):  # 4 MB in 64 KB pieces; the server stops reading after 64 KB
+                big.sendall(b"a" * (64 << 10))
+        except OSError:
+            pass  # closed under us: what we hope for
+        answer = big.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 431")
+    finally:
+        big.close()
+    assert server.json("/v1/classify", {"inputs": ["goal"]})[0] == 200

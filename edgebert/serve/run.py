@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import sys
 from pathlib import Path
@@ -53,12 +54,17 @@ def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: prin
     log("edgebert serve: stopped")
 
 
-def header_deadline_protocol(seconds: float):
-    """uvicorn's HTTP protocol, with a deadline for each request's headers: a connection that has not sent a whole
-    header block `seconds` after it opened (or after its previous request began) is answered 408 and closed.
+MAX_HEADER_BLOCK = 64 << 10  # bytes of request line + headers; beyond: 431 and close, before parsing any further
 
-    uvicorn alone has none: a client trickling one header byte a second holds its connection for ever, and enough of
-    them hold every connection --max-connections allows (slowloris). The body has its own deadline (app.py)."""
+
+def header_deadline_protocol(seconds: float):
+    """uvicorn's HTTP protocol, with a deadline and a size cap for each request's headers: a connection that has not
+    sent a whole header block `seconds` after it opened (or after its previous request began) is answered 408, one
+    whose header block passes MAX_HEADER_BLOCK bytes 431, and either is closed.
+
+    uvicorn alone has neither: a client trickling one header byte a second holds its connection for ever, and enough
+    of them hold every connection --max-connections allows (slowloris); a 128 MB header is parsed whole, holding up
+    every other client. The body has its own deadline and cap (app.py)."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -68,9 +74,35 @@ def header_deadline_protocol(seconds: float):
     class HeaderDeadlineProtocol(AutoHTTPProtocol):
         _header_timer = None
 
+        _header_bytes = 0
+        _header_since = 0.0
+
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._start_header_timer()
+            self._make_room()
+
+        def _make_room(self) -> None:
+            """At the connection cap, drop the connections stalled longest in their headers (oldest first) rather
+            than answer the newcomer 503: a flood of slow clients then churns itself, and quick clients get in."""
+            limit = self.limit_concurrency
+            if limit is None or len(self.connections) < limit:
+                return
+            stalled = [c for c in self.connections if c is not self and getattr(c, "_header_timer", None) is not None]
+            stalled.sort(key=lambda c: c._header_since)
+            for connection in stalled[: len(self.connections) - limit + 1]:
+                connection._stop_header_timer()
+                connection._refuse(
+                    408, "Request Timeout", "request headers too slow while the server is full", "Timeout"
+                )
+
+        def data_received(self, data: bytes) -> None:
+            if self._header_timer is not None:  # still reading a header block
+                self._header_bytes += len(data)
+                if self._header_bytes > MAX_HEADER_BLOCK:
+                    self._stop_header_timer()
+                    return self._refuse(431, "Request Header Fields Too Large", "request headers too large")
+            super().data_received(data)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -86,6 +118,7 @@ def header_deadline_protocol(seconds: float):
 
         def _start_header_timer(self) -> None:
             self._stop_header_timer()
+            self._header_bytes, self._header_since = 0, self.loop.time()
             self._header_timer = self.loop.call_later(seconds, self._headers_too_slow)
 
         def _stop_header_timer(self) -> None:
@@ -97,9 +130,12 @@ def header_deadline_protocol(seconds: float):
             self._header_timer = None
             if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
                 return  # a request is being answered: not a header problem
-            body = b'{"error":"request headers not received in time","error_type":"Timeout"}'
-            head = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
-            self.transport.write(head + b"content-length: %d\r\n\r\n" % len(body) + body)
+            self._refuse(408, "Request Timeout", "request headers not received in time", "Timeout")
+
+        def _refuse(self, status: int, reason: str, message: str, kind: str = "Validation") -> None:
+            body = json.dumps({"error": message, "error_type": kind}).encode()
+            head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            self.transport.write(head.encode() + b"content-length: %d\r\n\r\n" % len(body) + body)
             self.transport.close()
 
     return HeaderDeadlineProtocol
