@@ -385,7 +385,8 @@ def multi_label() -> str | None:
         t = entry["test"]
         per = [t["per_label"].get(k, {}).get("f1", float("nan")) for k in ("PER", "LOC", "ORG")]
         rows.append(
-            f"| {name} | **{t['micro_f1']:.4f}** {interval(*t['micro_f1_ci95'])} | {t['macro_f1']:.4f} | "
+            f"| {name} | **{t['micro_f1']:.4f}** [{t['micro_f1_ci95'][0]:.4f}, {t['micro_f1_ci95'][1]:.4f}] | "
+            f"{t['macro_f1']:.4f} | "
             f"{t['exact_match']:.4f} | " + " | ".join(f"{f:.4f}" for f in per) + " |"
         )
     gap = data["artifact_minus_baseline_micro_f1"]

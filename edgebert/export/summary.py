@@ -81,17 +81,22 @@ def _evaluation_rows(e, precision: str, prefix: str) -> list[tuple[str, str]]:
                 f"entity F1 drop {e.drop_points:.2f} pts{_interval(e.drop_ci95)} on {e.n} sentences{changes}",
             ),
         ]
+    name, second = ("micro F1", "macro F1") if e.metric == "micro_f1" else ("accuracy", "F1")
     f1 = e.metrics["macro_f1"]
     if precision != "int8":
-        return [(f"{prefix}accuracy / F1", f"{e.score:.4f}{_interval(e.score_ci95, '.4f')} / {f1:.4f} on {e.n} texts")]
+        return [
+            (f"{prefix}{name} / {second}", f"{e.score:.4f}{_interval(e.score_ci95, '.4f')} / {f1:.4f} on {e.n} texts")
+        ]
     d = e.drift
+    resolution = f"; one text = {100 / e.n:.2f} pts" if e.metric == "accuracy" else ""
     return [
-        (f"{prefix}fp32 accuracy / F1", f"{e.reference_score:.4f} / {e.reference_metrics['macro_f1']:.4f}"),
-        (f"{prefix}int8 accuracy / F1", f"{e.score:.4f}{_interval(e.score_ci95, '.4f')} / {f1:.4f} on {e.n} texts"),
+        (f"{prefix}fp32 {name} / {second}", f"{e.reference_score:.4f} / {e.reference_metrics['macro_f1']:.4f}"),
+        (f"{prefix}int8 {name} / {second}", f"{e.score:.4f}{_interval(e.score_ci95, '.4f')} / {f1:.4f} on {e.n} texts"),
         (
             f"{prefix}int8 drift",
-            f"accuracy drop {e.drop_points:.2f} pts{_interval(e.drop_ci95)}, agreement {d.agreement:.2%}, "
-            f"{d.flips} flips, max |Δlogit| {d.max_abs_logit_diff:.3f}; one text = {100 / e.n:.2f} pts",
+            f"{name} drop {e.drop_points:.2f} pts{_interval(e.drop_ci95)}, agreement {d.agreement:.2%}, "
+            f"{d.flips} {'texts changed' if e.metric == 'micro_f1' else 'flips'}, max |Δlogit| "
+            f"{d.max_abs_logit_diff:.3f}{resolution}",
         ),
     ]
 
