@@ -17,7 +17,13 @@ def test_manifest_records_what_the_runtime_needs(tiny_int8_artifact):
     manifest = read_manifest(tiny_int8_artifact)
     assert manifest.precision == "int8" and manifest.backend == "onnxruntime"
     assert manifest.labels == ["business", "sports", "tech"]
-    assert set(manifest.files) == {"model.onnx", "tokenizer.json", "conformance.jsonl", "config.json"}
+    assert set(manifest.files) == {
+        "model.onnx",
+        "tokenizer.json",
+        "conformance.jsonl",
+        "config.json",
+        "tokenizer_config.json",
+    }
     assert manifest.quantization.recipe == "avx2" and manifest.quantization.reduce_range is True
     assert manifest.optimization.fusions["Attention"] == 2
     assert manifest.tools["onnxruntime"] and manifest.tools["torch"]

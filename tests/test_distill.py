@@ -124,4 +124,4 @@ def test_distill_refuses_a_non_checkpoint_teacher(tmp_path, data_dir, capsys):
         str(tmp_path / "s"),
     ]
     assert main(args) == 2
-    assert "not a checkpoint" in capsys.readouterr().err
+    assert "neither an edgebert checkpoint" in capsys.readouterr().err

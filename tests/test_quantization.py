@@ -202,7 +202,14 @@ def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifa
     assert capsys.readouterr().out == ""  # NNCF's progress bars never reach stdout, where summaries go
     manifest = report.manifest
     assert manifest.backend == "openvino" and manifest.model_files == ["model.xml", "model.bin"]
-    assert set(manifest.files) == {"model.xml", "model.bin", "tokenizer.json", "conformance.jsonl", "config.json"}
+    assert set(manifest.files) == {
+        "model.xml",
+        "model.bin",
+        "tokenizer.json",
+        "conformance.jsonl",
+        "config.json",
+        "tokenizer_config.json",
+    }
     clf = Classifier.load(tmp_path / "ov", openvino_mode="throughput")
     texts = ["the team won the match", "shares fell on the market", "new phone chip"]
     ov, ort = clf.predict_proba(texts), Classifier.load(tiny_artifact).predict_proba(texts)

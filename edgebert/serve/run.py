@@ -97,12 +97,13 @@ def header_deadline_protocol(seconds: float):
                 )
 
         def data_received(self, data: bytes) -> None:
-            if self._header_timer is not None:  # still reading a header block
+            reading_headers = self._header_timer is not None
+            super().data_received(data)  # parses at most this chunk (asyncio reads 64-256 KB at a time)
+            if reading_headers and self._header_timer is not None:  # the header block is still not complete
                 self._header_bytes += len(data)
                 if self._header_bytes > MAX_HEADER_BLOCK:
                     self._stop_header_timer()
-                    return self._refuse(431, "Request Header Fields Too Large", "request headers too large")
-            super().data_received(data)
+                    self._refuse(431, "Request Header Fields Too Large", "request headers too large")
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
