@@ -6,7 +6,7 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: docs web-setup demo demo-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
+.PHONY: docs web-setup arm64-check demo demo-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,17 @@ $(RUNS)/tuned/edgebert.json: $(RUNS)/student3/edgebert_checkpoint.json
 demo-tune: $(RUNS)/tuned/edgebert.json $(RUNS)/int8/edgebert.json
 	$(BIN)/python benchmarks/gemm_ceiling.py --artifact $(RUNS)/tuned --config $(RUNS)/student3/config.json \
 		--artifact $(RUNS)/int8 --config $(RUNS)/checkpoint/config.json --out benchmarks/results/gemm_ceiling
+
+# ---- ARM64 under emulation (docs/export.md "ARM64"): the demo model exported with --target arm64 and --target avx2,
+# bundled, then checked by aarch64 Python under qemu-user (Debian packages; needs root for apt-get and a private
+# mount namespace). Correctness only: emulation says nothing about ARM speed. ~5 minutes after the demo.
+arm64-check: $(RUNS)/checkpoint/edgebert_checkpoint.json
+	command -v qemu-aarch64 >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user)
+	$(BIN)/edgebert export $(RUNS)/checkpoint --int8 --target arm64 --eval bbc_news:dev --out $(RUNS)/arm64 --force --quiet
+	$(BIN)/edgebert export $(RUNS)/checkpoint --int8 --target avx2 --out $(RUNS)/avx2 --force --quiet
+	$(BIN)/edgebert bundle $(RUNS)/avx2 $(RUNS)/arm64 --out $(RUNS)/fleet --force
+	$(BIN)/python benchmarks/arm64_emulation.py --artifact $(RUNS)/arm64 --fleet $(RUNS)/fleet --data bbc_news:dev \
+		--texts 64 --out benchmarks/results/arm64_emulation.json
 
 # ---- training measurements: bf16 autocast vs fp32 step time on this CPU (~3 minutes)
 bench-train: | $(VENV)/.installed

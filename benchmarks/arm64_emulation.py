@@ -7,11 +7,15 @@ aarch64 wheels of numpy, tokenizers and onnxruntime under Debian's qemu-user, ag
 Set-up (cached in --work; needs root, apt-get and qemu-user, i.e. `make arm64-check`): Debian's arm64 packages of
 Python 3.11 and its libraries unpacked into a sysroot, the aarch64 manylinux wheels from PyPI unpacked beside
 edgebert itself. qemu-user shows the host's /proc/cpuinfo to the emulated program, where onnxruntime's CPU probe
-crashes and edgebert would read x86 flags; so the run gets an ARM one (a Graviton 3's, tests/fixtures/cpu) bound
-over /proc/cpuinfo in a private mount namespace. What is checked: the artifact loads (checksums, golden replay),
-its conformance kit gives the recorded ids, its labels on --texts dev texts equal the x86 runtime's and the logits
-agree within the golden tolerance, and the fleet bundle picks its `arm64` variant. ARM speed is not measured here
-(emulation is not a speed).
+crashes and edgebert would read x86 flags; so each run gets the /proc/cpuinfo of the CPU qemu emulates (PROFILES:
+the Graviton 3 fixture in tests/fixtures/cpu, with its Features line cut down for the older cores) bound over the
+host's in a private mount namespace.
+
+Checked on the main profile (Neoverse N1: Graviton 2, Ampere Altra; ARMv8.2 with dot product): the artifact loads
+(checksums, golden replay), its conformance kit gives the recorded ids, its labels on --texts dev texts equal the
+x86 runtime's and the logits agree within the golden tolerance, and the fleet bundle picks its `arm64` variant.
+On every profile: the golden texts' largest |logit difference| against what x86 recorded. ARM speed is not
+measured here (emulation is not a speed).
 """
 
 from __future__ import annotations
@@ -55,6 +59,31 @@ DEBS = [
 WHEELS = ["numpy<2.4", "tokenizers==0.22.2", "onnxruntime==1.32.0"]
 PLATFORMS = ["manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_27_aarch64", "manylinux_2_28_aarch64"]
 ARM_CPUINFO = ROOT / "tests" / "fixtures" / "cpu" / "linux-arm64-graviton3.txt"
+# name -> (QEMU_CPU, the Features line its /proc/cpuinfo shows, CPU part); ARMv8.0 up to SVE
+PROFILES = {
+    "cortex-a72 (ARMv8.0: Raspberry Pi 4)": ("cortex-a72", "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid", "0xd08"),
+    "neoverse-n1 (ARMv8.2 + dot product: Graviton 2)": (
+        "neoverse-n1",
+        "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs",
+        "0xd0c",
+    ),
+    "i8mm without SVE (as Apple M2 exposes)": ("max,sve=off", None, "0xd40"),  # the fixture's flags less SVE
+    "neoverse-v1 (SVE, i8mm: Graviton 3)": ("max", "", "0xd40"),  # the fixture as captured
+}
+MAIN_PROFILE = "neoverse-n1 (ARMv8.2 + dot product: Graviton 2)"
+
+GOLDEN = """
+import json, sys
+import numpy as np
+from edgebert import Classifier
+clf = Classifier.load(sys.argv[1], check_golden=False)  # replayed here, to measure rather than refuse
+ids, types = clf.encoder.encode(clf.manifest.golden.texts)
+worst = 0.0
+for i, t, recorded in zip(ids, types, clf.manifest.golden.logits):
+    out = clf.backend.run(np.array([i]), np.ones((1, len(i)), np.int64), np.array([t]))
+    worst = max(worst, float(np.max(np.abs(out[0] - np.asarray(recorded)))))
+print(json.dumps(worst))
+"""
 
 EMULATED = """
 import json, platform, sys
@@ -111,10 +140,31 @@ def prepare(work: Path) -> tuple[Path, str]:
     return python, f"{package}:{site}"
 
 
-def run_emulated(python: Path, pythonpath: str, sysroot: Path, args: list[str]) -> str:
-    env = {**os.environ, "QEMU_LD_PREFIX": str(sysroot), "PYTHONPATH": pythonpath, "HF_HUB_OFFLINE": "1"}
+def cpuinfo_for(profile: str, work: Path) -> tuple[Path, str]:
+    """(a /proc/cpuinfo file for the profile, its QEMU_CPU)."""
+    qemu_cpu, features, part = PROFILES[profile]
+    text = ARM_CPUINFO.read_text()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("Features") and features is None:  # the captured flags without SVE
+            kept = [f for f in line.split(":", 1)[1].split() if not f.startswith("sve")]
+            line = "Features\t: " + " ".join(kept)
+        elif line.startswith("Features") and features:
+            line = "Features\t: " + features
+        elif line.startswith("CPU part"):
+            line = f"CPU part\t: {part}"
+        lines.append(line)
+    path = work / f"cpuinfo-{qemu_cpu.replace(',', '_').replace('=', '-')}"
+    path.write_text("\n".join(lines) + "\n")
+    return path, qemu_cpu
+
+
+def run_emulated(python: Path, pythonpath: str, work: Path, args: list[str], profile: str = MAIN_PROFILE) -> str:
+    cpuinfo, qemu_cpu = cpuinfo_for(profile, work)
+    env = {**os.environ, "QEMU_LD_PREFIX": str(work / "sysroot"), "PYTHONPATH": pythonpath, "HF_HUB_OFFLINE": "1"}
+    env["QEMU_CPU"] = qemu_cpu
     command = " ".join(["qemu-aarch64", str(python), *(_quote(a) for a in args)])
-    script = f"mount --bind {ARM_CPUINFO} /proc/cpuinfo && exec {command}"
+    script = f"mount --bind {cpuinfo} /proc/cpuinfo && cd / && exec {command}"  # cd /: no edgebert from the cwd
     out = subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         raise SystemExit(f"emulated run failed:\n{out.stderr[-3000:]}")
@@ -146,14 +196,16 @@ def main() -> int:
     host_logits = np.concatenate([host.predict_logits([t]) for t in texts])
     python, pythonpath = prepare(args.work)
     started = time.perf_counter()
-    sysroot = args.work / "sysroot"
+    artifact, fleet = str(args.artifact.resolve()), str(args.fleet.resolve())
+    golden_by_profile = {
+        name: json.loads(run_emulated(python, pythonpath, args.work, ["-c", GOLDEN, artifact], name))
+        for name in PROFILES
+    }
     emulated = json.loads(
-        run_emulated(
-            python, pythonpath, sysroot, ["-c", EMULATED, str(args.artifact), str(args.fleet), json.dumps(texts)]
-        )
+        run_emulated(python, pythonpath, args.work, ["-c", EMULATED, artifact, fleet, json.dumps(texts)])
     )
     verify = json.loads(
-        run_emulated(python, pythonpath, sysroot, ["-m", "edgebert.cli", "verify", str(args.artifact), "--json"])
+        run_emulated(python, pythonpath, args.work, ["-m", "edgebert.cli", "verify", artifact, "--json"])
     )
     arm_logits = np.asarray(emulated["logits"])
     atol = host.manifest.golden.atol
@@ -164,10 +216,12 @@ def main() -> int:
         "emulated": {
             "machine": emulated["machine"],
             "isa": emulated["isa"],
-            "how": "qemu-user (Debian) running Debian's arm64 Python 3.11 with PyPI's aarch64 wheels; /proc/cpuinfo "
-            "of a Graviton 3 (tests/fixtures/cpu/linux-arm64-graviton3.txt) bound over the host's",
+            "main_profile": MAIN_PROFILE,
+            "how": "qemu-user (Debian) running Debian's arm64 Python 3.11 with PyPI's aarch64 wheels; each profile's "
+            "/proc/cpuinfo (from tests/fixtures/cpu/linux-arm64-graviton3.txt) bound over the host's",
             "wheels": WHEELS,
         },
+        "golden_max_abs_diff_by_profile": golden_by_profile,
         "artifact": str(args.artifact),
         "verify": verify,
         "data": f"{args.data}, first {len(texts)} texts, one text per call on both",

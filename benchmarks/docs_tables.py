@@ -426,7 +426,28 @@ def browser() -> str | None:
     )
 
 
+def arm64() -> str | None:
+    data = load("arm64_emulation.json")
+    if data is None:
+        return None
+    rows = [
+        "| emulated CPU (qemu-user) | golden texts: max \\|Δlogit\\| against x86 | within the artifact's tolerance |"
+    ]
+    rows.append("|---|---:|:---:|")
+    for name, diff in data["golden_max_abs_diff_by_profile"].items():
+        rows.append(f"| {name} | {diff:.2g} | {'yes' if diff <= data['golden_atol'] else '**no**'} |")
+    v, e = data["verify"], data["emulated"]
+    return "\n".join(rows) + (
+        f"\n\nOn {e['main_profile']}: `edgebert verify` passes (checksums, golden replay, {v['strings']} conformance "
+        f"strings, {len(v['mismatches'])} mismatches); labels on {data['data']}: {data['labels_equal']} equal to x86, "
+        f"max |Δlogit| {data['max_abs_logit_diff']:.3f} (tolerance {data['golden_atol']}); the fleet bundle picks its "
+        f"`{data['fleet']['variant_chosen_under_emulation']}` variant. {e['how']}. Speed: {data['speed']}. "
+        f"Host CPU: {machine_label(data['host_cpu'])}."
+    )
+
+
 TABLES = {
+    "arm64": arm64,
     "browser": browser,
     "multi-label": multi_label,
     "slow-clients": slow_clients,

@@ -217,6 +217,7 @@ TABLE_NAMES = {
     "peers",
     "slow-clients",
     "browser",
+    "arm64",
     "multi-label",
     "batch-invariance",
     "spin-policy",
