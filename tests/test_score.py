@@ -284,3 +284,35 @@ def _cmdline(proc: Path) -> bytes:
         return (proc / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+@pytest.mark.parametrize("mode", ["workers", "ray"])
+def test_pairs_are_scored_with_their_second_text(tiny_int8_artifact, tmp_path, mode):
+    if mode == "ray":
+        pytest.importorskip("ray")
+    rows = [{"text": r["text"], "question": f"is it about {r['label']}?"} for r in make_examples(24, seed=5)]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    where = ["--ray"] if mode == "ray" else ["--workers", "1"]
+    args = [str(tiny_int8_artifact), "--input", str(data), "--output", str(out), "--pair-column", "question", *where]
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    result = subprocess.run([*CLI, *args, "--quiet", "--all-scores"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scored = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = Classifier.load(tiny_int8_artifact).predict([r["text"] for r in rows], [r["question"] for r in rows])
+    assert [s["label"] for s in scored] == [p.label for p in expected]
+    assert [s["scores"] for s in scored] == [pytest.approx(p.scores, abs=1e-5) for p in expected]
+    alone = Classifier.load(tiny_int8_artifact).predict([r["text"] for r in rows])
+    assert [s["scores"] for s in scored] != [pytest.approx(p.scores, abs=1e-5) for p in alone]  # the pair mattered
+
+
+def test_pair_column_needs_a_table_and_the_column(tiny_int8_artifact, tmp_path):
+    plain = tmp_path / "texts.txt"
+    plain.write_text("a text\n")
+    table = tmp_path / "t.csv"
+    table.write_text("text,other\na text,x\n")
+    for source in (plain, table):
+        args = [str(tiny_int8_artifact), "--input", str(source), "--output", str(tmp_path / "o.jsonl")]
+        result = subprocess.run([*CLI, *args, "--pair-column", "question"], capture_output=True, text=True)
+        assert result.returncode == 2 and "--pair-column" in result.stderr and "Traceback" not in result.stderr

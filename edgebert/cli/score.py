@@ -29,6 +29,9 @@ def add_score(commands) -> None:
     config_option(p, "--all-scores", ScoreConfig, "all_scores", "write every label's probability", action="store_true")
     config_option(p, "--text-column", ScoreConfig, "text_column", "column holding the text (JSONL/CSV/TSV)")
     config_option(p, "--id-column", ScoreConfig, "id_column", "column copied as 'id' (None: PATH:LINE)")
+    config_option(
+        p, "--pair-column", ScoreConfig, "pair_column", "column holding each text's pair (models trained on pairs)"
+    )
     p.add_argument(
         "--ray",
         nargs="?",

@@ -16,6 +16,7 @@ class ScoreConfig:
     all_scores: bool = False  # every label's probability, not only the best
     text_column: str = "text"
     id_column: str | None = None  # a column to copy as "id" (default: PATH:LINE)
+    pair_column: str | None = None  # each text's pair, for models trained on text pairs
 
     def __post_init__(self) -> None:
         for name in ("threads_per_worker", "shard_rows", "batch_size"):

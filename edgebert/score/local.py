@@ -32,7 +32,7 @@ from ..core.fleet import artifact_fingerprint
 from ..core.jsonl import json_line
 from ..core.progress import progress_bar
 from .config import ScoreConfig
-from .read import Reject, Row, expand_inputs, read_rows
+from .read import Reject, Row, check_columns, expand_inputs, read_rows
 
 PLAN = "plan.json"
 
@@ -63,11 +63,11 @@ def part_path(parts: Path, shard: int) -> Path:
     return parts / f"shard-{shard:06d}.jsonl"
 
 
-def shard_key(rows: list[tuple[int, str, str]]) -> str:
-    """What a shard is: the digest of its rows' positions, ids and texts (a part answers exactly these)."""
+def shard_key(rows: list[tuple]) -> str:
+    """What a shard is: the digest of its rows' positions, ids, texts (and pairs): a part answers exactly these."""
     digest = hashlib.sha256()
-    for position, row_id, text in rows:
-        digest.update(json.dumps([position, row_id, text], ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    for row in rows:  # (position, id, text) or (position, id, text, pair): rows_of
+        digest.update(json.dumps(list(row), ensure_ascii=False).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
@@ -87,8 +87,9 @@ def part_is_done(part: Path, key: str) -> bool:
         return False
 
 
-def rows_of(shard: list[Row]) -> list[tuple[int, str, str]]:
-    return [(r.position, r.id, r.text) for r in shard]
+def rows_of(shard: list[Row]) -> list[tuple]:
+    """(position, id, text) per row, or (position, id, text, pair) when the rows have pairs."""
+    return [(r.position, r.id, r.text) if r.pair is None else (r.position, r.id, r.text, r.pair) for r in shard]
 
 
 def rejects_path(output: Path) -> Path:
@@ -110,6 +111,7 @@ def plan_for(artifact: Path, inputs: list[Path], config: ScoreConfig) -> dict:
 def prepare(artifact: Path, patterns: list[str], output: Path, config: ScoreConfig, force: bool) -> list[Path]:
     """Validate, and decide between a fresh run and a resume (parts of the same plan are kept). Returns the inputs."""
     inputs = expand_inputs(patterns)
+    check_columns(inputs, config.text_column, config.pair_column)
     check_writable(output, force, inputs=(artifact, *inputs))
     if output.suffix.lower() == ".parquet":  # before scoring anything, not after
         from ..core.errors import require
@@ -175,7 +177,9 @@ def score_local(
     ):
         pending: set = set()
         for index, shard in enumerate(
-            shards(read_rows(inputs, config.text_column, config.id_column), config.shard_rows, rejects)
+            shards(
+                read_rows(inputs, config.text_column, config.id_column, config.pair_column), config.shard_rows, rejects
+            )
         ):
             report.shards += 1
             report.rows += len(shard)
@@ -291,11 +295,13 @@ def _score_shard(rows: list[tuple[int, str, str]], part: str, key: str) -> int:
 def score_lines(model, rows: list[tuple[int, str, str]], all_scores: bool) -> list[str]:
     """One JSON line (newline included) per (position, id, text) row; shared by local workers and Ray actors, so
     their outputs are equal byte for byte."""
-    logits = model.predict_logits([text for _, _, text in rows])
+    texts = [row[2] for row in rows]
+    pairs = [row[3] for row in rows] if rows and len(rows[0]) == 4 else None
+    logits = model.predict_logits(texts, pairs)
     probabilities, given = model.activate(logits), model.decide(logits)
     labels = model.labels
     out = []
-    for (position, row_id, _), row, chosen in zip(rows, probabilities, given, strict=True):
+    for (position, row_id, *_), row, chosen in zip(rows, probabilities, given, strict=True):
         best = int(row.argmax())
         record = {"position": position, "id": row_id, "label": labels[best], "score": round(float(row[best]), 6)}
         if model.multi_label:  # every label at or above its threshold, best first (maybe none)

@@ -45,7 +45,10 @@ class ScoreActor:
         self.all_scores = all_scores
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = list(zip(batch["position"].tolist(), batch["id"].tolist(), batch["text"].tolist(), strict=True))
+        columns = [batch["position"].tolist(), batch["id"].tolist(), batch["text"].tolist()]
+        if "pair" in batch:
+            columns.append(batch["pair"].tolist())
+        rows = list(zip(*columns, strict=True))
         lines = score_lines(self.model, rows, self.all_scores)
         return {"shard": batch["shard"], "position": batch["position"], "line": np.asarray(lines, dtype=object)}
 
@@ -68,7 +71,8 @@ def score_ray(
     inputs = prepare(artifact, patterns, output, config, force)
     parts = parts_dir(output)
     rejects: list[Reject] = []
-    all_shards = enumerate(shards(read_rows(inputs, config.text_column, config.id_column), config.shard_rows, rejects))
+    rows = read_rows(inputs, config.text_column, config.id_column, config.pair_column)
+    all_shards = enumerate(shards(rows, config.shard_rows, rejects))
     report = ScoreReport(output=output)
     actor_args = (str(artifact.resolve()), config.threads_per_worker, config.batch_size, config.all_scores)
     while batch := list(itertools.islice(all_shards, SHARDS_PER_PASS)):
@@ -102,7 +106,15 @@ def _score_pass(
 ) -> None:
     """Score some shards on Ray Data; write each shard's lines to its part file, in position order."""
     items = [
-        {"shard": index, "position": r.position, "id": r.id, "text": r.text} for index, shard in todo for r in shard
+        {
+            "shard": index,
+            "position": r.position,
+            "id": r.id,
+            "text": r.text,
+            **({"pair": r.pair} if r.pair is not None else {}),
+        }
+        for index, shard in todo
+        for r in shard
     ]
     dataset = ray.data.from_items(items, override_num_blocks=len(todo))
     scored = dataset.map_batches(

@@ -24,6 +24,7 @@ class Row:
     position: int
     id: str
     text: str
+    pair: str | None = None  # the second text, for models trained on pairs (--pair-column)
 
 
 @dataclass(frozen=True)
@@ -53,22 +54,42 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     return paths
 
 
-def read_rows(paths: list[Path], text_column: str = "text", id_column: str | None = None) -> Iterator[Row | Reject]:
+def check_columns(paths: list[Path], text_column: str, pair_column: str | None) -> None:
+    """Refuse, before any work, what the readers would refuse mid-run: a table without the named columns, or
+    --pair-column on plain text."""
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix in TABLE_SUFFIXES:
+            with path.open(encoding="utf-8", errors="replace", newline="") as f:
+                header = next(csv.reader(f, delimiter=TABLE_SUFFIXES[suffix]), [])
+            for name, flag in ((text_column, "--text-column"), (pair_column, "--pair-column")):
+                if name and name not in header:
+                    raise InputError(f"{path} has no column '{name}' (columns: {header}); pass {flag} NAME.")
+        elif suffix not in JSON_SUFFIXES and pair_column:
+            raise InputError(f"{path} is plain text, one text per line: --pair-column needs JSONL, CSV or TSV.")
+
+
+def read_rows(
+    paths: list[Path], text_column: str = "text", id_column: str | None = None, pair_column: str | None = None
+) -> Iterator[Row | Reject]:
+    columns = (text_column, id_column, pair_column)
     position = 0
     for path in paths:
         suffix = path.suffix.lower()
         if suffix in JSON_SUFFIXES:
-            items = _jsonl(path, text_column, id_column)
+            items = _jsonl(path, columns)
         elif suffix in TABLE_SUFFIXES:
-            items = _table(path, TABLE_SUFFIXES[suffix], text_column, id_column)
+            items = _table(path, TABLE_SUFFIXES[suffix], columns)
+        elif pair_column:
+            raise InputError(f"{path} is plain text, one text per line: --pair-column needs JSONL, CSV or TSV.")
         else:
             items = _lines(path)
-        for line, text_or_reason, row_id in items:
+        for line, text_or_reason, row_id, pair in items:
             source = f"{path}:{line}"
             if row_id is _REJECT:
                 yield Reject(position, source, text_or_reason)
             else:
-                yield Row(position, row_id if row_id is not None else source, text_or_reason)
+                yield Row(position, row_id if row_id is not None else source, text_or_reason, pair)
             position += 1
 
 
@@ -90,10 +111,11 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
                 yield number, None, f"not UTF-8 (byte {exc.start}: {exc.reason})"
 
 
-def _jsonl(path: Path, text_column: str, id_column: str | None):
+def _jsonl(path: Path, columns: tuple):
+    text_column = columns[0]
     for line, content, reason in _decoded_lines(path):
         if content is None:
-            yield line, reason, _REJECT
+            yield line, reason, _REJECT, None
             continue
         if not content.strip():
             continue
@@ -101,15 +123,16 @@ def _jsonl(path: Path, text_column: str, id_column: str | None):
             row = json.loads(content)
         except (ValueError, RecursionError) as exc:  # ValueError: bad JSON, or an integer over 4,300 digits
             problem = "nested too deeply" if isinstance(exc, RecursionError) else getattr(exc, "msg", str(exc)[:120])
-            yield line, f"invalid JSON ({problem})", _REJECT
+            yield line, f"invalid JSON ({problem})", _REJECT, None
             continue
         if not isinstance(row, dict):
-            yield line, f"a JSON {type(row).__name__}, not an object with a '{text_column}' field", _REJECT
+            yield line, f"a JSON {type(row).__name__}, not an object with a '{text_column}' field", _REJECT, None
             continue
-        yield (line, *_fields(row, text_column, id_column))
+        yield (line, *_fields(row, columns))
 
 
-def _table(path: Path, delimiter: str, text_column: str, id_column: str | None):
+def _table(path: Path, delimiter: str, columns: tuple):
+    text_column, _, pair_column = columns
     csv.field_size_limit(1 << 30)
     lines = ((content if content is not None else "\udcff") + "\n" for _, content, _ in _decoded_lines(path))
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
@@ -119,8 +142,9 @@ def _table(path: Path, delimiter: str, text_column: str, id_column: str | None):
         return
     except csv.Error as exc:
         raise InputError(f"{path}:1: malformed header ({exc}).") from None
-    if text_column not in header:
-        raise InputError(f"{path} has no column '{text_column}' (columns: {header}); pass --text-column NAME.")
+    for name, flag in ((text_column, "--text-column"), (pair_column, "--pair-column")):
+        if name and name not in header:
+            raise InputError(f"{path} has no column '{name}' (columns: {header}); pass {flag} NAME.")
     while True:
         start = reader.line_num + 1
         try:
@@ -136,29 +160,36 @@ def _table(path: Path, delimiter: str, text_column: str, id_column: str | None):
         if not any(values):
             continue
         if any("\udcff" in v for v in values):
-            yield line, "not UTF-8", _REJECT
+            yield line, "not UTF-8", _REJECT, None
         elif len(values) != len(header):
-            yield line, f"{len(values)} fields, the header has {len(header)}", _REJECT
+            yield line, f"{len(values)} fields, the header has {len(header)}", _REJECT, None
         else:
-            yield (line, *_fields(dict(zip(header, values, strict=True)), text_column, id_column))
+            yield (line, *_fields(dict(zip(header, values, strict=True)), columns))
 
 
 def _lines(path: Path):
     for line, content, reason in _decoded_lines(path):
         if content is None:
-            yield line, reason, _REJECT
+            yield line, reason, _REJECT, None
         elif content.strip():
-            yield line, content.strip(), None
+            yield line, content.strip(), None, None
 
 
-def _fields(row: dict, text_column: str, id_column: str | None) -> tuple[str, object]:
+def _fields(row: dict, columns: tuple) -> tuple[str, object, str | None]:
+    """(text, id or None, pair or None) of a row, or (reason, _REJECT, None)."""
+    text_column, id_column, pair_column = columns
     text = row.get(text_column)
     if text is None:
-        return f"no '{text_column}' field (pass --text-column NAME)", _REJECT
+        return f"no '{text_column}' field (pass --text-column NAME)", _REJECT, None
     if not isinstance(text, str):
-        return f"'{text_column}' is {type(text).__name__}, not a string", _REJECT
+        return f"'{text_column}' is {type(text).__name__}, not a string", _REJECT, None
+    pair = None
+    if pair_column is not None:
+        pair = row.get(pair_column)
+        if not isinstance(pair, str):
+            return f"no string '{pair_column}' field (--pair-column)", _REJECT, None
     if id_column is None:
-        return text, None
+        return text, None, pair
     if row.get(id_column) in (None, ""):
-        return f"no '{id_column}' value (--id-column)", _REJECT
-    return text, str(row[id_column])
+        return f"no '{id_column}' value (--id-column)", _REJECT, None
+    return text, str(row[id_column]), pair
