@@ -152,3 +152,13 @@ def test_serve_and_score_give_every_label_above_its_threshold(multi_label_run, t
     assert main(["score", str(artifact), "--input", str(dev), "--output", str(out), "--workers", "1", "--quiet"]) == 0
     scored = [json.loads(line) for line in out.read_text().splitlines()[:12]]
     assert [r["labels"] for r in scored] == expected
+
+
+def test_tune_and_distill_refuse_a_multi_label_model_with_what_to_do(multi_label_run, tmp_path, capsys):
+    checkpoint, _, dev = multi_label_run
+    args = ["export", str(checkpoint), "--int8", "--tune", "--eval", str(dev), "--out", str(tmp_path / "t")]
+    assert main(args) == 2
+    assert "multi_label model use --int8 --max-drop" in capsys.readouterr().err
+    args = ["distill", str(checkpoint), "--layers", "1", "--data", str(dev), "--out", str(tmp_path / "s")]
+    assert main(args) == 2
+    assert "multi-label model is not supported" in capsys.readouterr().err

@@ -75,7 +75,10 @@ def tune_artifact(
     if eval_data is None:
         raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
     if not task_class(read_checkpoint_meta(teacher).task).tunable:
-        raise InputError("--tune times sequence classifiers; for a token model use --int8 --max-drop POINTS.")
+        task = read_checkpoint_meta(teacher).task
+        raise InputError(
+            f"--tune ranks single-label sequence classifiers; for this {task} model use --int8 --max-drop POINTS."
+        )
     checkpoints = _named_checkpoints(teacher, [Path(s) for s in students])
     info = cpu_info()
     this_isa, cpu_model = info.isa, info.model

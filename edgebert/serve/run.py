@@ -138,6 +138,8 @@ def header_deadline_protocol(seconds: float):
             head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n"
             self.transport.write(head.encode() + b"content-length: %d\r\n\r\n" % len(body) + body)
             self.transport.close()
+            # counted out now: a burst of refusals would otherwise fill the cap until their closes complete
+            self.connections.discard(self)
 
     return HeaderDeadlineProtocol
 
