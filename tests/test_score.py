@@ -316,3 +316,19 @@ def test_pair_column_needs_a_table_and_the_column(tiny_int8_artifact, tmp_path):
         args = [str(tiny_int8_artifact), "--input", str(source), "--output", str(tmp_path / "o.jsonl")]
         result = subprocess.run([*CLI, *args, "--pair-column", "question"], capture_output=True, text=True)
         assert result.returncode == 2 and "--pair-column" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tiny_int8_artifact, tmp_path):
+    texts = [row["text"] for row in make_examples(4000, seed=6)]
+    (tmp_path / "big.txt").write_text("\n".join(texts) + "\n")
+    args = [str(tiny_int8_artifact), "--input", str(tmp_path / "big.txt"), "--output", str(tmp_path / "o.jsonl")]
+    first = subprocess.Popen([*CLI, *args, "--shard-rows", "8", "--workers", "1", "--quiet"], stderr=subprocess.PIPE)
+    parts = tmp_path / ".o.jsonl.parts"
+    deadline = time.monotonic() + 120
+    while not list(parts.glob("shard-*.seal")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run([*CLI, *args, "--quiet"], capture_output=True, text=True)
+    assert second.returncode == 2 and "Another `edgebert score` run is writing" in second.stderr
+    assert first.wait(timeout=300) == 0
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 4000
+    assert not (tmp_path / ".o.jsonl.lock").exists()

@@ -45,7 +45,15 @@ def add_score(commands) -> None:
 
 
 def run_score(args) -> int:
+    from ..score.local import output_lock
+
     config = config_from_args(ScoreConfig, args)
+    with output_lock(args.output):
+        report = _score(args, config)
+    return _report(report)
+
+
+def _score(args, config):
     if args.ray is not None:
         from ..score.ray_job import score_ray
 
@@ -62,6 +70,10 @@ def run_score(args) -> int:
         from ..score.local import score_local
 
         report = score_local(args.artifact, args.input, args.output, config, force=args.force, progress=not args.quiet)
+    return report
+
+
+def _report(report) -> int:
     resumed = f", {report.resumed_shards} of {report.shards} shards resumed" if report.resumed_shards else ""
     if report.recomputed_shards:
         resumed += f", {report.recomputed_shards} saved shards did not match their seal and were scored again"

@@ -202,6 +202,29 @@ def score_local(
 
 
 @contextlib.contextmanager
+def output_lock(output: Path):
+    """One `score` run per output at a time: two would share the saved shards and race to merge and remove them.
+    An advisory lock (released by the OS when a run dies, so kill -9 leaves nothing to clean up); none on Windows."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = output.with_name(f".{output.name}.lock")
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"Another `edgebert score` run is writing {output}; wait for it to finish, or choose another --output."
+            ) from None
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
 def _worker_deaths_reported(output: Path):
     """A worker killed from outside (the OOM killer, kill -9) breaks the pool: say so, and that finished shards
     are kept, instead of a traceback."""
