@@ -183,8 +183,11 @@ def add_distill(commands) -> None:
 def run_distill(args) -> int:
     from pathlib import Path
 
+    from ..core.errors import require
     from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
     from ..train.loop import train
+
+    require("torch", "train")  # before train/distill.py imports it: a runtime-only install gets the fix, not a traceback
 
     # an edgebert checkpoint or a Hugging Face classifier directory; anything else is refused naming what is missing
     meta = read_checkpoint_meta(Path(args.teacher))

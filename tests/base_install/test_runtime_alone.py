@@ -85,3 +85,16 @@ def test_build_side_commands_name_the_extra_to_install(tmp_path):
     )
     assert result.returncode == 2
     assert "pip install 'edgebert[train]'" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(built_elsewhere() is None, reason="only meaningful in the base-install venv (make test-base)")
+def test_distill_without_torch_names_the_extra(runtime_artifacts, tmp_path):
+    result = subprocess.run(
+        [*edgebert_cli(), "distill", str(runtime_artifacts["int8"]), "--layers", "1", "--data", "bbc_news"]
+        + ["--out", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "pip install 'edgebert[train]'" in result.stderr
