@@ -187,7 +187,8 @@ def run_distill(args) -> int:
     from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
     from ..train.loop import train
 
-    require("torch", "train")  # before train/distill.py imports it: a runtime-only install gets the fix, not a traceback
+    # before train/distill.py imports torch: a runtime-only install gets the fix, not a traceback
+    require("torch", "train")
 
     # an edgebert checkpoint or a Hugging Face classifier directory; anything else is refused naming what is missing
     meta = read_checkpoint_meta(Path(args.teacher))
