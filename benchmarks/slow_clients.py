@@ -59,47 +59,34 @@ def normal_client(port: int, stop: threading.Event, out: list) -> None:
         time.sleep(0.2)
 
 
-def trickle_headers(port: int, stop: threading.Event, count: int) -> None:
+def hold_connections(port: int, stop: threading.Event, count: int, opening: bytes, trickle: bytes) -> None:
+    """Open `count` connections, send `opening` on each, then one `trickle` byte a second until `stop`."""
     sockets = []
     for _ in range(count):
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            s.sendall(opening)
             sockets.append(s)
         except OSError:
             pass
     while not stop.is_set():
         for s in list(sockets):
             try:
-                s.sendall(b"X")
+                s.sendall(trickle)
             except OSError:
-                sockets.remove(s)
+                sockets.remove(s)  # the server closed it: what we hope for
         time.sleep(1.0)
     for s in sockets:
         s.close()
+
+
+def trickle_headers(port: int, stop: threading.Event, count: int) -> None:
+    hold_connections(port, stop, count, b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X")
 
 
 def slow_bodies(port: int, stop: threading.Event, count: int) -> None:
-    sockets = []
-    for _ in range(count):
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(
-                b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 100000\r\n\r\n{"
-            )
-            sockets.append(s)
-        except OSError:
-            pass
-    while not stop.is_set():
-        for s in list(sockets):
-            try:
-                s.sendall(b" ")
-            except OSError:
-                sockets.remove(s)
-        time.sleep(1.0)
-    for s in sockets:
-        s.close()
+    head = b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    hold_connections(port, stop, count, head + b"Content-Length: 100000\r\n\r\n{", b" ")
 
 
 def huge_headers(port: int, stop: threading.Event, count: int) -> None:

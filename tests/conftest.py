@@ -188,3 +188,20 @@ def token_int8_artifact(tmp_path_factory, tiny_token_checkpoint, token_data_dir)
     dev = load_token_file(token_data_dir / "dev.jsonl")
     export_artifact(tiny_token_checkpoint, out, config, eval_data=dev, progress=False)
     return out
+
+
+def npm_example(directory: Path, package: str) -> Path:
+    """An examples/ directory with its npm packages installed (`npm ci`), or the test skipped saying why.
+
+    --ignore-scripts: onnxruntime-node's install script downloads GPU binaries; the CPU build is in the package."""
+    import shutil
+    import subprocess
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not on PATH")
+    if not (directory / "node_modules" / package).is_dir():
+        command = ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
+        result = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            pytest.skip(f"npm registry unreachable: {result.stderr[-500:]}")
+    return directory

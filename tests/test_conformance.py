@@ -14,7 +14,7 @@ from edgebert.cli import main
 from edgebert.core.artifact import CONFORMANCE, MANIFEST
 from edgebert.core.files import sha256_file
 
-from .conftest import save_tiny_bert
+from .conftest import npm_example, save_tiny_bert
 
 NODE_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node"
 
@@ -65,20 +65,7 @@ def test_verify_refuses_an_altered_kit(tmp_path, tiny_int8_artifact, capsys):
 
 @pytest.fixture(scope="module")
 def node_example() -> Path:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node/npm not on PATH")
-    if not (NODE_EXAMPLE / "node_modules" / "onnxruntime-node").is_dir():
-        # --ignore-scripts: onnxruntime-node's install script downloads GPU binaries; the CPU build is in the package
-        result = subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            cwd=NODE_EXAMPLE,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if result.returncode != 0:
-            pytest.skip(f"npm registry unreachable: {result.stderr[-500:]}")
-    return NODE_EXAMPLE
+    return npm_example(NODE_EXAMPLE, "onnxruntime-node")
 
 
 def _node_kit(node_example: Path, artifact: Path) -> dict:
@@ -174,18 +161,7 @@ TRANSFORMERS_JS = Path(__file__).parent.parent / "examples" / "transformers-js"
 def test_transformers_js_opens_an_artifact_and_gives_the_same_labels(tiny_int8_artifact):
     """transformers.js (@huggingface/transformers in Node, local files only) loads the artifact as it is and agrees
     with the Python runtime: the same top label and scores within INT8 kernel differences."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node/npm not on PATH")
-    if not (TRANSFORMERS_JS / "node_modules" / "@huggingface" / "transformers").is_dir():
-        result = subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            cwd=TRANSFORMERS_JS,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if result.returncode != 0:
-            pytest.skip(f"npm registry unreachable: {result.stderr[-500:]}")
+    npm_example(TRANSFORMERS_JS, "@huggingface/transformers")
     texts = ["the team won the cup final", "shares fell on the market", "a new phone chip", "进球"]
     result = subprocess.run(
         ["node", "classify.mjs", str(tiny_int8_artifact), *texts],

@@ -17,6 +17,8 @@ import pytest
 
 from edgebert import Classifier
 
+from .conftest import npm_example
+
 WEB = Path(__file__).parent.parent / "examples" / "web"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 KIT_TEXTS = 200  # of the conformance kit's strings (Chinese, emoji, long texts, ...) run through the page
@@ -24,17 +26,9 @@ KIT_TEXTS = 200  # of the conformance kit's strings (Chinese, emoji, long texts,
 
 @pytest.fixture(scope="module")
 def web_example() -> Path:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node/npm not on PATH")
     if CHROMIUM is None:
         pytest.skip("no chromium on PATH: `make web-setup` installs Debian's chromium")
-    if not (WEB / "node_modules" / "onnxruntime-web").is_dir():
-        result = subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=WEB, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            pytest.skip(f"npm registry unreachable: {result.stderr[-500:]}")
-    return WEB
+    return npm_example(WEB, "onnxruntime-web")
 
 
 def test_page_classifies_in_chromium_like_python(web_example, tiny_int8_artifact, tmp_path):
