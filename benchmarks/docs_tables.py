@@ -446,7 +446,31 @@ def arm64() -> str | None:
     )
 
 
+def openvino_bf16() -> str | None:
+    data = load("openvino_bf16.json")
+    if data is None:
+        return None
+    p50, ratio = data["p50_ms"], data["bf16_over_f32"]
+    rows = [
+        "| OpenVINO INT8, floating-point layers in | 1x128 p50 ms | 32x128 p50 ms | real texts, 32 per call, ms | accuracy |"
+    ]
+    rows.append("|---|---:|---:|---:|---:|")
+    names = {"f32": "f32 (default)", "bf16": "bf16 (openvino_precision='bf16')"}
+    for precision, name in names.items():
+        rows.append(
+            f"| {name} | {p50[f'{precision}|1x128']:.1f} | {p50[f'{precision}|32x128']:.1f} | "
+            f"{p50[f'{precision}|real-text']:.1f} | {100 * data['accuracy'][precision]:.2f} |"
+        )
+    return "\n".join(rows) + (
+        f"\n\nbf16 / f32: {ratio['1x128']:.2f}x at 1x128, {ratio['32x128']:.2f}x at 32x128, {ratio['real-text']:.2f}x on "
+        f"real texts; {data['labels_changed']} label(s) changed on {data['data']}, max |Δlogit| "
+        f"{data['max_abs_logit_diff']:.3f}. One process, interleaved, {data['threads']} threads. "
+        f"CPU: {machine_label(data['cpu'])}."
+    )
+
+
 TABLES = {
+    "openvino-bf16": openvino_bf16,
     "arm64": arm64,
     "browser": browser,
     "multi-label": multi_label,

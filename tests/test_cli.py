@@ -218,6 +218,7 @@ TABLE_NAMES = {
     "slow-clients",
     "browser",
     "arm64",
+    "openvino-bf16",
     "multi-label",
     "batch-invariance",
     "spin-policy",

@@ -316,3 +316,29 @@ def test_test_split_is_reported_beside_the_eval_set_and_never_chosen_on(tiny_che
     assert budget.confirmed is not None and budget.drop_ci95 is not None
     same = ["--test", str(data_dir / "dev.jsonl"), "--force"]
     assert "the test set must be one nothing was selected on" in _error([*args, *same], capsys)
+
+
+def test_openvino_bf16_is_opt_in_checked_by_the_golden_replay_and_refused_without_native_bf16(
+    tiny_checkpoint, data_dir, tmp_path, monkeypatch
+):
+    from edgebert.core import cpu
+    from edgebert.runtime import model as runtime_model
+
+    artifact = tmp_path / "ov"
+    config = ExportConfig(backend="openvino", quantization=quantization_from_recipe("openvino-int8"))
+    calibration = load_file(data_dir / "train.jsonl", label_column=None)
+    export_artifact(tiny_checkpoint, artifact, config, calibration_data=calibration, progress=False)
+    texts = ["the team won the match", "shares fell on the market", "new phone chip"]
+    f32 = Classifier.load(artifact)
+    with pytest.raises(InputError, match="openvino_precision must be one of"):
+        Classifier.load(artifact, openvino_precision="fp16")
+    native = cpu.cpu_info().native_bf16
+    no_bf16 = cpu.CpuInfo("x", "x86_64", frozenset({"avx2"}))
+    monkeypatch.setattr(runtime_model, "cpu_info", lambda: no_bf16)
+    with pytest.raises(InputError, match="needs a CPU with native bf16"):
+        Classifier.load(artifact, openvino_precision="bf16")
+    monkeypatch.undo()
+    if not native:
+        pytest.skip("this CPU has no native bf16: the bf16 run itself cannot be checked here")
+    bf16 = Classifier.load(artifact, openvino_precision="bf16")  # passed the golden replay
+    assert np.abs(bf16.predict_logits(texts) - f32.predict_logits(texts)).max() < 0.1

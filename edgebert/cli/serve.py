@@ -48,6 +48,14 @@ def add_serve(commands) -> None:
     )
     config_option(p, "--max-connections", ServeConfig, "max_connections", "open connections before 503", type=int)
     config_option(p, "--spinning", ServeConfig, "spinning", "let inference threads busy-wait", action="store_true")
+    config_option(
+        p,
+        "--openvino-precision",
+        ServeConfig,
+        "openvino_precision",
+        "OpenVINO artifacts: bf16 on CPUs with native bf16 (faster; the golden replay still checks)",
+        choices=["f32", "bf16"],
+    )
     p.set_defaults(run=run_serve)
 
 

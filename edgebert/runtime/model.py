@@ -32,6 +32,7 @@ from .tokenization import TextEncoder
 
 ModelT = TypeVar("ModelT", bound="ArtifactModel")
 OPENVINO_MODES = ("latency", "throughput")
+OPENVINO_PRECISIONS = ("f32", "bf16")  # what OpenVINO computes the layers it keeps in floating point in
 FRONT_DOOR_NAMES = {
     SEQUENCE: "Classifier",
     MULTI_LABEL: "Classifier",
@@ -61,6 +62,7 @@ class ArtifactModel:
         check_golden: bool = True,
         batch_size: int = 32,
         openvino_mode: str = "latency",
+        openvino_precision: str = "f32",
         spinning: bool = False,
         allow_saturation: bool = False,
         variant: str | None = None,
@@ -80,9 +82,12 @@ class ArtifactModel:
         variant: a fleet bundle's variant to load (refused if unsafe on this CPU); default: the bundle's choice
             for this CPU's instruction set, skipping unsafe variants and engines that are not installed (warned).
         probe: for a fleet bundle, time every safe variant briefly (1x128) and load the fastest.
+        openvino_precision: "bf16" lets OpenVINO run its floating-point layers in bf16 on CPUs that have it
+            (avx512_bf16, AMX): faster, and answers may move slightly; the golden replay still has to pass.
         """
-        _check_options(threads, batch_size, openvino_mode)
+        _check_options(threads, batch_size, openvino_mode, openvino_precision)
         options = dict(verify=verify, check_golden=check_golden, batch_size=batch_size, openvino_mode=openvino_mode)
+        options.update(openvino_precision=openvino_precision)
         options.update(spinning=spinning, allow_saturation=allow_saturation)
         if probe and variant is None and is_fleet(path):  # every safe variant loaded with these options; fastest kept
             return probe_variant(Path(path), lambda name: cls.load(path, threads, variant=name, **options))
@@ -102,7 +107,7 @@ class ArtifactModel:
             _refuse_saturating_int8(bundle, manifest)
         model_bytes, tokenizer_bytes = _read_opened(bundle, manifest, verify)
         encoder = TextEncoder.from_bytes(tokenizer_bytes, manifest.max_length, where=bundle / TOKENIZER)
-        options = {"mode": openvino_mode} if manifest.backend == "openvino" else {}
+        options = {"mode": openvino_mode, "precision": openvino_precision} if manifest.backend == "openvino" else {}
         row_by_row = quantizes_per_call(manifest.backend, manifest.quantization)  # same answer whatever the batch
         backend = open_backend(
             manifest.backend,
@@ -183,7 +188,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def _check_options(threads: int | None, batch_size: int, openvino_mode: str) -> None:
+def _check_options(threads: int | None, batch_size: int, openvino_mode: str, openvino_precision: str = "f32") -> None:
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise InputError(
             f"threads must be a whole number of at least 1 (or None for all usable CPUs), got {threads!r}."
@@ -192,6 +197,13 @@ def _check_options(threads: int | None, batch_size: int, openvino_mode: str) -> 
         raise InputError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
     if openvino_mode not in OPENVINO_MODES:
         raise InputError(f"openvino_mode must be one of {list(OPENVINO_MODES)}, got {openvino_mode!r}.")
+    if openvino_precision not in OPENVINO_PRECISIONS:
+        raise InputError(f"openvino_precision must be one of {list(OPENVINO_PRECISIONS)}, got {openvino_precision!r}.")
+    if openvino_precision == "bf16" and not cpu_info().native_bf16:
+        raise InputError(
+            "openvino_precision='bf16' needs a CPU with native bf16 (avx512_bf16 or AMX); this one has none, where "
+            "bf16 would be emulated and slower. Use the default, 'f32'."
+        )
 
 
 def _read_opened(bundle: Path, manifest: Manifest, verify: bool) -> tuple[ModelBytes, bytes]:
