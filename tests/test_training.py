@@ -33,7 +33,9 @@ def tiny_base_with_dropout(tmp_path_factory, tiny_base) -> Path:
 
 
 def _config(base: Path, **changes) -> TrainConfig:
+    # fp32: bf16 kernels (AMX) may pick paths by buffer alignment, so bf16 runs are not bit-reproducible
     values = dict(model=str(base), max_length=48, epochs=2, batch_size=16, learning_rate=5e-3, warmup_ratio=0.0)
+    values["precision"] = "fp32"
     return TrainConfig(**{**values, **changes})
 
 
@@ -62,6 +64,7 @@ def _interrupt_a_real_run(tmp_path, base, data_dir, signal_name: str):
     args = ["train", "--data", str(data_dir / "train.jsonl"), "--eval", str(data_dir / "dev.jsonl")]
     args += ["--model", str(base), "--out", str(tmp_path / "resumed"), "--max-length", "48"]
     args += ["--epochs", "2", "--batch-size", "16", "--lr", "5e-3", "--warmup-ratio", "0", "--grad-accum", "2"]
+    args += ["--precision", "fp32"]  # bf16 kernels (AMX) may pick paths by buffer alignment: not bit-reproducible
     return subprocess.run([sys.executable, str(script), *args, "--quiet"], capture_output=True, text=True, timeout=300)
 
 
