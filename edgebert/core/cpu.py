@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 NOTABLE_X86 = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
@@ -93,8 +94,27 @@ class CpuInfo:
     flags: frozenset[str]
     source: str = ""  # where the flags came from
     identity: str = ""  # "GenuineIntel family 6 model 167 stepping 8": model names lie on VMs (Linux only)
-    microarchitecture: str = ""  # by features: archspec's name where installed, else MICROARCHITECTURES'
-    microarchitecture_source: str = ""  # "archspec X.Y" or "edgebert table"
+    is_host: bool = False  # read from this machine (cpu_info), so archspec may name it
+
+    @cached_property
+    def _named(self) -> tuple[str, str]:
+        """(microarchitecture, where the name came from), worked out only when a report asks: loading a model
+        never pays for archspec."""
+        name, source = _archspec_name() if self.is_host else ("", "")
+        if not name:
+            name = microarchitecture_from_flags(self.vendor, self.arch, self.flags)
+            source = "edgebert table" if name else ""
+        return name, source
+
+    @property
+    def microarchitecture(self) -> str:
+        """By features: archspec's name for this host where installed, else MICROARCHITECTURES'."""
+        return self._named[0]
+
+    @property
+    def microarchitecture_source(self) -> str:
+        """ "archspec X.Y" or "edgebert table"."""
+        return self._named[1]
 
     @property
     def vendor(self) -> str:
@@ -239,11 +259,7 @@ def cpu_info() -> CpuInfo:
     if system == "Windows" and not model:
         model = _windows_cpu_name()
     model = model or platform.processor() or arch
-    vendor = identity.split()[0] if " family " in identity else ""
-    uarch, uarch_source = _archspec_name()
-    if not uarch:
-        uarch, uarch_source = microarchitecture_from_flags(vendor, arch, flags), "edgebert table"
-    return CpuInfo(model, arch, frozenset(flags), source, identity, uarch, uarch_source if uarch else "")
+    return CpuInfo(model, arch, frozenset(flags), source, identity, is_host=True)
 
 
 def _archspec_name() -> tuple[str, str]:

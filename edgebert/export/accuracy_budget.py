@@ -2,7 +2,7 @@
 on the eval set is within P points. Backend-agnostic: the caller supplies how to build a quantized model
 with some units kept in fp32, and how to get its logits.
 
-The rule (BUDGET_RULE, also in docs/accuracy.md): a model *meets* the budget when the upper end of the 95%
+The rule (BUDGET_RULE, also in docs/export.md): a model *meets* the budget when the upper end of the 95%
 paired-bootstrap interval of its drop is at most P; it is then `confirmed`. Layers go back to fp32, most
 sensitive first, until a model meets it. When only the all-fp32 model would (the eval set is too small to
 confirm P: one text is 100/n points), the first model whose measured drop is at most P is kept instead and

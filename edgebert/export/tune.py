@@ -74,8 +74,8 @@ def tune_artifact(
     check_writable(out, force, inputs=(teacher, *students, *sources))
     if eval_data is None:
         raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
-    if not task_class(read_checkpoint_meta(teacher).task).tunable:
-        task = read_checkpoint_meta(teacher).task
+    task = read_checkpoint_meta(teacher).task
+    if not task_class(task).tunable:
         raise InputError(
             f"--tune ranks single-label sequence classifiers; for this {task} model use --int8 --max-drop POINTS."
         )

@@ -47,7 +47,10 @@ class Classifier(ArtifactModel):
         pairs = None if pairs is None else _as_text_list(pairs)
         if pairs is not None and len(pairs) != len(texts):
             raise ValueError(f"got {len(texts)} texts but {len(pairs)} pairs")
-        ids, type_ids = self.encoder.encode(texts, pairs)
+        return self.logits_of_ids(*self.encoder.encode(texts, pairs))
+
+    def logits_of_ids(self, ids: list[list[int]], type_ids: list[list[int]]) -> np.ndarray:
+        """(N, num_labels) logits of texts already tokenized by `self.encoder` (ids and type ids per text)."""
         return batched_logits(self.backend, self.encoder, ids, type_ids, self.batch_size, len(self.labels))
 
     def predict_proba(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None) -> np.ndarray:

@@ -63,9 +63,16 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> tuple[list, list]:
         """Token ids and token type ids per text, unpadded."""
+        ids, type_ids, _ = self.encode_counted(texts, pairs)
+        return ids, type_ids
+
+    def encode_counted(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> tuple[list, list, list]:
+        """`encode`, plus the tokens each text (or pair) has before truncation, from the same tokenizer pass
+        (capped: a count past max_length + SPILL is only 'too long')."""
         inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
         encodings = self._encode_bounded(inputs)
-        return [e.ids for e in encodings], [e.type_ids for e in encodings]
+        counts = [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in encodings]
+        return [e.ids for e in encodings], [e.type_ids for e in encodings], counts
 
     def _encode_bounded(self, inputs: list) -> list:
         """Encode with time and memory bounded by max_length, not by the input's size, and the same ids as
@@ -103,8 +110,7 @@ class TextEncoder:
     def token_counts(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[int]:
         """Tokens each text (or text pair) has before truncation (capped: a count past max_length + SPILL is only
         'too long')."""
-        inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
-        return [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in self._encode_bounded(inputs)]
+        return self.encode_counted(texts, pairs)[2]
 
     def encode_words(self, words: Sequence[Sequence[str]]) -> tuple[list, list, list]:
         """Ids, type ids and word ids for texts already split into words (token classification).

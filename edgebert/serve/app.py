@@ -27,7 +27,6 @@ import numpy as np
 from .. import __version__
 from ..runtime.backends import RowByRow
 from ..runtime.classifier import ACTIVATIONS, Classifier
-from ..runtime.model import batched_logits
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
 from .metrics import Metrics
@@ -93,21 +92,19 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         if pairs is not None and len(pairs) != len(texts):
             raise HttpError(422, f"'pairs' has {len(pairs)} items but 'inputs' has {len(texts)}; give one per input.")
         top_k = _top_k(body.get("top_k", len(model.labels)), len(model.labels))
-        truncate = _flag(body, "truncate", default=True)  # edgebert's own route cuts long texts, and says so
-        too_long = _too_long(model, texts, pairs)
-        if too_long and not truncate:
-            i, n = too_long[0]
-            raise HttpError(
-                413,
-                f'inputs[{i}] is {n} tokens, more than this model\'s {model.encoder.max_length}; drop "truncate": false.',
-            )
+        if not _flag(body, "truncate", default=True):  # edgebert's own route cuts long texts, and says so
+            _refuse_too_long(model, texts, pairs, 'drop "truncate": false')
         rows = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
-        logits = await _submit(batcher, rows, scope, group=pairs is not None)
-        cut = {i for i, _ in too_long}
-        matrix = np.asarray(logits).reshape(len(logits), len(model.labels))
+        answers = await _submit(batcher, rows, scope, group=pairs is not None)
+        matrix = np.asarray([row for row, _ in answers]).reshape(len(answers), len(model.labels))
         scores, given = model.activate(matrix), model.decide(matrix)
         results = [_top(model.labels, row, top_k) for row in scores]
-        return 200, {"results": [{**r, "labels": list(given[i]), "truncated": i in cut} for i, r in enumerate(results)]}
+        return 200, {
+            "results": [
+                {**r, "labels": list(labels), "truncated": cut}
+                for r, labels, (_, cut) in zip(results, given, answers, strict=True)
+            ]
+        }
 
     async def predict(scope, receive) -> tuple[int, Any]:
         """text-embeddings-inference's /predict: {"inputs": str | [str], "raw_scores"?, "truncate"?} ->
@@ -116,17 +113,11 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
             raise HttpError(404, "This artifact labels tokens: POST /v1/entities instead.")
         body = await _json_body(scope, receive, config, fields=PREDICT_FIELDS)
         texts = _strings(body, "inputs", config.max_inputs)
-        raw, truncate = _flag(body, "raw_scores"), _flag(body, "truncate")
-        too_long = _too_long(model, texts)
-        if too_long and not truncate:  # TEI's default: an input longer than the model takes is an error, not cut
-            i, n = too_long[0]
-            raise HttpError(
-                413,
-                f"inputs[{i}] is {n} tokens, more than this model's {model.encoder.max_length}; "
-                'send "truncate": true to cut it.',
-            )
-        logits = await _submit(batcher, texts, scope)
-        scored = [_ranked(model.labels, row if raw else model.activate(row[None])[0]) for row in logits]
+        raw = _flag(body, "raw_scores")
+        if not _flag(body, "truncate"):  # TEI's default: an input longer than the model takes is an error, not cut
+            _refuse_too_long(model, texts, None, 'send "truncate": true to cut it')
+        answers = await _submit(batcher, texts, scope)
+        scored = [_ranked(model.labels, row if raw else model.activate(row[None])[0]) for row, _ in answers]
         return 200, scored[0] if isinstance(body["inputs"], str) else scored
 
     async def inference_api(scope, receive) -> tuple[int, Any]:
@@ -144,8 +135,8 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         function = parameters.get("function_to_apply") or model.activation
         if function not in ACTIVATIONS:
             raise HttpError(422, f"'function_to_apply' is one of {list(ACTIVATIONS)}.")
-        logits = await _submit(batcher, texts, scope)
-        return 200, [_ranked(model.labels, model.activate(row[None], function)[0])[:top_k] for row in logits]
+        answers = await _submit(batcher, texts, scope)
+        return 200, [_ranked(model.labels, model.activate(row[None], function)[0])[:top_k] for row, _ in answers]
 
     async def openapi(scope, receive) -> tuple[int, Any]:
         return 200, document
@@ -374,13 +365,16 @@ def _runner(model):
     """(group, rows) -> (results, {stage: seconds}), run on a model copy's thread."""
     if isinstance(model, Classifier):
 
-        def run(with_pairs: bool, rows: list) -> tuple[list, dict[str, float]]:  # logits: callers pick the scores
+        def run(with_pairs: bool, rows: list) -> tuple[list, dict[str, float]]:
+            """(logits, truncated) per row: callers pick the scores; one tokenizer pass gives ids and lengths."""
             texts, pairs = (list(x) for x in zip(*rows, strict=True)) if with_pairs else (rows, None)
             started = time.perf_counter()
-            ids, type_ids = model.encoder.encode(texts, pairs)
+            ids, type_ids, counts = model.encoder.encode_counted(texts, pairs)
             tokenized = time.perf_counter()
-            logits = batched_logits(model.backend, model.encoder, ids, type_ids, model.batch_size, len(model.labels))
-            return list(logits), {"tokenization": tokenized - started, "inference": time.perf_counter() - tokenized}
+            logits = model.logits_of_ids(ids, type_ids)
+            truncated = [n > model.encoder.max_length for n in counts]
+            timings = {"tokenization": tokenized - started, "inference": time.perf_counter() - tokenized}
+            return list(zip(logits, truncated, strict=True)), timings
 
         return run
 
@@ -401,10 +395,13 @@ def _timing_headers(timing: dict[str, float] | None, started: float) -> tuple[tu
     return tuple((name.encode(), str(round(values[name] * 1000)).encode()) for name in TIMING_HEADERS if name in values)
 
 
-def _too_long(model, texts: list[str], pairs: list[str] | None = None) -> list[tuple[int, int]]:
-    """(index, tokens) of the inputs longer than the model takes (pairs count both texts)."""
-    counts = model.encoder.token_counts(texts, pairs)
-    return [(i, n) for i, n in enumerate(counts) if n > model.encoder.max_length]
+def _refuse_too_long(model, texts: list[str], pairs: list[str] | None, fix: str) -> None:
+    """413 for the first input (text or pair) longer than the model takes, when the request asked not to cut."""
+    for i, n in enumerate(model.encoder.token_counts(texts, pairs)):
+        if n > model.encoder.max_length:
+            raise HttpError(
+                413, f"inputs[{i}] is {n} tokens, more than this model's {model.encoder.max_length}; {fix}."
+            )
 
 
 def _top_k(value: Any, labels: int, *, clamp: bool = False) -> int:

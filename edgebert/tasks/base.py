@@ -17,6 +17,8 @@ from ..runtime.backends import Backend, open_backend
 from ..runtime.model import ArtifactModel
 from ..runtime.tokenization import Batch, TextEncoder
 
+EVAL_BOOTSTRAP = 2000  # resamples of the eval rows for the export's intervals (a few ms on thousands of rows)
+
 
 @dataclass
 class Encoded:

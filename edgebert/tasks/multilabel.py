@@ -24,8 +24,8 @@ from ..core.metrics import (
 )
 from ..data.text import LabelSet, TextDataset
 from ..runtime.tokenization import Batch, TextEncoder
-from .base import Encoded
-from .sequence import EVAL_BOOTSTRAP, SequenceTask
+from .base import EVAL_BOOTSTRAP, Encoded
+from .sequence import SequenceTask
 
 DEFAULT_THRESHOLD = 0.5  # before thresholds are chosen on dev, and for imported models that carry none
 

@@ -23,9 +23,7 @@ from ..runtime.backends import Backend
 from ..runtime.classifier import Classifier
 from ..runtime.model import batched_logits
 from ..runtime.tokenization import Batch, TextEncoder
-from .base import Encoded, Task
-
-EVAL_BOOTSTRAP = 2000  # resamples for the export's intervals (a few ms on thousands of rows)
+from .base import EVAL_BOOTSTRAP, Encoded, Task
 
 
 class SequenceTask(Task):

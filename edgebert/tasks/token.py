@@ -30,9 +30,7 @@ from ..runtime.backends import Backend, open_backend
 from ..runtime.model import batched_token_logits
 from ..runtime.token_classifier import TokenClassifier
 from ..runtime.tokenization import Batch, TextEncoder
-from .base import Encoded, Task
-
-EVAL_BOOTSTRAP = 2000  # resamples of sentences for the export's intervals
+from .base import EVAL_BOOTSTRAP, Encoded, Task
 
 
 class TokenTask(Task):
