@@ -73,8 +73,9 @@ class Task:
             logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), weight=class_weights, ignore_index=IGNORE
         )
 
-    def checkpoint_extras(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
-        """What the saved checkpoint records beside its weights that the task decides on dev (none by default)."""
+    def checkpoint_extras(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
+        """What the saved checkpoint records beside its weights that the task decided on dev, from the metrics
+        `evaluate` gave for it (none by default)."""
         return {}
 
     def decision_thresholds(self) -> list[float] | None:

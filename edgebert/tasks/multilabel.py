@@ -99,13 +99,16 @@ class MultiLabelTask(SequenceTask):
         return sigmoid(logits) >= (self.thresholds if thresholds is None else thresholds)
 
     def evaluate(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
+        """Scores with the labels given at the current thresholds (0.5 in training: selection), plus the per-label
+        thresholds that would maximise each label's F1 on these texts (what the checkpoint keeps)."""
         logits = self.logits(backend, encoder, encoded.ids, encoded.type_ids, batch_size)
-        return multilabel_metrics(np.asarray(encoded.targets), self.given(logits), self.labels.names)
+        truth = np.asarray(encoded.targets)
+        metrics = multilabel_metrics(truth, self.given(logits), self.labels.names)
+        return {**metrics, "best_thresholds": best_thresholds(truth, sigmoid(logits))}
 
-    def checkpoint_extras(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
+    def checkpoint_extras(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
         """Per-label thresholds that maximise each label's F1 on dev, for the model being saved."""
-        logits = self.logits(backend, encoder, encoded.ids, encoded.type_ids, batch_size)
-        return {"thresholds": best_thresholds(np.asarray(encoded.targets), sigmoid(logits))}
+        return {"thresholds": dev_metrics["best_thresholds"]}
 
     def budget_score(self, encoded: Encoded) -> Callable[[np.ndarray], float]:
         truth = np.asarray(encoded.targets)

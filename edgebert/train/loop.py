@@ -356,8 +356,7 @@ def end_epoch(
         + (" (best)" if improved else "")
     )
     if improved:
-        backend = TorchBackend(trainee.model)
-        extras = task.checkpoint_extras(backend, text.encoder, text.eval_set, config.eval_batch_size)  # e.g. thresholds
+        extras = task.checkpoint_extras(metrics)  # e.g. multi-label thresholds, decided on this dev pass
         state.best, state.epochs_without_improvement = {**metrics, "epoch": epoch, "checkpoint_extras": extras}, 0
         trainee.model.save_pretrained(run.partial / "best")
     else:
