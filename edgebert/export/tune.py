@@ -85,14 +85,17 @@ def tune_artifact(
     measuring = config.target in (None, this_isa)
     plans = candidate_plans(checkpoints, config, config.target or this_isa, calibration_data, timed=measuring)
 
+    from ..runtime import Classifier
+
     with temporary_directory("edgebert-tune-") as tmp:
         say("building the teacher's fp32 reference")
         reference_plan = Plan("teacher/fp32", teacher, _layers(teacher), _export_config(None, this_isa, False, config))
         reference = _export(reference_plan, Path(tmp) / "reference", eval_data, None, coverage_data)
         teacher_score = reference.manifest.evaluation.score
-        reference_correct = correct_rows(reference.out, eval_data)
+        reference_correct = correct_rows(Classifier.load(reference.out), eval_data)
         rows = bootstrap_rows(len(eval_data))
         built: dict[str, Path] = {}
+        loaded: dict[str, Classifier] = {}  # each candidate loaded (and verified) once: scored, then timed
         results: dict[str, TunedCandidate] = {}
         for i, plan in enumerate(plans, 1):
             say(f"[{i}/{len(plans)}] building {plan.name}")
@@ -105,15 +108,15 @@ def tune_artifact(
                 candidate.error = str(exc)
                 say(f"    skipped: {exc}")
                 continue
-            built[plan.name] = report.out
-            difference = paired_accuracy_difference(reference_correct, correct_rows(report.out, eval_data), rows)
+            built[plan.name], loaded[plan.name] = report.out, Classifier.load(report.out)
+            difference = paired_accuracy_difference(reference_correct, correct_rows(loaded[plan.name], eval_data), rows)
             candidate.drop_points, candidate.drop_ci95 = round(difference["points"], 4), difference["ci95"]
             candidate.confirmed = confirms(candidate.drop_points, candidate.drop_ci95, config.max_drop_points)
             candidate.size_bytes = report.size_bytes
             candidate.measured = measuring
         if measuring:
             say(f"timing {len(built)} candidates on this CPU ({cpu_model}, {this_isa}), interleaved")
-            for name, timing in time_candidates(built, eval_data.texts[: config.real_texts], config).items():
+            for name, timing in time_candidates(loaded, eval_data.texts[: config.real_texts], config).items():
                 c = results[name]
                 c.real_text_ms, c.real_text_spread_ms, c.p50_1x128_ms = timing
         chosen, reason, confirmed = choose(list(results.values()), config.max_drop_points, measuring=measuring)
@@ -133,11 +136,9 @@ def tune_artifact(
     return tuning
 
 
-def correct_rows(artifact: Path, data: TextDataset) -> np.ndarray:
-    """(N,) bool: which eval texts the artifact labels right, run as an app runs it."""
-    from ..runtime import Classifier
-
-    predictions = Classifier.load(artifact).predict(data.texts, data.pairs)
+def correct_rows(model, data: TextDataset) -> np.ndarray:
+    """(N,) bool: which eval texts a loaded artifact (Classifier) labels right, run as an app runs it."""
+    predictions = model.predict(data.texts, data.pairs)
     return np.array([p.label == truth for p, truth in zip(predictions, data.labels, strict=True)])
 
 
@@ -226,13 +227,10 @@ def _simplicity(name: str) -> tuple[int, bool]:
 
 
 def time_candidates(
-    built: dict[str, Path], texts: list[str], config: TuneConfig
+    models: dict[str, object], texts: list[str], config: TuneConfig
 ) -> dict[str, tuple[float, list[float], float]]:
-    """(real-text ms per text, its [fastest, slowest] per-round median, 1x128 p50 ms) per candidate, all timed in
-    the same interleaved rounds."""
-    from ..runtime import Classifier
-
-    models = {name: Classifier.load(path) for name, path in built.items()}
+    """(real-text ms per text, its [fastest, slowest] per-round median, 1x128 p50 ms) per loaded candidate
+    (Classifier), all timed in the same interleaved rounds."""
     runners: dict[str, Callable[[], object]] = {}
     for name, model in models.items():
         feed = synthetic_batch(1, 128, vocab_size=model.encoder.tokenizer.get_vocab_size())
