@@ -55,13 +55,12 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
 
 
 def check_columns(paths: list[Path], text_column: str, pair_column: str | None) -> None:
-    """Refuse, before any work, what the readers would refuse mid-run: a table without the named columns, or
-    --pair-column on plain text."""
+    """Refuse, before any work, inputs the readers cannot read as asked: a table without the named columns, or
+    --pair-column on plain text. `read_rows` relies on it."""
     for path in paths:
         suffix = path.suffix.lower()
         if suffix in TABLE_SUFFIXES:
-            with path.open(encoding="utf-8", errors="replace", newline="") as f:
-                header = next(csv.reader(f, delimiter=TABLE_SUFFIXES[suffix]), [])
+            header = _header(_csv_reader(path, TABLE_SUFFIXES[suffix]), path) or []
             for name, flag in ((text_column, "--text-column"), (pair_column, "--pair-column")):
                 if name and name not in header:
                     raise InputError(f"{path} has no column '{name}' (columns: {header}); pass {flag} NAME.")
@@ -80,8 +79,6 @@ def read_rows(
             items = _jsonl(path, columns)
         elif suffix in TABLE_SUFFIXES:
             items = _table(path, TABLE_SUFFIXES[suffix], columns)
-        elif pair_column:
-            raise InputError(f"{path} is plain text, one text per line: --pair-column needs JSONL, CSV or TSV.")
         else:
             items = _lines(path)
         for line, text_or_reason, row_id, pair in items:
@@ -131,20 +128,27 @@ def _jsonl(path: Path, columns: tuple):
         yield (line, *_fields(row, columns))
 
 
-def _table(path: Path, delimiter: str, columns: tuple):
-    text_column, _, pair_column = columns
+def _csv_reader(path: Path, delimiter: str):
     csv.field_size_limit(1 << 30)
     lines = ((content if content is not None else "\udcff") + "\n" for _, content, _ in _decoded_lines(path))
-    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    return csv.reader(lines, delimiter=delimiter, strict=True)
+
+
+def _header(reader, path: Path) -> list[str] | None:
+    """The first row of a table (None for an empty file)."""
     try:
-        header = next(reader)
+        return next(reader)
     except StopIteration:
-        return
+        return None
     except csv.Error as exc:
         raise InputError(f"{path}:1: malformed header ({exc}).") from None
-    for name, flag in ((text_column, "--text-column"), (pair_column, "--pair-column")):
-        if name and name not in header:
-            raise InputError(f"{path} has no column '{name}' (columns: {header}); pass {flag} NAME.")
+
+
+def _table(path: Path, delimiter: str, columns: tuple):
+    reader = _csv_reader(path, delimiter)
+    header = _header(reader, path)  # its columns were checked by check_columns
+    if header is None:
+        return
     while True:
         start = reader.line_num + 1
         try:
