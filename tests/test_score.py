@@ -332,3 +332,12 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tiny_in
     assert first.wait(timeout=300) == 0
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 4000
     assert not (tmp_path / ".o.jsonl.lock").exists()
+
+
+def test_an_input_named_like_the_lock_file_is_refused_and_kept(tiny_int8_artifact, tmp_path):
+    lock_named = tmp_path / ".o.jsonl.lock"
+    lock_named.write_text("a text\n")
+    args = [str(tiny_int8_artifact), "--input", str(lock_named), "--output", str(tmp_path / "o.jsonl")]
+    result = subprocess.run([*CLI, *args, "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 2 and "never overwritten" in result.stderr
+    assert lock_named.read_text() == "a text\n"

@@ -117,7 +117,7 @@ def prepare(artifact: Path, patterns: list[str], output: Path, config: ScoreConf
         from ..core.errors import require
 
         require("pyarrow", "ray")
-    for derived in (rejects_path(output), parts_dir(output)):  # written beside the output: never an input either
+    for derived in (rejects_path(output), parts_dir(output), lock_path(output)):  # beside the output: never inputs
         check_not_an_input(derived, (artifact, *inputs), flag="--output")
     plan = plan_for(artifact, inputs, config)
     parts = parts_dir(output)
@@ -210,8 +210,9 @@ def output_lock(output: Path):
     except ImportError:
         yield
         return
-    path = output.with_name(f".{output.name}.lock")
-    with open(path, "a+") as handle:
+    path = lock_path(output)
+    created = not path.exists()  # only a lock file this run made is removed: never a file that was already there
+    with open(path, "a+") as handle:  # "a+": opening changes nothing in an existing file
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -221,7 +222,12 @@ def output_lock(output: Path):
         try:
             yield
         finally:
-            path.unlink(missing_ok=True)
+            if created:
+                path.unlink(missing_ok=True)
+
+
+def lock_path(output: Path) -> Path:
+    return output.with_name(f".{output.name}.lock")
 
 
 @contextlib.contextmanager
