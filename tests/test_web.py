@@ -75,3 +75,33 @@ def test_page_classifies_in_chromium_like_python(web_example, tiny_int8_artifact
     pixels = matplotlib.image.imread(str(shot))[..., :3]  # RGB floats in [0, 1]
     best_bar = np.all(np.abs(pixels - np.array([0xD6, 0x27, 0x28]) / 255) < 0.02, axis=-1)
     assert best_bar.sum() > 500, "the highlighted bar of the best label is not on the screenshot"
+
+
+def test_the_page_server_serves_no_file_outside_the_artifact(tiny_int8_artifact, tmp_path):
+    import http.client
+
+    npm_example(WEB, "onnxruntime-web")
+    artifact = tmp_path / "artifact"
+    shutil.copytree(tiny_int8_artifact, artifact)
+    (tmp_path / "secret.txt").write_text("not for the web")
+    manifest = json.loads((artifact / "edgebert.json").read_text())
+    manifest["files"]["../secret.txt"] = "0" * 64  # a hostile manifest naming a file outside its folder
+    (artifact / "edgebert.json").write_text(json.dumps(manifest))
+    port_file = tmp_path / "port"
+    server = subprocess.Popen(
+        [sys.executable, str(WEB / "serve.py"), str(artifact), "--port", "0", "--port-file", str(port_file)],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        statuses = {}
+        for path in ("/artifact/../secret.txt", "/artifact/tokenizer.json"):
+            connection = http.client.HTTPConnection("127.0.0.1", int(port_file.read_text()), timeout=30)
+            connection.request("GET", path)
+            statuses[path] = connection.getresponse().status
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert statuses == {"/artifact/../secret.txt": 404, "/artifact/tokenizer.json": 200}

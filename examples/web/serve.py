@@ -30,7 +30,8 @@ mimetypes.add_type("application/wasm", ".wasm")
 
 def handler_for(artifact: Path):
     manifest = json.loads((artifact / "edgebert.json").read_text(encoding="utf-8"))
-    served = {"edgebert.json", *manifest["files"]}  # plain names, checked by the runtime's manifest rules
+    # the manifest's own files, plain names only: a hostile manifest cannot point the server outside the artifact
+    served = {n for n in ("edgebert.json", *manifest["files"]) if (artifact / n).resolve().parent == artifact}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
