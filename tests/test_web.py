@@ -5,6 +5,7 @@ skipped with the reason otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -31,21 +32,30 @@ def web_example() -> Path:
     return npm_example(WEB, "onnxruntime-web")
 
 
-def test_page_classifies_in_chromium_like_python(web_example, tiny_int8_artifact, tmp_path):
-    port_file = tmp_path / "port"
+@contextlib.contextmanager
+def page_server(artifact: Path, tmp_path: Path):
+    """examples/web/serve.py on a free loopback port, for the duration: yields its base URL."""
+    port_file = tmp_path / f"port-{time.monotonic_ns()}"
     server = subprocess.Popen(
-        [sys.executable, str(WEB / "serve.py"), str(tiny_int8_artifact), "--port", "0", "--port-file", str(port_file)],
+        [sys.executable, str(WEB / "serve.py"), str(artifact), "--port", "0", "--port-file", str(port_file)],
         stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 30
         while not port_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        kit = [json.loads(line) for line in (tiny_int8_artifact / "conformance.jsonl").read_text().splitlines()]
-        texts = [row["text"] for row in kit[:KIT_TEXTS]]
-        (tmp_path / "texts.json").write_text(json.dumps(texts, ensure_ascii=False))
-        shot = tmp_path / "page.png"
-        url = f"http://127.0.0.1:{int(port_file.read_text())}/"
+        yield f"http://127.0.0.1:{int(port_file.read_text())}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_page_classifies_in_chromium_like_python(web_example, tiny_int8_artifact, tmp_path):
+    kit = [json.loads(line) for line in (tiny_int8_artifact / "conformance.jsonl").read_text().splitlines()]
+    texts = [row["text"] for row in kit[:KIT_TEXTS]]
+    (tmp_path / "texts.json").write_text(json.dumps(texts, ensure_ascii=False))
+    shot = tmp_path / "page.png"
+    with page_server(tiny_int8_artifact, tmp_path) as url:
         result = subprocess.run(
             ["node", "check.mjs", url, str(tmp_path / "texts.json"), str(shot), CHROMIUM],
             cwd=WEB,
@@ -53,9 +63,6 @@ def test_page_classifies_in_chromium_like_python(web_example, tiny_int8_artifact
             text=True,
             timeout=600,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert result.returncode == 0, result.stderr[-3000:]
     page = json.loads(result.stdout)
     assert page["errors"] == [] and page["ready"]["isolated"]  # COOP/COEP: WASM threads are allowed
@@ -87,21 +94,29 @@ def test_the_page_server_serves_no_file_outside_the_artifact(tiny_int8_artifact,
     manifest = json.loads((artifact / "edgebert.json").read_text())
     manifest["files"]["../secret.txt"] = "0" * 64  # a hostile manifest naming a file outside its folder
     (artifact / "edgebert.json").write_text(json.dumps(manifest))
-    port_file = tmp_path / "port"
-    server = subprocess.Popen(
-        [sys.executable, str(WEB / "serve.py"), str(artifact), "--port", "0", "--port-file", str(port_file)],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not port_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        statuses = {}
+    statuses = {}
+    with page_server(artifact, tmp_path) as url:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
         for path in ("/artifact/../secret.txt", "/artifact/tokenizer.json"):
-            connection = http.client.HTTPConnection("127.0.0.1", int(port_file.read_text()), timeout=30)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             connection.request("GET", path)
             statuses[path] = connection.getresponse().status
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert statuses == {"/artifact/../secret.txt": 404, "/artifact/tokenizer.json": 200}
+
+
+def test_the_page_refuses_a_model_whose_bytes_do_not_match_the_manifest(web_example, tiny_int8_artifact, tmp_path):
+    artifact = tmp_path / "artifact"
+    shutil.copytree(tiny_int8_artifact, artifact)
+    model = bytearray((artifact / "model.onnx").read_bytes())
+    model[-1] ^= 1  # one bit
+    (artifact / "model.onnx").write_bytes(bytes(model))
+    (tmp_path / "texts.json").write_text('["a text"]')
+    with page_server(artifact, tmp_path) as url:
+        result = subprocess.run(
+            ["node", "check.mjs", url, str(tmp_path / "texts.json"), str(tmp_path / "p.png"), CHROMIUM],
+            cwd=WEB,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode != 0 and "model.onnx does not match its checksum" in result.stderr

@@ -8,11 +8,21 @@ import { tokenizerFromJson } from "/tokenizer.mjs";
 ort.env.wasm.wasmPaths = "/ort/";
 ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 
+// An artifact file's bytes, refused unless their sha256 is the manifest's: what answers is what was exported.
+async function verified(manifest, name) {
+  const bytes = new Uint8Array(await (await fetch(`/artifact/${name}`)).arrayBuffer());
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  if (hex !== manifest.files[name]) throw new Error(`${name} does not match its checksum; re-copy the artifact`);
+  return bytes;
+}
+
 async function load() {
   const manifest = await (await fetch("/artifact/edgebert.json")).json();
   if (manifest.backend !== "onnxruntime") throw new Error(`backend ${manifest.backend}: the page runs ONNX artifacts`);
-  const tokenizer = tokenizerFromJson(await (await fetch("/artifact/tokenizer.json")).json(), manifest.max_length);
-  const model = new Uint8Array(await (await fetch(`/artifact/${manifest.model_files[0]}`)).arrayBuffer());
+  const tokenizerJson = JSON.parse(new TextDecoder().decode(await verified(manifest, "tokenizer.json")));
+  const tokenizer = tokenizerFromJson(tokenizerJson, manifest.max_length);
+  const model = await verified(manifest, manifest.model_files[0]);
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
   return { manifest, tokenizer, session };
 }
