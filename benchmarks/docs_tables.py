@@ -90,11 +90,12 @@ def msra_ner() -> str | None:
     if "torch_fp32" in new:
         rows.append(row("the same model, torch fp32", new["torch_fp32"]))
     rows.append(row(f"character CRF, same {sentences} sentences", new["crf"], bold=True))
-    first = load("msra_ner_m3e-epoch1.json")
-    if first is not None:
-        rows.append(row("edgebert INT8 after the first epoch only", first["int8_artifact"]))
+    for epochs, label in (("epoch1", "the first epoch only"), ("epoch2", "two epochs")):
+        earlier = load(f"msra_ner_m3e-{epochs}.json")
+        if earlier is not None:
+            rows.append(row(f"edgebert INT8 after {label}", earlier["int8_artifact"]))
     if old is not None:
-        rows.append(row("old fallback: edgebert INT8, MiniLM + new characters (Zen 3)", old["int8_artifact"]))
+        rows.append(row("old fallback: edgebert INT8, MiniLM + new characters (EPYC, AVX2)", old["int8_artifact"]))
     d = new["int8_minus_crf_f1"]
     notes = [
         f"INT8 − CRF: {d['difference_points']:+.2f} points {interval(d['ci95_low_points'], d['ci95_high_points'], sign=True)}"
