@@ -67,12 +67,16 @@ demo-zh: | $(VENV)/.installed
 	$(BIN)/edgebert predict $(ZH)-int8 "质量很好，物流也快，推荐！" "太失望了，用了两天就坏了"
 
 # ---- the Chinese teacher made fast (docs/chinese.md "Fast as well as accurate"): students of 6 layers (3 epochs) and
-# 3 layers (2 epochs) distilled from demo-zh's teacher, `export --tune` over teacher and students (every candidate
-# trimmed; chosen on dev, the winner reported on test), then the winner and demo-zh's INT8 beside torch and Optimum's
-# INT8 of the same teacher on zh_reviews:test, one thread. On ONE core of the Xeon (family 6 model 167): the 6-layer
-# student 62 min, the 3-layer 26 min, --tune 25 min, peers 15 min.
+# 3 layers (2 epochs) distilled from demo-zh's teacher; `export --tune` over teacher and students (every candidate
+# trimmed; chosen on dev, the winner reported on test), and `export --tune` of the 6-layer student alone (its dev
+# accuracy equals the teacher's, but 1,736 dev texts cannot confirm it within the budget, so the joint tune keeps the
+# teacher); then those artifacts and demo-zh's INT8 beside torch and Optimum's INT8 of the same teacher on
+# zh_reviews:test, one thread, and against the bag-of-characters baselines. On ONE core of the Xeon (family 6 model
+# 167): the 6-layer student 59 min (peak RSS 5.1 GB), the 3-layer 26 min, the joint tune 38 min, peers ~15 min.
 ZH_DISTILL := $(BIN)/edgebert distill $(ZH) --data zh_reviews:train --eval zh_reviews:dev --batch-size 32 --lr 1e-4 \
 	--freeze-embeddings --precision fp32 --force --quiet
+ZH_TUNE := --tune --eval zh_reviews:dev --calib zh_reviews:train --trim-vocab zh_reviews:train --trim-keep cjk \
+	--test zh_reviews:test --force
 $(ZH)-student6/edgebert_checkpoint.json: | $(VENV)/.installed
 	@test -f $(ZH)/edgebert_checkpoint.json || { echo "tune-zh distills demo-zh's teacher: run make demo-zh first"; exit 2; }
 	$(ZH_DISTILL) --layers 6 --epochs 3 --out $(ZH)-student6
@@ -81,14 +85,13 @@ $(ZH)-student3/edgebert_checkpoint.json: | $(VENV)/.installed
 	$(ZH_DISTILL) --layers 3 --epochs 2 --out $(ZH)-student3
 
 tune-zh: $(ZH)-student6/edgebert_checkpoint.json $(ZH)-student3/edgebert_checkpoint.json
-	$(BIN)/edgebert export $(ZH) --tune --student $(ZH)-student6 --student $(ZH)-student3 --eval zh_reviews:dev \
-		--calib zh_reviews:train --trim-vocab zh_reviews:train --trim-keep cjk --test zh_reviews:test \
-		--out $(ZH)-tuned --force
-	$(BIN)/python benchmarks/peers.py --checkpoint $(ZH) --artifact $(ZH)-tuned --artifact $(ZH)-int8 \
-		--data zh_reviews:test --calib zh_reviews:train --shapes 1x16,1x128 --threads 1 --rounds 3 \
-		--work runs/peers-zh --out benchmarks/results/peers-zh
+	$(BIN)/edgebert export $(ZH) --student $(ZH)-student6 --student $(ZH)-student3 --out $(ZH)-tuned $(ZH_TUNE)
+	$(BIN)/edgebert export $(ZH)-student6 --out $(ZH)-student6-tuned $(ZH_TUNE)
+	$(BIN)/python benchmarks/peers.py --checkpoint $(ZH) --artifact $(ZH)-student6-tuned --artifact $(ZH)-tuned \
+		--artifact $(ZH)-int8 --data zh_reviews:test --calib zh_reviews:train --shapes 1x16,1x128 --threads 1 \
+		--rounds 3 --work runs/peers-zh --out benchmarks/results/peers-zh
 	$(BIN)/python benchmarks/zh_baseline.py --artifact e5-int8-budget=$(ZH)-int8 --artifact e5-tuned=$(ZH)-tuned \
-		--out benchmarks/results/zh_reviews.json
+		--artifact e5-student6-tuned=$(ZH)-student6-tuned --out benchmarks/results/zh_reviews.json
 
 # The earlier fallback, kept for comparison: MiniLM + the data's characters, masked-LM adaptation, fine-tuning
 demo-zh-minilm: | $(VENV)/.installed
