@@ -65,6 +65,9 @@ def test_tuner_prefers_a_confirmed_candidate_to_a_faster_one_whose_interval_cros
     slow = _candidate("t/slow", 20.0, 0.0)
     name, reason, confirmed = choose([fast, slow], 0.5, measuring=True)
     assert name == "t/slow" and confirmed and "NOT confirmed" not in reason
+    assert "faster but not confirmed: t/fast (10.00 ms/text, drop 0.30 [-0.30, 0.90])" in reason  # what to do next
+    over = _candidate("t/over", 5.0, 0.8, ci=[0.1, 1.5])  # over the budget on its point estimate: not offered
+    assert "t/over" not in choose([over, slow], 0.5, measuring=True)[1]
     name, reason, confirmed = choose([fast], 0.5, measuring=True)  # nothing confirmed: say so plainly
     assert name == "t/fast" and not confirmed and "NOT confirmed" in reason
 

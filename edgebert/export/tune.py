@@ -207,7 +207,20 @@ def choose(candidates: list[TunedCandidate], max_drop: float, *, measuring: bool
             f"tied on real-text time with {others} (round spreads overlap; fastest {fastest.real_text_ms:.2f} "
             f"ms/text): {why}, {winner.real_text_ms:.2f} ms/text, {_drop(winner)}"
         )
-    return winner.name, reason + caveat, bool(confirmed)
+    return winner.name, reason + caveat + _faster_unconfirmed(inside, winner), bool(confirmed)
+
+
+def _faster_unconfirmed(inside: list[TunedCandidate], winner: TunedCandidate) -> str:
+    """Name the fastest candidate that was passed over only because its interval could not be confirmed: a student
+    that disagrees with the teacher on many rows can score as well and still have a wide interval on a small set."""
+    passed_over = [c for c in inside if not c.confirmed and _spread(c)[1] < _spread(winner)[0]]
+    if not passed_over:
+        return ""
+    c = min(passed_over, key=lambda c: c.real_text_ms)
+    return (
+        f"; faster but not confirmed: {c.name} ({c.real_text_ms:.2f} ms/text, {_drop(c)}): a larger --eval set "
+        f"can confirm it, or export that checkpoint on its own to take it"
+    )
 
 
 def _drop(c: TunedCandidate) -> str:
