@@ -73,15 +73,15 @@ demo-zh: | $(VENV)/.installed
 # teacher); then those artifacts and demo-zh's INT8 beside torch and Optimum's INT8 of the same teacher on
 # zh_reviews:test, one thread, and against the bag-of-characters baselines. On ONE core of the Xeon (family 6 model
 # 167): the 6-layer student 59 min (peak RSS 5.1 GB), the 3-layer 26 min, the joint tune 38 min, peers ~15 min.
+$(ZH)/edgebert_checkpoint.json:  # made by demo-zh; tune-zh only refuses to go on without it
+	@echo "tune-zh distills demo-zh's teacher: run make demo-zh first"; exit 2
 ZH_DISTILL := $(BIN)/edgebert distill $(ZH) --data zh_reviews:train --eval zh_reviews:dev --batch-size 32 --lr 1e-4 \
 	--freeze-embeddings --precision fp32 --force --quiet
 ZH_TUNE := --tune --eval zh_reviews:dev --calib zh_reviews:train --trim-vocab zh_reviews:train --trim-keep cjk \
 	--test zh_reviews:test --force
-$(ZH)-student6/edgebert_checkpoint.json: | $(VENV)/.installed
-	@test -f $(ZH)/edgebert_checkpoint.json || { echo "tune-zh distills demo-zh's teacher: run make demo-zh first"; exit 2; }
+$(ZH)-student6/edgebert_checkpoint.json: $(ZH)/edgebert_checkpoint.json | $(VENV)/.installed
 	$(ZH_DISTILL) --layers 6 --epochs 3 --out $(ZH)-student6
-$(ZH)-student3/edgebert_checkpoint.json: | $(VENV)/.installed
-	@test -f $(ZH)/edgebert_checkpoint.json || { echo "tune-zh distills demo-zh's teacher: run make demo-zh first"; exit 2; }
+$(ZH)-student3/edgebert_checkpoint.json: $(ZH)/edgebert_checkpoint.json | $(VENV)/.installed
 	$(ZH_DISTILL) --layers 3 --epochs 2 --out $(ZH)-student3
 
 tune-zh: $(ZH)-student6/edgebert_checkpoint.json $(ZH)-student3/edgebert_checkpoint.json

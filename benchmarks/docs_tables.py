@@ -137,12 +137,17 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def optimum_baseline(data: dict) -> tuple[str, str]:
+    """A peers.py results file's Optimum baseline and why it is the one (older files measured a single preset)."""
+    baseline = data.get("optimum_baseline") or next(n for n in data["sizes_mb"] if n.startswith("Optimum ORT"))
+    return baseline, data.get("optimum_baseline_why", "the only Optimum preset this run measured")
+
+
 def peers_zh() -> str | None:
     data = load("peers-zh.json")
     if data is None:
         return None
-    baseline = data.get("optimum_baseline") or next(n for n in data["sizes_mb"] if n.startswith("Optimum ORT"))
-    why = data.get("optimum_baseline_why", "the only Optimum preset this run measured")
+    baseline, why = optimum_baseline(data)
     latency = data["latency"]
     rows = [
         f"| {data['data']} | accuracy | MB | 1x16 p50 ms | 1x128 p50 ms | vs Optimum at 1x128 | "
@@ -190,8 +195,7 @@ def peers(name: str) -> str | None:
     data = load(f"{name}.json")
     if data is None:
         return None
-    baseline = data.get("optimum_baseline") or next(n for n in data["sizes_mb"] if n.startswith("Optimum ORT"))
-    why = data.get("optimum_baseline_why", "the only Optimum preset this run measured")
+    baseline, why = optimum_baseline(data)
     shapes = list(data["latency"])
     torch_accuracy = data["accuracy"]["torch fp32 (eager)"]["accuracy"]
     rows = [

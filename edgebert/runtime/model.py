@@ -188,7 +188,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def _check_options(threads: int | None, batch_size: int, openvino_mode: str, openvino_precision: str = "f32") -> None:
+def _check_options(threads: int | None, batch_size: int, openvino_mode: str, openvino_precision: str) -> None:
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise InputError(
             f"threads must be a whole number of at least 1 (or None for all usable CPUs), got {threads!r}."
