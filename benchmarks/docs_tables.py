@@ -45,6 +45,13 @@ def machine_label(m: dict) -> str:
     return f"{name} ({details})" if details else name
 
 
+def cpu_of(cpu: dict | str) -> str:
+    """A results file's CPU: its record, or the bare model name files written before records were kept."""
+    if isinstance(cpu, dict):
+        return machine_label(cpu)
+    return f"{cpu} (recorded before CPU identities were)"
+
+
 def zh_reviews() -> str | None:
     data = load("zh_reviews.json")
     if data is None:
@@ -149,19 +156,25 @@ def peers_zh() -> str | None:
         return None
     baseline, why = optimum_baseline(data)
     latency = data["latency"]
+    one = "real-text-1" in latency  # one real text per call: measured since 2026-12-07
     rows = [
         f"| {data['data']} | accuracy | MB | 1x16 p50 ms | 1x128 p50 ms | vs Optimum at 1x128 | "
-        "real texts, ms per batch of 32 | vs Optimum on real texts |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "real texts, ms per batch of 32 | vs Optimum on real texts |"
+        + (" real texts, ms per text at batch 1 | vs Optimum at batch 1 |" if one else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if one else ""),
     ]
     for name in latency["1x128"]:
         at_128, real = latency["1x128"][name]["p50_ms"], latency["real-text"][name]["p50_ms"]
         mark = "**" if name == baseline else ""
+        single = ""
+        if one:
+            at_1 = latency["real-text-1"][name]["p50_ms"]
+            single = f" {at_1:.1f} | {at_1 / latency['real-text-1'][baseline]['p50_ms']:.2f}x |"
         rows.append(
             f"| {mark}{name}{mark} | {100 * data['accuracy'][name]['accuracy']:.2f} | {data['sizes_mb'][name]:.0f} | "
             f"{latency['1x16'][name]['p50_ms']:.1f} | {at_128:.1f} | "
             f"{at_128 / latency['1x128'][baseline]['p50_ms']:.2f}x | {real:.0f} | "
-            f"{real / latency['real-text'][baseline]['p50_ms']:.2f}x |"
+            f"{real / latency['real-text'][baseline]['p50_ms']:.2f}x |{single}"
         )
     machine = data["machine"]
     return "\n".join(rows) + (
@@ -346,7 +359,7 @@ def train_precision() -> str | None:
         f"| {data['shape']} training step | fp32 | bf16 autocast |\n|---|---:|---:|\n"
         f"| median step, s | {step['fp32']:.2f} | {step['bf16']:.2f} ({data['bf16_over_fp32']:.2f}x) |\n"
         f"| final loss | {data['final_loss']['fp32']:.4f} | {data['final_loss']['bf16']:.4f} |\n\n"
-        f"CPU: {data['cpu']} (native bf16: {data['native_bf16']}; recorded before CPU identities were)."
+        f"CPU: {cpu_of(data['cpu'])} (native bf16: {data['native_bf16']})."
     )
 
 
@@ -485,7 +498,38 @@ def openvino_bf16() -> str | None:
     )
 
 
+def fresh_check() -> str | None:
+    """Every benchmarks/results/fresh_check-*.json (one per CPU): the two commands on a fresh clone."""
+    files = sorted(RESULTS.glob("fresh_check-*.json"))
+    if not files:
+        return None
+    rows = [
+        "| fresh clone, from nothing | CPU | wall time | venv after | exit |",
+        "|---|---|---:|---:|---:|",
+    ]
+    notes = []
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for run in data["runs"]:
+            rows.append(
+                f"| `make {run['target']}` | {machine_label(data['cpu'])} | {run['seconds'] / 60:.1f} min | "
+                f"{run['venv_bytes'] / 1e9:.2f} GB | {run['exit_code']} |"
+            )
+            if "download" in run:
+                d = run["download"]
+                notes.append(
+                    f"`make demo` downloads {d['bytes'] / 1e9:.2f} GB on a machine with no pip cache ({d['packages']} "
+                    f"packages; the largest: {', '.join(f'{k} {v / 1e6:.0f} MB' for k, v in list(d['largest'].items())[:3])})."
+                )
+    notes.append(
+        "Measured by `make fresh-check` (benchmarks/fresh_check.py): a clone of HEAD in a temporary folder with "
+        "`../shared` beside it; `make test` runs after `make demo`, so its time excludes the shared install."
+    )
+    return "\n".join(rows) + "\n\n" + " ".join(notes)
+
+
 TABLES = {
+    "fresh-check": fresh_check,
     "openvino-bf16": openvino_bf16,
     "arm64": arm64,
     "browser": browser,

@@ -15,7 +15,8 @@ Peers are used the way their docs show:
   feature-extraction class (AutoModel / ORTModelForFeatureExtraction / OVModelForFeatureExtraction), then mean
   pooling over the attention mask and the checkpoint's linear head (mean_pool_head.safetensors) in numpy.
 Shapes are synthetic (batch x tokens, full attention); "real-text" is end to end over the dataset's own
-texts in batches of 32 (tokenization included, padding to the batch's longest).
+texts in batches of 32 (tokenization included, padding to the batch's longest), "real-text-1" one text per call
+(as an app answering one request at a time; --real-batches).
 
     python benchmarks/peers.py --checkpoint runs/bbc/checkpoint \
         --artifact runs/bbc/int8 --artifact runs/bbc/fp32 --data bbc_news:dev \
@@ -244,6 +245,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--real-batches",
+        type=lambda text: [int(b) for b in text.split(",")],
+        default=[1],
+        help="batch sizes of the real-text runs besides 32 (comma-separated; 1: one text per call, as an app "
+        "answering one request does)",
+    )
     parser.add_argument("--work", type=Path, default=Path("runs/peers"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/peers"))
     args = parser.parse_args()
@@ -284,14 +292,16 @@ def main() -> int:
         print(f"measuring {key}", file=sys.stderr)
         samples = measure_interleaved(runners, rounds=args.rounds, seconds_per_round=args.seconds)
         latency[key] = {n: vars(summarize([t for r in s for t in r], batch, s)) for n, s in samples.items()}
-    chunks = [data.texts[i : i + BATCH] for i in range(0, len(data.texts), BATCH)]
-    runners = {}
-    for peer in peers:
-        calls = iter(range(1 << 62))
-        runners[peer.name] = lambda peer=peer, calls=calls: peer.logits(chunks[next(calls) % len(chunks)])
-    print("measuring real-text", file=sys.stderr)
-    samples = measure_interleaved(runners, rounds=args.rounds, seconds_per_round=max(args.seconds, 2.0))
-    latency["real-text"] = {n: vars(summarize([t for r in s for t in r], BATCH, s)) for n, s in samples.items()}
+    for batch in sorted({BATCH, *args.real_batches}, reverse=True):
+        key = real_text_key(batch)
+        chunks = [data.texts[i : i + batch] for i in range(0, len(data.texts), batch)]
+        runners = {}
+        for peer in peers:
+            calls = iter(range(1 << 62))
+            runners[peer.name] = lambda peer=peer, calls=calls, chunks=chunks: peer.logits(chunks[next(calls) % len(chunks)])
+        print(f"measuring {key}", file=sys.stderr)
+        samples = measure_interleaved(runners, rounds=args.rounds, seconds_per_round=max(args.seconds, 2.0))
+        latency[key] = {n: vars(summarize([t for r in s for t in r], batch, s)) for n, s in samples.items()}
 
     report = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -309,6 +319,11 @@ def main() -> int:
     args.out.with_suffix(".md").write_text(to_markdown(report, peers, " ".join(sys.argv)))
     print(args.out.with_suffix(".md").read_text())
     return 0
+
+
+def real_text_key(batch: int) -> str:
+    """'real-text' for batches of 32 (the key results files have always used), 'real-text-1' for one per call."""
+    return "real-text" if batch == BATCH else f"real-text-{batch}"
 
 
 def _optimum_intel_status() -> str:

@@ -66,8 +66,8 @@ def main() -> int:
             losses[name].append(loss.item())
     warm = slice(2, None)  # first steps include one-off allocation
     result = {
-        "cpu": cpu_info().model,
-        "native_bf16": bool({"avx512_bf16", "amx_bf16"} & cpu_info().flags),
+        "cpu": cpu_info().record(),
+        "native_bf16": cpu_info().native_bf16,
         "shape": f"{BATCH}x{LENGTH}",
         "steps": STEPS,
         "median_step_s": {k: statistics.median(v[warm]) for k, v in times.items()},
@@ -82,7 +82,7 @@ def main() -> int:
         + "".join(
             f"| {k} | {result['median_step_s'][k]:.3f} | {result['final_loss'][k]:.4f} |\n" for k in ("fp32", "bf16")
         )
-        + f"\nbf16/fp32 step time: {result['bf16_over_fp32']:.2f}x on {result['cpu']} "
+        + f"\nbf16/fp32 step time: {result['bf16_over_fp32']:.2f}x on {cpu_info().label()} "
         f"(native bf16: {result['native_bf16']}); max per-step loss difference {result['max_loss_diff']:.4f}\n"
     )
     (OUT / "train_precision.md").write_text(md)

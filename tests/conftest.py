@@ -15,6 +15,28 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+CPU_FIXTURES = Path(__file__).parent / "fixtures" / "cpu"
+# One real /proc/cpuinfo per CPU class edgebert chooses between (tests/fixtures/cpu/): every choice made by CPU
+# follows EDGEBERT_CPUINFO, so a test about a choice gives the same verdict on whatever CPU runs it.
+SIMULATED_CPUS = {
+    "avx2": "linux-zen3.txt",  # AMD EPYC family 25 model 1: AVX2, no VNNI (U8S8 saturates)
+    "avx512-vnni": "linux-kvm-epyc-zen4.txt",  # AMD EPYC family 25 model 17: AVX-512 VNNI and avx512_bf16
+    "amx": "linux-kvm-xeon-amx.txt",  # Intel Xeon (KVM) family 6 model 167: AVX-512 VNNI, AVX-VNNI, AMX
+    "arm64": "linux-arm64-graviton3.txt",  # Graviton 3: dot product, i8mm, bf16
+}
+
+
+@pytest.fixture
+def simulate_cpu(monkeypatch):
+    """simulate_cpu("avx2"): edgebert decides as on that CPU class for the rest of the test (kernels still run here,
+    so simulate only to test choices, or a CPU with fewer features than any host)."""
+
+    def simulate(name: str) -> None:
+        monkeypatch.setenv("EDGEBERT_CPUINFO", str(CPU_FIXTURES / SIMULATED_CPUS[name]))
+
+    return simulate
+
+
 TOPICS = {
     "sports": ["match", "goal", "team", "coach", "league", "score", "player", "cup"],
     "business": ["market", "shares", "profit", "bank", "economy", "price", "company", "trade"],

@@ -83,3 +83,18 @@ def test_every_sub_package_is_in_the_wheel():
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     on_disk = {".".join(p.parent.relative_to(root).parts) for p in (root / "edgebert").rglob("__init__.py")}
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
+
+
+def test_python_dash_m_edgebert_runs_the_command():
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "edgebert", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: edgebert"), done.stderr
+
+
+def test_makefile_installs_torch_from_the_cpu_index_and_pins_it_as_pyproject_does():
+    # PyPI's Linux torch is the CUDA build (gigabytes of GPU wheels); the Makefile asks PyTorch's CPU index first
+    makefile = (ROOT / "Makefile").read_text()
+    assert "TORCH_INDEX ?= https://download.pytorch.org/whl/cpu" in makefile
+    pinned = next(r for r in EXTRAS["train"] if _name(r) == "torch")
+    assert f"TORCH := {pinned}" in makefile and "--extra-index-url $(TORCH_INDEX) $(TORCH)" in makefile

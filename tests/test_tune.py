@@ -120,15 +120,24 @@ def test_tune_builds_times_and_records_the_choice(tiny_checkpoint, tiny_student,
     assert (clf.manifest.optimization.last_layer == "cls_only") == tuning.chosen.endswith("+light")
 
 
-def test_tune_for_another_cpu_chooses_from_the_table_without_timing(tiny_checkpoint, data_dir, tmp_path):
-    other = "avx2" if cpu_info().isa != "avx2" else "arm64"
-    # a full-range recipe evaluated on an AVX2 machine may saturate: this test is about the untimed choice, not accuracy
-    config = TuneConfig(target=other, light_last_layer=True, max_drop_points=100 - 1e-9, **QUICK)
+def test_tune_for_another_cpu_chooses_from_the_table_without_timing(tiny_checkpoint, data_dir, tmp_path, simulate_cpu):
+    simulate_cpu("avx512-vnni")  # the choice for another CPU, made as a VNNI host makes it, on whatever CPU runs this
+    config = TuneConfig(target="avx2", light_last_layer=True, max_drop_points=100, **QUICK)
     dev = load_file(data_dir / "dev.jsonl")
     tuning = tune_artifact(tiny_checkpoint, [], tmp_path / "t", config, eval_data=dev, progress=False)
     assert [c.name for c in tuning.candidates] == ["teacher/dynamic+light"]
     assert not tuning.candidates[0].measured and tuning.candidates[0].real_text_ms is None
-    assert f"--target {other} from the recipe table without timing" in tuning.reason
+    assert "--target avx2 from the recipe table without timing" in tuning.reason
+
+
+def test_tune_for_a_vnni_target_on_a_saturating_cpu_is_refused_before_any_work(
+    tiny_checkpoint, data_dir, tmp_path, simulate_cpu
+):
+    simulate_cpu("avx2")  # scoring arm64's full-range INT8 here would go through saturating kernels
+    config = TuneConfig(target="arm64", light_last_layer=True, max_drop_points=100, **QUICK)
+    with pytest.raises(InputError, match="kernels saturate on that target's full-range weights"):
+        tune_artifact(tiny_checkpoint, [], tmp_path / "t", config, eval_data=load_file(data_dir / "dev.jsonl"))
+    assert not (tmp_path / "t").exists()
 
 
 def test_student_with_another_tokenizer_is_refused(tiny_checkpoint, tiny_student, data_dir, tmp_path):
@@ -168,3 +177,19 @@ def test_engine_sets_that_cannot_be_built_are_refused_before_any_work(tiny_check
     err = _error([*base, *calib, "--tune-engines", "static", "--target", "arm64"], capsys)
     assert "include one of them in --tune-engines" in err
     assert not (tmp_path / "t").exists()
+
+
+def test_tune_confirms_candidates_by_agreement_with_the_teacher_on_an_unlabelled_pool(
+    tiny_checkpoint, tiny_student, data_dir, tmp_path
+):
+    pool = load_file(data_dir / "train.jsonl", label_column=None)
+    config = TuneConfig(light_last_layer=False, max_drop_points=100, **QUICK)
+    tuning = tune_artifact(
+        tiny_checkpoint, [tiny_student], tmp_path / "t", config,
+        eval_data=load_file(data_dir / "dev.jsonl"), agreement_data=pool, progress=False,
+    )  # fmt: skip
+    assert f"({len(pool)} texts)" in tuning.evidence and "teacher's fp32" in tuning.evidence
+    for candidate in tuning.candidates:
+        low, high = candidate.drop_ci95
+        assert low == -high and 0 < high <= 100 and candidate.confirmed  # a 100-point budget holds any share
+    assert Classifier.load(tmp_path / "t").manifest.tuning.evidence == tuning.evidence

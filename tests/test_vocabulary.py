@@ -1,4 +1,4 @@
-"""export --trim-vocab (export/vocabulary.py): the trimmed tokenizer gives the same ids (renumbered) as the full one
+"""export --trim-vocab (modeling/vocabulary.py): the trimmed tokenizer gives the same ids (renumbered) as the full one
 on the texts it covers, for WordPiece and SentencePiece/Unigram; the artifact answers as the untrimmed one does."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from edgebert.data.text import load_file
 from edgebert.export.config import ExportConfig
 from edgebert.export.pipeline import export_artifact
 from edgebert.export.recipes import quantization_from_recipe
-from edgebert.export.vocabulary import plan_trim, trim_tokenizer
+from edgebert.modeling.vocabulary import plan_trim, trim_tokenizer
 
 from .conftest import make_examples, save_tiny_bert, write_jsonl
 

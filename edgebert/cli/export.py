@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..core.artifact import BACKENDS
 from ..core.errors import InputError
-from ..export.config import CALIB_METHODS, TRIM_SCRIPTS, TUNE_ENGINES, ExportConfig, TuneConfig
+from ..export.config import CALIB_METHODS, TUNE_ENGINES, ExportConfig, TuneConfig
+from ..modeling.vocabulary import TRIM_SCRIPTS
 from .options import add_columns, add_output, columns, config_option
 
 
@@ -81,6 +82,13 @@ def add_export(commands) -> None:
         default=[],
         help="with --trim-vocab: also keep every piece of this script (cjk)",
     )
+    p.add_argument(
+        "--agreement",
+        metavar="DATA",
+        help="with --max-drop: confirm the budget on these unlabelled texts (labels, if any, unread) by how many "
+        "labels INT8 changes against fp32, instead of on --eval's bootstrap: a large pool resolves a fraction of a "
+        "point, e.g. --agreement zh_reviews:train",
+    )
     p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
     p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
     add_columns(p)
@@ -121,6 +129,7 @@ def run_export(args) -> int:
         calibration_data=calibration,
         coverage_data=_coverage(args),
         test_data=_test_data(args),
+        agreement_data=_agreement(args),
         force=args.force,
         progress=not args.quiet,
     )
@@ -156,6 +165,7 @@ def run_tune(args) -> int:
         calibration_data=calibration,
         coverage_data=_coverage(args),
         test_data=_test_data(args),
+        agreement_data=_agreement(args),
         force=args.force,
         progress=not args.quiet,
     )
@@ -172,6 +182,18 @@ def _coverage(args) -> list:
 
     task = task_class(read_checkpoint_meta(args.checkpoint).task)
     return [task.load_unlabelled(source, text_column=args.text_column) for source in args.trim_vocab]
+
+
+def _agreement(args):
+    """--agreement DATA: unlabelled texts, read as the checkpoint's task reads them."""
+    if not args.agreement:
+        return None
+    from ..modeling.checkpoint import read_checkpoint_meta
+    from ..tasks import task_class
+
+    return task_class(read_checkpoint_meta(args.checkpoint).task).load_unlabelled(
+        args.agreement, text_column=args.text_column
+    )
 
 
 def _test_data(args):

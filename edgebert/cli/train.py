@@ -7,6 +7,7 @@ import sys
 from ..core.artifact import MULTI_LABEL, TASKS
 from ..core.errors import InputError
 from ..modeling.pretrained import ENCODERS
+from ..modeling.vocabulary import TRIM_SCRIPTS
 from ..train.config import POOLINGS, PRECISIONS, AdaptConfig, TrainConfig
 from .options import add_columns, add_output, columns, config_from_args, config_option
 
@@ -116,6 +117,24 @@ def add_train(commands) -> None:
         choices=["none", "auto"],
     )
     _freeze_option(p)
+    config_option(
+        p,
+        "--trim-vocab",
+        TrainConfig,
+        "trim_vocab",
+        "cut the encoder's vocabulary to the pieces of the training and dev texts before training, so the word "
+        "embeddings are small enough to train",
+        action="store_true",
+    )
+    p.add_argument(
+        "--trim-keep",
+        dest="trim_keep",
+        metavar="SCRIPT",
+        action="append",
+        choices=TRIM_SCRIPTS,
+        default=None,
+        help="with --trim-vocab: also keep every piece of this script (cjk), so unseen text segments as before",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same options")
     add_columns(p, pairs=True)
     p.set_defaults(run=run_train)

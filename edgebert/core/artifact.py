@@ -77,6 +77,7 @@ class AccuracyBudget:
     latency_cost: dict[str, Any] = field(default_factory=dict)  # shape, p50 of all-INT8 vs final, ratio
     drop_ci95: list[float] | None = None  # of the final step
     confirmed: bool | None = None  # the interval's upper end is within the budget (BUDGET_RULE); None: older export
+    evidence: str = ""  # what the interval was measured on (the eval set's bootstrap, or an --agreement pool)
 
 
 @dataclass
@@ -120,7 +121,7 @@ def is_full_range_u8s8(backend: str, quantization) -> bool:
 
 @dataclass
 class VocabularyTrim:
-    """How `export --trim-vocab` cut the tokenizer and the embedding matrix (export/vocabulary.py)."""
+    """How `export --trim-vocab` cut the tokenizer and the embedding matrix (modeling/vocabulary.py)."""
 
     original_size: int  # pieces before
     kept: int  # pieces (= embedding rows) after
@@ -210,6 +211,7 @@ class Tuning:
     rule: str = ""  # how the budget and the ties were decided
     confirmed: bool | None = None  # whether the chosen candidate's drop is confirmed within the budget
     test: Evaluation | None = None  # the chosen candidate on --test (drop against its own fp32 graph); not chosen on
+    evidence: str = ""  # what confirmed the drops: the eval set's bootstrap, or an --agreement pool
 
 
 @dataclass

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from .errors import InputError
+
 NOTABLE_X86 = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
 NOTABLE_ARM = ("asimddp", "i8mm", "bf16")
 # numpy's CPU-dispatch feature names -> Linux flag names
@@ -87,6 +89,13 @@ def microarchitecture_from_flags(vendor: str, arch: str, flags: frozenset[str] |
     return ""
 
 
+def flags_contradict(name: str, by_flags: str) -> bool:
+    """True where the flags prove a later microarchitecture than `name` (both in MICROARCHITECTURES' order, most
+    specific first): archspec matches some hypervisor-reported models by number before features."""
+    order = [entry[1] for entry in MICROARCHITECTURES]
+    return name in order and by_flags in order and order.index(by_flags) < order.index(name)
+
+
 @dataclass(frozen=True)
 class CpuInfo:
     model: str
@@ -100,10 +109,12 @@ class CpuInfo:
     def _named(self) -> tuple[str, str]:
         """(microarchitecture, where the name came from), worked out only when a report asks: loading a model
         never pays for archspec."""
+        by_flags = microarchitecture_from_flags(self.vendor, self.arch, self.flags)
         name, source = _archspec_name() if self.is_host else ("", "")
+        if name and flags_contradict(name, by_flags):  # e.g. AMX on a CPU archspec calls Ice Lake: the flags win
+            return by_flags, f"edgebert table (by flags; {source} said {name})"
         if not name:
-            name = microarchitecture_from_flags(self.vendor, self.arch, self.flags)
-            source = "edgebert table" if name else ""
+            name, source = by_flags, "edgebert table" if by_flags else ""
         return name, source
 
     @property
@@ -244,7 +255,16 @@ def flags_from_numpy(features: dict[str, bool]) -> set[str]:
     return {flag for name, flag in NUMPY_FLAGS.items() if features.get(name)}
 
 
+# A saved /proc/cpuinfo to read instead of this host's: every choice edgebert makes by CPU (recipe, fleet variant,
+# --tune target, refusals, bf16) then follows that CPU. For tests and "what would it do on X" checks; kernels still
+# run on the real CPU, so only simulate a CPU the host can stand in for (one with fewer features).
+SIMULATED_CPUINFO = "EDGEBERT_CPUINFO"
+
+
 def cpu_info() -> CpuInfo:
+    simulated = os.environ.get(SIMULATED_CPUINFO)
+    if simulated:
+        return simulated_cpu_info(Path(simulated))
     system, arch = platform.system(), normalize_arch(platform.machine())
     model, flags, source, identity = "", set(), "", ""
     if system == "Linux" and Path("/proc/cpuinfo").is_file():
@@ -260,6 +280,21 @@ def cpu_info() -> CpuInfo:
         model = _windows_cpu_name()
     model = model or platform.processor() or arch
     return CpuInfo(model, arch, frozenset(flags), source, identity, is_host=True)
+
+
+def simulated_cpu_info(path: Path) -> CpuInfo:
+    """The CpuInfo of a saved Linux /proc/cpuinfo (x86 or arm64), never named by archspec (which reads the host)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise InputError(
+            f"{SIMULATED_CPUINFO}={path} cannot be read ({exc.strerror}); unset it to use this CPU."
+        ) from None
+    model, flags = parse_proc_cpuinfo(text)
+    if not flags:
+        raise InputError(f"{SIMULATED_CPUINFO}={path} has no 'flags' or 'Features' line; give a copy of /proc/cpuinfo.")
+    arch = "arm64" if "CPU implementer" in text else "x86_64"
+    return CpuInfo(model or arch, arch, frozenset(flags), f"{path} ({SIMULATED_CPUINFO})", parse_cpu_identity(text))
 
 
 def _archspec_name() -> tuple[str, str]:

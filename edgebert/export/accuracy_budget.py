@@ -3,7 +3,9 @@ on the eval set is within P points. Backend-agnostic: the caller supplies how to
 with some units kept in fp32, and how to get its logits.
 
 The rule (BUDGET_RULE, also in docs/export.md): a model *meets* the budget when the upper end of the 95%
-paired-bootstrap interval of its drop is at most P; it is then `confirmed`. Layers go back to fp32, most
+paired-bootstrap interval of its drop is at most P; it is then `confirmed`. With `--agreement POOL` the interval
+comes from a larger, unlabelled pool instead: accuracy can only move on texts whose label changed, so the upper end
+of the 95% interval of the changed share (against the fp32 graph) bounds the drop on texts like the pool's. Layers go back to fp32, most
 sensitive first, until a model meets it. When only the all-fp32 model would (the eval set is too small to
 confirm P: one text is 100/n points), the first model whose measured drop is at most P is kept instead and
 the budget is recorded and reported as *not confirmed*; when none is, the export fails.
@@ -50,6 +52,8 @@ def fit_accuracy_budget(
     max_drop_points: float,
     *,
     interval: Callable[[np.ndarray, np.ndarray], list[float]] | None = None,
+    evidence: Callable[[Path], list[float]] | None = None,
+    evidence_name: str = "",
     metric: str = "accuracy",
     say: Callable[[str], None] = lambda _: None,
 ) -> tuple[Path, AccuracyBudget]:
@@ -58,7 +62,9 @@ def fit_accuracy_budget(
     build(fp32_unit_names) -> path of a quantized model; logits_of(path, rows) -> logits on the eval set
     (all of it when rows is None, else those row indices); score(all logits) -> the metric (accuracy for
     sequence artifacts, entity F1 for token artifacts, whose logit rows are tokens); interval(reference
-    logits, candidate logits) -> the 95% interval of the drop in points (None: decide on the point estimate).
+    logits, candidate logits) -> the 95% interval of the drop in points (None: decide on the point estimate);
+    evidence(path) -> the interval from other evidence, used instead to confirm (export --agreement: the
+    changed-label share on an unlabelled pool, named `evidence_name`).
     """
     reference_score = score(reference_logits)
 
@@ -66,7 +72,7 @@ def fit_accuracy_budget(
         path = build(fp32_units)
         logits = logits_of(path, None)
         value = score(logits)
-        ci95 = interval(reference_logits, logits) if interval else None
+        ci95 = evidence(path) if evidence else interval(reference_logits, logits) if interval else None
         step = BudgetStep(list(fp32_units), value, 100 * (reference_score - value), ci95)
         shown = f" [95% CI {ci95[0]:.2f}, {ci95[1]:.2f}]" if ci95 else ""
         say(f"  fp32 layers {fp32_units or 'none'}: {metric} {value:.4f}, drop {step.drop_points:.2f} pts{shown}")
@@ -110,7 +116,8 @@ def fit_accuracy_budget(
         sensitivity=sensitivity,
         steps=steps,
         drop_ci95=step.drop_ci95,
-        confirmed=confirms(step.drop_points, step.drop_ci95, max_drop_points) if interval else None,
+        confirmed=confirms(step.drop_points, step.drop_ci95, max_drop_points) if interval or evidence else None,
+        evidence=evidence_name if evidence else "paired bootstrap on the eval set" if interval else "",
     )
     return path, result
 

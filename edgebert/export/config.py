@@ -11,6 +11,7 @@ from typing import Any
 from ..core.artifact import BACKENDS
 from ..core.errors import InputError
 from ..core.validate import choice, positive
+from ..modeling.vocabulary import TRIM_SCRIPTS
 
 WEIGHT_TYPES = ("qint8", "quint8")
 QUANT_MODES = ("dynamic", "static")
@@ -55,7 +56,7 @@ class ExportConfig:
     max_drop_points: float | None = None  # accuracy budget: return sensitive layers to fp32 until met
     parity_atol: float = 1e-3  # max |Δlogit| allowed between torch and the fp32 ONNX graph
     light_last_layer: bool = False  # [CLS] models: the last layer computes position 0 only (modeling/last_layer.py)
-    trim_vocabulary: bool = False  # keep only the pieces the coverage texts need (export/vocabulary.py)
+    trim_vocabulary: bool = False  # keep only the pieces the coverage texts need (modeling/vocabulary.py)
     trim_keep_scripts: tuple[str, ...] = ()  # with trim_vocabulary: keep every piece of these scripts too ("cjk")
 
     def __post_init__(self) -> None:
@@ -70,8 +71,7 @@ class ExportConfig:
         if self.max_drop_points is not None:
             if self.quantization is None:
                 raise InputError("--max-drop limits the INT8 accuracy drop; add --int8 (or --recipe).")
-            if not 0 <= self.max_drop_points < 100:
-                raise InputError(f"--max-drop is in accuracy points, between 0 and 100; got {self.max_drop_points}.")
+            check_max_drop(self.max_drop_points)
         if self.backend == "openvino" and self.quantization and self.quantization.mode != "static":
             # NNCF's post-training quantization always calibrates activations.
             self.quantization = self.quantization.with_options(mode="static")
@@ -82,7 +82,6 @@ class ExportConfig:
 
 
 TUNE_ENGINES = ("dynamic", "static", "openvino")
-TRIM_SCRIPTS = ("cjk",)  # --trim-keep choices; export/vocabulary.SCRIPTS says which characters each keeps
 
 
 @dataclass
@@ -100,8 +99,7 @@ class TuneConfig:
     real_texts: int = 64  # eval texts per timed real-text call
 
     def __post_init__(self) -> None:
-        if not 0 <= self.max_drop_points < 100:
-            raise InputError(f"--max-drop is in accuracy points, between 0 and 100; got {self.max_drop_points}.")
+        check_max_drop(self.max_drop_points)
         unknown = set(self.engines) - set(TUNE_ENGINES)
         if unknown or not self.engines:
             raise InputError(f"--tune-engines takes some of {list(TUNE_ENGINES)}; got {sorted(self.engines)}.")
@@ -109,3 +107,9 @@ class TuneConfig:
         positive(self, "real_texts")
         if not 0 < self.seconds_per_round <= 60:
             raise InputError(f"seconds per round must be in (0, 60], got {self.seconds_per_round}.")
+
+
+def check_max_drop(points: float) -> None:
+    """An accuracy budget in points: 0 (no drop at all) to 100 (record the drop, never refuse); NaN refused."""
+    if not 0 <= points <= 100:
+        raise InputError(f"--max-drop is in accuracy points, from 0 to 100; got {points}.")

@@ -46,9 +46,11 @@ from ..core.artifact import (
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import InputError, ParityError, require
 from ..core.files import atomic_directory, check_writable, temporary_directory
+from ..core.metrics import changed_share_bound
 from ..data.text import TextDataset
 from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta
+from ..modeling.vocabulary import KEEP_RULE, plan_trim, trim_embeddings, trim_tokenizer
 from ..runtime.backends import open_backend
 from ..runtime.tokenization import TextEncoder
 from ..tasks import Encoded, Task, task_of
@@ -58,7 +60,6 @@ from .config import ExportConfig
 from .conformance import write_conformance
 from .fuse import check_fusions, optimize_for_onnxruntime, require_attention_fusion
 from .onnx_export import PARITY_TEXTS, check_parity, export_onnx
-from .vocabulary import KEEP_RULE, plan_trim, trim_embeddings, trim_tokenizer
 
 TOOLS = ("edgebert", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "tokenizers", "numpy")
 TRIM_CHECK_ROWS = 256  # covered rows re-tokenized and re-run in torch after trimming
@@ -88,6 +89,7 @@ class ExportInputs:
     test_data: TextDataset | TokenDataset | None = None  # --test: reported on, never selected on
     tokenizer_json: str = ""  # what the artifact's tokenizer.json will hold
     vocabulary: VocabularyTrim | None = None  # what trim_vocabulary did
+    agreement_data: TextDataset | None = None  # --agreement: unlabelled texts that confirm the budget
 
 
 @dataclass
@@ -111,14 +113,15 @@ def export_artifact(
     calibration_data: TextDataset | None = None,
     coverage_data: Sequence[TextDataset | TokenDataset] = (),
     test_data: TextDataset | TokenDataset | None = None,
+    agreement_data: TextDataset | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> ExportReport:
     checkpoint, out = Path(checkpoint), Path(out)
-    sources = [d.source for d in (eval_data, calibration_data, test_data, *coverage_data) if d]
+    sources = [d.source for d in (eval_data, calibration_data, test_data, agreement_data, *coverage_data) if d]
     check_writable(out, force, inputs=(checkpoint, *sources))
     say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
-    inputs = load_inputs(checkpoint, config, eval_data, calibration_data, test_data)
+    inputs = load_inputs(checkpoint, config, eval_data, calibration_data, test_data, agreement_data)
     say(f"loading {checkpoint}")
     require("transformers", "export")
     from ..modeling.models import load_checkpoint_model
@@ -147,9 +150,11 @@ def load_inputs(
     eval_data: TextDataset | TokenDataset | None,
     calibration_data: TextDataset | None,
     test_data: TextDataset | TokenDataset | None = None,
+    agreement_data: TextDataset | None = None,
 ) -> ExportInputs:
     meta = read_checkpoint_meta(checkpoint)
     task = task_of(meta)
+    check_agreement(task, config, agreement_data)
     task.check_export(
         pooling=meta.pooling,
         light_last_layer=config.light_last_layer,
@@ -161,8 +166,28 @@ def load_inputs(
     encoded_eval = task.encode(encoder, eval_data) if eval_data is not None else None
     tokenizer_json = (checkpoint / TOKENIZER).read_text(encoding="utf-8")
     return ExportInputs(
-        checkpoint, meta, task, encoder, eval_data, calibration_data, encoded_eval, test_data, tokenizer_json
+        checkpoint,
+        meta,
+        task,
+        encoder,
+        eval_data,
+        calibration_data,
+        encoded_eval,
+        test_data,
+        tokenizer_json,
+        agreement_data=agreement_data,
     )
+
+
+def check_agreement(task: Task, config: ExportConfig, pool: TextDataset | None) -> None:
+    """--agreement confirms a --max-drop budget, for tasks whose metric a changed-label share bounds."""
+    if pool is None:
+        return
+    if config.max_drop_points is None:
+        raise InputError("--agreement confirms an accuracy budget: add --max-drop POINTS (and --eval), or drop it.")
+    if len(pool) == 0:
+        raise InputError(f"The agreement pool {pool.source} is empty; pass unlabelled texts like the app's.")
+    task.changed_labels(np.zeros((1, 2)), np.zeros((1, 2)))  # refuses tasks the bound does not hold for
 
 
 def check_stage_inputs(
@@ -191,7 +216,7 @@ def check_stage_inputs(
 
 # ---- transform
 def trim_vocabulary(model, inputs: ExportInputs, config: ExportConfig, coverage_data, say) -> ExportInputs:
-    """--trim-vocab: keep the pieces the coverage, --eval and --calib data need (export/vocabulary.py); cut the
+    """--trim-vocab: keep the pieces the coverage, --eval and --calib data need (modeling/vocabulary.py); cut the
     tokenizer and the embedding rows alike. Refused unless covered rows keep their ids (renumbered) and their
     torch logits."""
     if not config.trim_vocabulary:
@@ -304,6 +329,7 @@ def quantize_graph(
     say(
         f"fitting the accuracy budget: {task.metric} drop at most {config.max_drop_points} pts on {inputs.eval_data.source}"
     )
+    evidence, evidence_name = agreement_evidence(graph, inputs, config, say)
     built, budget = fit_accuracy_budget(
         builder.units,
         builder.build,
@@ -312,12 +338,35 @@ def quantize_graph(
         task.budget_score(encoded),
         config.max_drop_points,
         interval=task.budget_interval(encoded),
+        evidence=evidence,
+        evidence_name=evidence_name,
         metric=task.metric,
         say=say,
     )
     if budget.fp32_units:
         budget.latency_cost = latency_cost(config.backend, builder.built[0], built)
     return built, budget, fp32_eval
+
+
+def agreement_evidence(graph: Graph, inputs: ExportInputs, config: ExportConfig, say):
+    """--agreement POOL: (evidence(path) -> the drop's bound from the share of pool texts whose label the candidate
+    changes against the fp32 graph, its name), or (None, "") without a pool. Run as the runtime runs the model."""
+    pool = inputs.agreement_data
+    if pool is None:
+        return None, ""
+    task, per_call = inputs.task, quantizes_per_call(config.backend, config.quantization)
+    ids, types = task.encode_inputs(inputs.encoder, pool)
+    say(f"agreement pool: {len(ids)} unlabelled texts from {pool.source}, fp32 reference")
+    reference = task.model_logits("onnxruntime", graph.path, inputs.encoder, ids, types)
+
+    def evidence(path: Path) -> list[float]:
+        candidate = task.model_logits(config.backend, path, inputs.encoder, ids, types, row_by_row=per_call)
+        changed = task.changed_labels(reference, candidate)
+        say(f"    {int(changed.sum())} of {len(changed)} pool labels changed")
+        return changed_share_bound(int(changed.sum()), len(changed))
+
+    name = f"labels changed against the fp32 graph on {pool.source} ({len(ids)} unlabelled texts), 95% Wilson bound"
+    return evidence, name
 
 
 def _budget_logits(inputs: ExportInputs, config: ExportConfig) -> Callable[[Path, np.ndarray | None], np.ndarray]:

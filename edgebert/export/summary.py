@@ -32,14 +32,16 @@ def format_export_summary(report: ExportReport) -> str:
     if report.budget is not None:
         b = report.budget
         kept = ", ".join(b.fp32_units) or "none"
-        status = {True: "confirmed by its interval", False: "NOT confirmed: the eval set is too small", None: ""}
+        status = {True: "confirmed by its interval", False: "NOT confirmed: the evidence is too small", None: ""}
         rows.append(
             (
                 "accuracy budget",
-                f"drop {b.drop_points:.2f}{_interval(b.drop_ci95)} ≤ {b.max_drop_points} pts"
+                f"drop {b.drop_points:.2f} on the eval set ≤ {b.max_drop_points} pts, interval{_interval(b.drop_ci95)}"
                 f"{'; ' if b.confirmed is not None else ''}{status[b.confirmed]}; layers kept fp32: {kept}",
             )
         )
+        if b.evidence:
+            rows.append(("budget evidence", b.evidence))
         if b.latency_cost:
             c = b.latency_cost
             cost = f"{c['shape']} p50 {c['final_p50_ms']:.1f} ms vs {c['all_int8_p50_ms']:.1f} ms all-INT8 ({c['ratio']:.2f}x)"

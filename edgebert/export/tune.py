@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.artifact import TOKENIZER, TunedCandidate, Tuning, read_manifest, write_manifest
+from ..core.artifact import TOKENIZER, TunedCandidate, Tuning, is_full_range_u8s8, read_manifest, write_manifest
 from ..core.cpu import cpu_info
 from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
-from ..core.metrics import bootstrap_rows, paired_accuracy_difference
+from ..core.metrics import bootstrap_rows, changed_share_bound, paired_accuracy_difference
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
 from ..data.text import TextDataset
 from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
@@ -65,12 +65,13 @@ def tune_artifact(
     calibration_data: TextDataset | None = None,
     coverage_data: Sequence[TextDataset] = (),
     test_data: TextDataset | None = None,
+    agreement_data: TextDataset | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> Tuning:
     say = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
     teacher, out = Path(teacher), Path(out)
-    sources = tuple(d.source for d in (eval_data, calibration_data, test_data) if d)
+    sources = tuple(d.source for d in (eval_data, calibration_data, test_data, agreement_data) if d)
     check_writable(out, force, inputs=(teacher, *students, *sources))
     if eval_data is None:
         raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
@@ -84,6 +85,7 @@ def tune_artifact(
     this_isa, cpu_model = info.isa, info.model
     measuring = config.target in (None, this_isa)
     plans = candidate_plans(checkpoints, config, config.target or this_isa, calibration_data, timed=measuring)
+    refuse_unfaithful_scoring(plans, info, config.target)
 
     from ..runtime import Classifier
 
@@ -92,7 +94,9 @@ def tune_artifact(
         reference_plan = Plan("teacher/fp32", teacher, _layers(teacher), _export_config(None, this_isa, False, config))
         reference = _export(reference_plan, Path(tmp) / "reference", eval_data, None, coverage_data)
         teacher_score = reference.manifest.evaluation.score
-        reference_correct = correct_rows(Classifier.load(reference.out), eval_data)
+        reference_model = Classifier.load(reference.out)
+        reference_correct = correct_rows(reference_model, eval_data)
+        confirm = drop_interval_on(agreement_data, reference_model, say)
         rows = bootstrap_rows(len(eval_data))
         built: dict[str, Path] = {}
         loaded: dict[str, Classifier] = {}  # each candidate loaded (and verified) once: scored, then timed
@@ -110,7 +114,8 @@ def tune_artifact(
                 continue
             built[plan.name], loaded[plan.name] = report.out, Classifier.load(report.out)
             difference = paired_accuracy_difference(reference_correct, correct_rows(loaded[plan.name], eval_data), rows)
-            candidate.drop_points, candidate.drop_ci95 = round(difference["points"], 4), difference["ci95"]
+            candidate.drop_points = round(difference["points"], 4)
+            candidate.drop_ci95 = confirm(loaded[plan.name]) if confirm else difference["ci95"]
             candidate.confirmed = confirms(candidate.drop_points, candidate.drop_ci95, config.max_drop_points)
             candidate.size_bytes = report.size_bytes
             candidate.measured = measuring
@@ -131,9 +136,50 @@ def tune_artifact(
             chosen, reason, cpu, config.max_drop_points, teacher_score, list(results.values()), TUNE_RULE, confirmed
         )
         tuning.test = read_manifest(built[chosen]).test_evaluation  # reported only: chosen without it
+        tuning.evidence = confirm.name if confirm else f"paired bootstrap on {eval_data.source}"
         _save(built[chosen], out, tuning, force)
     say(f"chose {chosen}: {reason}")
     return tuning
+
+
+def refuse_unfaithful_scoring(plans: list[Plan], cpu, target: str | None) -> None:
+    """Candidates are scored by running them here: a target's full-range INT8 (VNNI, arm64) on an x86 CPU without
+    VNNI would be scored through saturating kernels, so its accuracy here is not the target's."""
+    if not cpu.saturates_u8s8:
+        return
+    unfaithful = [p.name for p in plans if is_full_range_u8s8(p.config.backend, p.config.quantization)]
+    if unfaithful:
+        raise InputError(
+            f"--tune --target {target} scores each candidate by running it on this CPU ({cpu.isa}, no VNNI), whose INT8 "
+            f"kernels saturate on that target's full-range weights ({', '.join(unfaithful)}): the scores would not be "
+            f"the target's. Tune on a CPU with VNNI or on the target itself, or export for it without tuning: "
+            f"`edgebert export CHECKPOINT --int8 --target {target} --max-drop POINTS`."
+        )
+
+
+def drop_interval_on(pool: TextDataset | None, reference, say):
+    """--agreement POOL: interval(candidate) -> ±(95% upper end of the share of pool texts whose label the candidate
+    changes against the teacher's fp32 graph), which bounds the accuracy change on texts like the pool's; a student
+    that agrees with its teacher on 12,000 texts is confirmed where 1,736 labelled ones cannot tell. None: no pool."""
+    if pool is None:
+        return None
+    if len(pool) == 0:
+        raise InputError(f"The agreement pool {pool.source} is empty; pass unlabelled texts like the app's.")
+    say(f"agreement pool: {len(pool)} unlabelled texts from {pool.source}")
+    teacher_labels = labels_of(reference, pool)
+
+    def interval(model) -> list[float]:
+        changed = int((labels_of(model, pool) != teacher_labels).sum())
+        say(f"    {changed} of {len(pool)} pool labels differ from the teacher's fp32")
+        return changed_share_bound(changed, len(pool))
+
+    interval.name = f"labels changed against the teacher's fp32 graph on {pool.source} ({len(pool)} texts), 95% Wilson"
+    return interval
+
+
+def labels_of(model, data: TextDataset) -> np.ndarray:
+    """(N,) label index per text, run as an app runs it."""
+    return model.predict_logits(data.texts, data.pairs).argmax(-1)
 
 
 def correct_rows(model, data: TextDataset) -> np.ndarray:

@@ -39,6 +39,7 @@ def format_table(tuning: Tuning) -> str:
         return "" if c.confirmed is None else "yes" if c.confirmed else "no"
 
     rule = f"\n\nRule: {tuning.rule}." if tuning.rule else ""
+    rule += f" Intervals: {tuning.evidence}." if tuning.evidence else ""
     rows = [
         f"# edgebert export --tune\n\nCPU: {tuning.cpu}. Budget: drop at most {tuning.max_drop_points} points against "
         f"the teacher's fp32 graph (score {tuning.teacher_score:.4f}).{rule}\n\n"

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core.artifact import Evaluation
 from ..core.cpu import usable_cpu_count
+from ..core.errors import InputError
 from ..data.text import LabelSet
 from ..data.tokens import IGNORE
 from ..runtime.backends import Backend, open_backend
@@ -150,6 +151,14 @@ class Task:
     def budget_interval(self, encoded: Encoded) -> Callable[[np.ndarray, np.ndarray], list[float]]:
         """interval(reference logits, candidate logits) -> 95% paired-bootstrap interval of the drop, in points."""
         raise NotImplementedError
+
+    def changed_labels(self, reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+        """(N,) bool: which unlabelled texts get another answer from `candidate` than from `reference` (export
+        --agreement: the share bounds how far the task's metric can move)."""
+        raise InputError(
+            f"--agreement bounds accuracy by the share of changed labels, which holds for single-label sequence "
+            f"classifiers; this is a {self.name} model: drop --agreement (the budget is then checked on --eval)."
+        )
 
     def budget_logits(self, run: Callable[[list, list], np.ndarray], encoded: Encoded, rows: np.ndarray | None):
         """The logits of `rows` (indices into `logits` rows, None: all) where run(ids, type_ids) computes logits."""

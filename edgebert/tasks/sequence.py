@@ -97,6 +97,9 @@ class SequenceTask(Task):
             reference.argmax(-1) == y, candidate.argmax(-1) == y, rows
         )["ci95"]
 
+    def changed_labels(self, reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+        return reference.argmax(-1) != candidate.argmax(-1)
+
     def budget_logits(self, run, encoded: Encoded, rows: np.ndarray | None) -> np.ndarray:
         if rows is None:
             return run(encoded.ids, encoded.type_ids)

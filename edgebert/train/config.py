@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ..core.artifact import SEQUENCE, TASKS
 from ..core.errors import InputError
 from ..core.validate import choice, positive
+from ..modeling.vocabulary import TRIM_SCRIPTS
 from ..tasks import task_class
 
 POOLINGS = ("cls", "mean")
@@ -36,6 +37,10 @@ class TrainConfig:
     # keep the pretrained word embeddings as they are: for a large vocabulary (e5's 250k rows) most of a step's
     # time is their gradient and AdamW update, and rows the training texts never use would only decay
     freeze_embeddings: bool = False
+    # cut the encoder's vocabulary to the pieces of the training and dev texts before training (plus every piece of
+    # the `trim_keep` scripts), so a 250k-row table shrinks to what the task reads and can be trained
+    trim_vocab: bool = False
+    trim_keep: tuple[str, ...] = ()  # e.g. ("cjk",): modeling/vocabulary.SCRIPTS
     seed: int = 42
     text_column: str = "text"
     text_pair_column: str = "text_pair"  # used when the data has this column (sentence-pair tasks)
@@ -70,6 +75,17 @@ class TrainConfig:
                     f"--max-length must be 'auto' or between 3 and 512 (BERT's position limit), got {self.max_length}."
                 )
         check_schedule(self)
+        self.trim_keep = tuple(self.trim_keep)
+        for script in self.trim_keep:
+            if script not in TRIM_SCRIPTS:
+                raise InputError(f"--trim-keep must be one of {list(TRIM_SCRIPTS)}, got {script!r}.")
+        if self.trim_keep and not self.trim_vocab:
+            raise InputError("--trim-keep says what --trim-vocab keeps: add --trim-vocab, or drop --trim-keep.")
+        if self.trim_vocab and (self.extend_vocab or self.teacher):
+            raise InputError(
+                "--trim-vocab cuts a pretrained encoder's vocabulary; it does not combine with --extend-vocab or "
+                "distillation (a student keeps its teacher's tokenizer). Drop one of them."
+            )
         if self.pooling not in task_class(self.task).poolings:
             raise InputError(f"--pooling {self.pooling} does not apply to --task {self.task}; drop the flag.")
 

@@ -39,6 +39,7 @@ from .tokenizer import choose_max_length, prepare_tokenizer
 from .vocab import plain_tokenizer
 
 VOCAB_FILE = "vocab.txt"  # an extended vocabulary's pieces, one per line (kept beside the checkpoint)
+TRIM_FILE = "vocabulary_trim.json"  # --trim-vocab: the encoder's piece ids kept, so a resumed run cuts the same rows
 
 
 def train(
@@ -95,6 +96,7 @@ class Text:
     train_set: Encoded
     eval_set: Encoded
     companions: list[Path] = dataclasses.field(default_factory=list)  # tokenizer_config.json etc. to carry along
+    trim: Any = None  # --trim-vocab: the modeling.vocabulary.Trim the encoder's embedding rows are cut by
 
 
 @dataclass
@@ -155,13 +157,18 @@ def prepare_text(
 ) -> Text:
     """The tokenizer (the saved one on resume, the teacher's for a student, else the encoder's, maybe extended),
     the max length, and both splits encoded with the same TextEncoder the runtime uses, so ids are identical."""
-    saved_tokenizer = run.partial / TOKENIZER
+    saved_tokenizer, trim = run.partial / TOKENIZER, None
     if run.resume and saved_tokenizer.is_file():
         tokenizer_json, vocab = saved_tokenizer.read_text(encoding="utf-8"), None
+        trim = read_trim(run.partial / TRIM_FILE)
     elif teacher_meta is not None:
         tokenizer_json, vocab = (Path(config.teacher) / TOKENIZER).read_text(encoding="utf-8"), None
     else:
         tokenizer_json, vocab = prepare_tokenizer(config, model_dir, train_data.texts, run.say)
+        if config.trim_vocab:
+            tokenizer_json, trim = trim_training_vocabulary(
+                tokenizer_json, config, task, train_data, eval_data, run.say
+            )
     tokenizer = plain_tokenizer(tokenizer_json)
     max_length = choose_max_length(config, tokenizer, train_data.texts, model_dir, run.say)
     encoder = TextEncoder(tokenizer, max_length)  # sets truncation at max_length
@@ -173,9 +180,42 @@ def prepare_text(
         saved_tokenizer.write_text(tokenizer_json, encoding="utf-8")
         if vocab is not None:
             (run.partial / VOCAB_FILE).write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        if trim is not None:
+            write_trim(run.partial / TRIM_FILE, trim)
     source = Path(config.teacher) if teacher_meta is not None else model_dir  # so transformers reads it the same
     companions = [source / name for name in HF_TOKENIZER_FILES if (source / name).is_file()]
-    return Text(tokenizer_json, vocab, encoder, max_length, train_set, eval_set, companions)
+    return Text(tokenizer_json, vocab, encoder, max_length, train_set, eval_set, companions, trim)
+
+
+def trim_training_vocabulary(tokenizer_json: str, config: TrainConfig, task: Task, train_data, eval_data, say):
+    """--trim-vocab: keep the pieces the training and dev texts produce (plus --trim-keep scripts) *before*
+    fine-tuning, so the word embeddings are small enough to train (e5: 250,002 rows -> ~27k for Chinese reviews)."""
+    from ..modeling.vocabulary import plan_trim, trim_tokenizer
+
+    coverage, pretokenized = [], False
+    for data in (train_data, eval_data):
+        rows, pretokenized = task.tokenizer_inputs(data)
+        coverage += rows
+    trim = plan_trim(tokenizer_json, coverage, pretokenized=pretokenized, keep_scripts=tuple(config.trim_keep))
+    say(f"vocabulary trimmed before training: {trim.original_size:,} -> {len(trim.keep):,} pieces")
+    return trim_tokenizer(tokenizer_json, trim), trim
+
+
+def write_trim(path: Path, trim) -> None:
+    path.write_text(json.dumps({"original_size": trim.original_size, "keep": trim.keep.tolist()}), encoding="utf-8")
+
+
+def read_trim(path: Path):
+    """The Trim a --trim-vocab run saved (None for runs without one); plain JSON, never a pickle."""
+    from ..modeling.vocabulary import Trim
+
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    keep = np.asarray(record["keep"], dtype=np.int64)
+    if keep.ndim != 1 or not len(keep) or (np.diff(keep) <= 0).any() or keep[0] < 0:
+        raise InputError(f"{path} is not a vocabulary trim this run wrote; start again without --resume.")
+    return Trim(keep, int(record["original_size"]))
 
 
 def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text: Text) -> Trainee:
@@ -192,6 +232,10 @@ def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text
         run.say(f"student: layers {[i + 1 for i in kept]} of the teacher's {teacher.config.num_hidden_layers}, copied")
     else:
         model = new_model(model_dir, config.task, config.pooling, list(task.labels.names))
+        if text.trim is not None:
+            from ..modeling.vocabulary import trim_embeddings
+
+            trim_embeddings(model, text.trim)
         vocab_size = text.encoder.tokenizer.get_vocab_size(with_added_tokens=True)
         added = resize_embeddings(model, vocab_size, config.seed)
         if added:

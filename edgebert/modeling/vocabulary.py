@@ -1,4 +1,4 @@
-"""Vocabulary trimming (`export --trim-vocab DATA`): keep only the embedding rows the model needs.
+"""Vocabulary trimming (`train --trim-vocab`, `export --trim-vocab DATA`): keep only the embedding rows the model needs.
 
 Why: multilingual-e5-small's 250,002 SentencePiece pieces are 96M embedding parameters beside a 21M-parameter
 encoder; one app reads one or two languages. The kept pieces are
@@ -32,6 +32,7 @@ KEEP_RULE = "pieces of the coverage texts + special tokens + every single-charac
 SCRIPTS = {  # --trim-keep NAME: keep every piece made only of these characters (and the word-start marks)
     "cjk": re.compile(r"(▁|##)?[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+"),
 }
+TRIM_SCRIPTS = tuple(SCRIPTS)  # the --trim-keep choices of train and export
 
 
 @dataclass
