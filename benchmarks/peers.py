@@ -298,7 +298,9 @@ def main() -> int:
         runners = {}
         for peer in peers:
             calls = iter(range(1 << 62))
-            runners[peer.name] = lambda peer=peer, calls=calls, chunks=chunks: peer.logits(chunks[next(calls) % len(chunks)])
+            runners[peer.name] = lambda peer=peer, calls=calls, chunks=chunks: peer.logits(
+                chunks[next(calls) % len(chunks)]
+            )
         print(f"measuring {key}", file=sys.stderr)
         samples = measure_interleaved(runners, rounds=args.rounds, seconds_per_round=max(args.seconds, 2.0))
         latency[key] = {n: vars(summarize([t for r in s for t in r], batch, s)) for n, s in samples.items()}

@@ -111,7 +111,7 @@ def score_artifact(path: Path, test, labels, y_test, samples) -> tuple[dict, np.
         "path": str(path),
         "precision": manifest.precision,
         "pretrained": (manifest.source.pretrained or {}).get("name", manifest.source.base_model),
-        "vocabulary": manifest.optimization.vocabulary.kept if manifest.optimization.vocabulary else "full",
+        "vocabulary": model.encoder.tokenizer.get_vocab_size(with_added_tokens=True),  # trimmed at train or export
         "model_mb": round(sum((path / f).stat().st_size for f in manifest.model_files) / 1e6, 1),
         "macro_f1": metrics["macro_f1"],
         "seconds_for_test": round(seconds, 1),

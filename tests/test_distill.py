@@ -11,7 +11,9 @@ import torch
 
 from edgebert.cli import main
 from edgebert.core.errors import InputError
+from edgebert.data.text import load_file
 from edgebert.data.tokens import IGNORE
+from edgebert.train.config import TrainConfig
 from edgebert.train.distill import distillation_loss, hidden_state_loss, kept_layers, student_from_teacher
 
 
@@ -125,3 +127,31 @@ def test_distill_refuses_a_non_checkpoint_teacher(tmp_path, data_dir, capsys):
     ]
     assert main(args) == 2
     assert "neither an edgebert checkpoint" in capsys.readouterr().err
+
+
+def test_an_ensemble_of_artifacts_is_distilled_into_a_fresh_model(
+    tiny_base, tiny_int8_artifact, tiny_artifact, data_dir, tmp_path
+):
+    from edgebert.train.distill import ensemble_targets
+
+    train_data = load_file(data_dir / "train.jsonl")
+    labels = sorted(set(train_data.labels))
+    targets = ensemble_targets((str(tiny_artifact), str(tiny_int8_artifact)), labels, train_data.texts, None, print)
+    assert targets.shape == (len(train_data), len(labels))
+    assert np.allclose(np.exp(targets).sum(1), 1, atol=0.05)  # a geometric mean of two close distributions
+    out = tmp_path / "student"
+    code = main(
+        ["train", "--data", str(data_dir / "train.jsonl"), "--eval", str(data_dir / "dev.jsonl"), "--model",
+         str(tiny_base), "--out", str(out), "--epochs", "1", "--lr", "5e-3", "--max-length", "48", "--quiet",
+         "--ensemble", str(tiny_artifact), "--ensemble", str(tiny_int8_artifact)]
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads((out / "edgebert_checkpoint.json").read_text())["train_config"]["ensemble"] == [
+        str(tiny_artifact),
+        str(tiny_int8_artifact),
+    ]
+
+
+def test_ensemble_is_refused_where_it_does_not_apply():
+    with pytest.raises(InputError, match="single-label sequence"):
+        TrainConfig(ensemble=("a",), task="token")

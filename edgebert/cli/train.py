@@ -135,6 +135,15 @@ def add_train(commands) -> None:
         default=None,
         help="with --trim-vocab: also keep every piece of this script (cjk), so unseen text segments as before",
     )
+    p.add_argument(
+        "--ensemble",
+        dest="ensemble",
+        metavar="ARTIFACT",
+        action="append",
+        default=None,
+        help="an exported classifier of the same labels (repeatable; any encoder): the model also learns the "
+        "members' averaged answers on the training texts (an ensemble distilled into one model)",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same options")
     add_columns(p, pairs=True)
     p.set_defaults(run=run_train)

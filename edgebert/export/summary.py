@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..core.artifact import is_full_range_u8s8
+from pathlib import Path
+
+from ..core.artifact import TOKENIZER, is_full_range_u8s8
 from ..core.cpu import SATURATING_ISAS
 from ..tasks import task_class
 from .pipeline import ExportReport
@@ -18,7 +20,7 @@ def format_export_summary(report: ExportReport) -> str:
         ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
         ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or m.optimization.note or "none"),
         ("last layer", "[CLS] only (light)" if m.optimization.last_layer == "cls_only" else "full"),
-        ("vocabulary", _vocabulary(m.optimization.vocabulary)),
+        ("vocabulary", _vocabulary(m.optimization.vocabulary, report.out)),
         (
             "parity vs torch",
             f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} "
@@ -103,9 +105,15 @@ def _evaluation_rows(e, precision: str, prefix: str) -> list[tuple[str, str]]:
     ]
 
 
-def _vocabulary(trim) -> str:
-    if trim is None:
-        return "full"
+def _vocabulary(trim, artifact: Path) -> str:
+    if trim is None:  # as the checkpoint has it (train --trim-vocab may have cut it before fine-tuning)
+        from tokenizers import Tokenizer
+
+        try:
+            size = Tokenizer.from_file(str(artifact / TOKENIZER)).get_vocab_size(with_added_tokens=True)
+        except Exception:  # a summary of a report whose artifact moved: say less, not fail
+            return "the checkpoint's"
+        return f"the checkpoint's ({size:,} pieces)"
     scripts = f" + every {', '.join(trim.keep_scripts)} piece" if trim.keep_scripts else ""
     return (
         f"trimmed {trim.original_size:,} -> {trim.kept:,} pieces (those of {', '.join(trim.coverage)}, special "

@@ -52,6 +52,9 @@ class TrainConfig:
     distill_temperature: float = 2.0
     distill_alpha: float = 0.5  # weight of the soft-target term; 1 - alpha on the hard labels
     distill_hidden_weight: float = 0.0  # weight of matching the kept layers' hidden states to the teacher's (0: off)
+    # an ensemble distilled into one model: exported artifacts (any encoder, any tokenizer) whose averaged answers on
+    # the training texts the model learns beside the labels, with distill_temperature and distill_alpha
+    ensemble: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.teacher is None) != (self.student_layers is None):
@@ -81,6 +84,12 @@ class TrainConfig:
                 raise InputError(f"--trim-keep must be one of {list(TRIM_SCRIPTS)}, got {script!r}.")
         if self.trim_keep and not self.trim_vocab:
             raise InputError("--trim-keep says what --trim-vocab keeps: add --trim-vocab, or drop --trim-keep.")
+        self.ensemble = tuple(str(path) for path in self.ensemble)
+        if self.ensemble and (self.teacher or self.task != SEQUENCE):
+            raise InputError(
+                "--ensemble distills single-label sequence classifiers' answers into a fresh model; it does not "
+                "combine with a teacher checkpoint (distill) or another --task."
+            )
         if self.trim_vocab and (self.extend_vocab or self.teacher):
             raise InputError(
                 "--trim-vocab cuts a pretrained encoder's vocabulary; it does not combine with --extend-vocab or "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -69,6 +70,28 @@ def distillation_loss(
         reduction="batchmean",
     )
     return alpha * temperature**2 * soft + (1 - alpha) * hard
+
+
+def ensemble_targets(artifacts: tuple[str, ...], labels: list[str], texts: list[str], pairs, say) -> np.ndarray:
+    """(N, K) float32: the mean over the ensemble's artifacts of log softmax(logits) on each training text, columns in
+    `labels` order. Each member runs in the torch-free runtime with its own tokenizer, so members may be different
+    encoders (e5 and m3e); the geometric mean of their distributions is the target the student learns."""
+    from ..runtime import Classifier
+
+    members = []
+    for path in artifacts:
+        model = Classifier.load(path)
+        if sorted(model.labels) != sorted(labels):
+            raise InputError(f"--ensemble {path} answers {model.labels}, not this data's labels {labels}.")
+        licence = ((model.manifest.source.pretrained or {}) if model.manifest.source else {}).get("licence", "unknown")
+        say(
+            f"ensemble: {path} labels {len(texts)} training texts (its encoder's licence: {licence}; a model trained "
+            "on its answers derives from it)"
+        )
+        logits = model.predict_logits(texts, pairs)[:, [model.labels.index(name) for name in labels]]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        members.append(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))  # log softmax
+    return np.mean(members, axis=0).astype(np.float32)
 
 
 def hidden_state_loss(

@@ -62,7 +62,7 @@ def train(
     model_dir = resolve_model(config.model, run.say)
     text = prepare_text(run, config, model_dir, task, teacher_meta, train_data, eval_data)
     config = dataclasses.replace(config, max_length=text.max_length)  # 'auto' resolved: what a resume must match
-    trainee = build_model(run, config, model_dir, task, text)
+    trainee = build_model(run, config, model_dir, task, text, train_data)
     schedule = build_schedule(run, config, task, text, trainee)
     state = restore_progress(run, config, trainee, schedule)
     state = run_epochs(run, config, task, text, trainee, schedule, state)
@@ -106,6 +106,7 @@ class Trainee:
     teacher: Any = None  # distillation: the frozen teacher
     kept: list[int] = dataclasses.field(default_factory=list)  # distillation: teacher layers the student copied
     match_hidden: bool = False  # distill --hidden-weight: student layers also learn the teacher's hidden states
+    soft_targets: Any = None  # --ensemble: (N, K) log-probabilities of the ensemble on each training text
 
 
 @dataclass
@@ -218,7 +219,7 @@ def read_trim(path: Path):
     return Trim(keep, int(record["original_size"]))
 
 
-def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text: Text) -> Trainee:
+def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text: Text, train_data) -> Trainee:
     """The pretrained encoder with a fresh head (and new embedding rows for an extended vocabulary), or for
     distillation a student made of some of the teacher's layers."""
     from ..modeling.models import load_trained, new_model, resize_embeddings
@@ -243,7 +244,15 @@ def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     match_hidden = teacher is not None and config.distill_hidden_weight > 0
-    return Trainee(model, run.world.wrap(model), teacher, kept, match_hidden)
+    soft_targets = None
+    if config.ensemble:
+        from .distill import ensemble_targets
+
+        names = list(task.labels.names)
+        soft_targets = ensemble_targets(config.ensemble, names, train_data.texts, train_data.pairs, run.say)
+        if len(soft_targets) != len(text.train_set.ids):  # rows are matched by position
+            raise InputError("--ensemble needs one answer per training example; this data's encoding dropped rows.")
+    return Trainee(model, run.world.wrap(model), teacher, kept, match_hidden, soft_targets)
 
 
 def build_schedule(run: Run, config: TrainConfig, task: Task, text: Text, trainee: Trainee) -> Schedule:
@@ -361,13 +370,17 @@ def batch_loss(torch, config: TrainConfig, task: Task, train_set: Encoded, train
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
         outputs = trainee.ddp_model(**inputs, output_hidden_states=trainee.match_hidden)
     logits = outputs.logits  # (B, K) or (B, T, K)
-    if trainee.teacher is None:
+    if trainee.teacher is None and trainee.soft_targets is None:
         return task.loss(torch, logits, targets, schedule.class_weights)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
-        teacher_out = trainee.teacher(**inputs, output_hidden_states=trainee.match_hidden)
+    if trainee.teacher is None:  # --ensemble: the members' answers on these texts, computed once before training
+        teacher_logits = torch.from_numpy(trainee.soft_targets[batch.indices])
+    else:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
+            teacher_out = trainee.teacher(**inputs, output_hidden_states=trainee.match_hidden)
+        teacher_logits = teacher_out.logits
     loss = distillation_loss(
         logits.float(),
-        teacher_out.logits.float(),
+        teacher_logits.float(),
         targets,
         temperature=config.distill_temperature,
         alpha=config.distill_alpha,
