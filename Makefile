@@ -6,7 +6,7 @@ RUNS   := runs/bbc
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: docs web-setup arm64-check fresh-check test-as demo demo-zh demo-zh-domain tune-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
+.PHONY: docs web-setup arm64-check fresh-check test-as demo demo-zh demo-zh-domain bench-peers-zh tune-zh demo-zh-minilm demo-ner demo-tune test test-base test-slow bench-peers bench-train lint format install clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "edgebert needs Python 3.11 or newer (PYTHON=python3.11 make ...)"; exit 2; }
@@ -86,6 +86,13 @@ demo-zh: $(ZH)-int8/edgebert.json
 	$(BIN)/python benchmarks/zh_baseline.py --artifact e5-int8=$(ZH)-int8 --out benchmarks/results/zh_reviews.json
 	$(BIN)/edgebert predict $(ZH)-int8 "质量很好，物流也快，推荐！" "太失望了，用了两天就坏了"
 
+# demo-zh's artifact beside torch, every Optimum INT8 preset for this CPU and optimum-intel, built from the same
+# checkpoint, on zh_reviews:test: one thread, interleaved; real texts in batches of 32 and one per call (~20 min)
+bench-peers-zh: $(ZH)-int8/edgebert.json | $(VENV)/.installed
+	$(BIN)/python benchmarks/peers.py --checkpoint $(ZH) --artifact $(ZH)-int8 --data zh_reviews:test \
+		--calib zh_reviews:train --shapes 1x16,1x128 --threads 1 --rounds 3 --real-batches 1 --work runs/peers-zh \
+		--out benchmarks/results/peers-zh-$(UARCH)
+
 # The same recipe with the hotel reviews held out (zh_reviews_hotel: trained and selected without them, reported on
 # all 5,123 of them) beside the baselines fitted the same way: does the model hold off its training domain?
 $(ZH)-hotel/edgebert_checkpoint.json: | $(VENV)/.installed
@@ -117,7 +124,7 @@ tune-zh: $(ZH)-student6/edgebert_checkpoint.json $(ZH)-student3/edgebert_checkpo
 	$(BIN)/edgebert export $(ZH)-student6 --out $(ZH)-student6-tuned $(ZH_TUNE)
 	$(BIN)/python benchmarks/peers.py --checkpoint $(ZH) --artifact $(ZH)-student6-tuned --artifact $(ZH)-tuned \
 		--artifact $(ZH)-int8 --data zh_reviews:test --calib zh_reviews:train --shapes 1x16,1x128 --threads 1 \
-		--rounds 3 --work runs/peers-zh --out benchmarks/results/peers-zh
+		--rounds 3 --work runs/peers-zh --out benchmarks/results/peers-zh-$(UARCH)
 	$(BIN)/python benchmarks/zh_baseline.py --artifact e5-int8=$(ZH)-int8 --artifact e5-tuned=$(ZH)-tuned \
 		--artifact e5-student6-tuned=$(ZH)-student6-tuned --out benchmarks/results/zh_reviews.json
 

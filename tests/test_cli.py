@@ -229,6 +229,8 @@ TABLE_NAMES = {
     "gemm-ceiling",
     "bbc-encoders",
     "zh-reviews",
+    "zh-reviews-hotel",
+    "fresh-check",
     "msra-ner",
     "vocab-trim",
     "peers-zh",

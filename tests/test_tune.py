@@ -193,3 +193,15 @@ def test_tune_confirms_candidates_by_agreement_with_the_teacher_on_an_unlabelled
         low, high = candidate.drop_ci95
         assert low == -high and 0 < high <= 100 and candidate.confirmed  # a 100-point budget holds any share
     assert Classifier.load(tmp_path / "t").manifest.tuning.evidence == tuning.evidence
+
+
+def test_unconfirmed_ties_go_to_the_candidate_that_changed_the_fewest_answers():
+    wide = _candidate("teacher/dynamic", 17.2, 0.23, spread=0.3, size=32, ci=[-1.5, 1.5])
+    narrow = _candidate("teacher/openvino", 17.6, 0.23, spread=0.5, size=33, ci=[-0.76, 0.76])
+    for c in (wide, narrow):
+        c.confirmed = False
+    name, reason, confirmed = choose([wide, narrow], 0.3, measuring=True)
+    assert name == "teacher/openvino" and not confirmed and "reaches least far (0.76 pts" in reason
+    for c in (wide, narrow):  # once both are confirmed, the smaller artifact wins the tie as before
+        c.confirmed, c.drop_ci95 = True, [0.0, 0.2]
+    assert choose([wide, narrow], 0.3, measuring=True)[0] == "teacher/dynamic"

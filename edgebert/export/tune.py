@@ -10,7 +10,8 @@ The choice (TUNE_RULE): among candidates within the budget, those *confirmed* (i
 --max-drop decides) are preferred; if none is, the point estimate decides and the choice says it is not
 confirmed. Of those, the fastest on real texts, except that candidates whose round-to-round timing spread
 overlaps the fastest's are ties: ties go to the smallest artifact, then the simpler recipe (dynamic before
-static before OpenVINO, full last layer before light). The winner is copied to --out with tuning.md /
+static before OpenVINO, full last layer before light); when none is confirmed, first to the candidate whose interval
+reaches least far (the same speed, fewer changed answers). The winner is copied to --out with tuning.md /
 tuning.svg beside it and the choice recorded in its manifest (`tuning`).
 """
 
@@ -42,7 +43,7 @@ from .tune_report import pareto_front, write_report
 TUNE_RULE = (
     "within --max-drop and confirmed by the drop's 95% interval where any candidate is; then the fastest on real "
     "texts, timings whose round spreads overlap the fastest's being ties, won by the smallest artifact, then the "
-    "simpler recipe"
+    "simpler recipe (when none is confirmed, ties go first to the interval that reaches least far)"
 )
 ENGINE_SIMPLICITY = ("dynamic", "static", "openvino")
 
@@ -241,7 +242,9 @@ def choose(candidates: list[TunedCandidate], max_drop: float, *, measuring: bool
         )
     fastest = min(pool, key=lambda c: c.real_text_ms)
     ties = [c for c in pool if _spread(c)[0] <= _spread(fastest)[1]]
-    winner = min(ties, key=lambda c: (c.size_bytes or 0, _simplicity(c.name)))
+    # unconfirmed ties go first to the candidate whose interval reaches least far (it changed the fewest answers)
+    reach = (lambda c: ()) if confirmed else (lambda c: (c.drop_ci95[1] if c.drop_ci95 else c.drop_points,))
+    winner = min(ties, key=lambda c: (*reach(c), c.size_bytes or 0, _simplicity(c.name)))
     reason = f"fastest on real texts within {max_drop} pts ({winner.real_text_ms:.2f} ms/text, {_drop(winner)})"
     if len(ties) > 1:
         others = ", ".join(c.name for c in ties if c is not winner)
@@ -249,6 +252,8 @@ def choose(candidates: list[TunedCandidate], max_drop: float, *, measuring: bool
         why = (
             f"the smallest, {(winner.size_bytes or 0) / 1e6:.1f} MB" if smallest else "as small, and the simpler recipe"
         )
+        if not confirmed and sum(reach(c) == reach(winner) for c in ties) == 1:
+            why = f"its interval reaches least far ({reach(winner)[0]:.2f} pts: the fewest changed answers)"
         reason = (
             f"tied on real-text time with {others} (round spreads overlap; fastest {fastest.real_text_ms:.2f} "
             f"ms/text): {why}, {winner.real_text_ms:.2f} ms/text, {_drop(winner)}"

@@ -62,7 +62,7 @@ def train(
     model_dir = resolve_model(config.model, run.say)
     text = prepare_text(run, config, model_dir, task, teacher_meta, train_data, eval_data)
     config = dataclasses.replace(config, max_length=text.max_length)  # 'auto' resolved: what a resume must match
-    trainee = build_model(run, config, model_dir, task, text, train_data)
+    trainee = build_model(run, config, model_dir, task, text)
     schedule = build_schedule(run, config, task, text, trainee)
     state = restore_progress(run, config, trainee, schedule)
     state = run_epochs(run, config, task, text, trainee, schedule, state)
@@ -97,6 +97,7 @@ class Text:
     eval_set: Encoded
     companions: list[Path] = dataclasses.field(default_factory=list)  # tokenizer_config.json etc. to carry along
     trim: Any = None  # --trim-vocab: the modeling.vocabulary.Trim the encoder's embedding rows are cut by
+    soft_targets: Any = None  # --ensemble: (N, K) the members' mean log-probabilities on each training text
 
 
 @dataclass
@@ -185,7 +186,15 @@ def prepare_text(
             write_trim(run.partial / TRIM_FILE, trim)
     source = Path(config.teacher) if teacher_meta is not None else model_dir  # so transformers reads it the same
     companions = [source / name for name in HF_TOKENIZER_FILES if (source / name).is_file()]
-    return Text(tokenizer_json, vocab, encoder, max_length, train_set, eval_set, companions, trim)
+    soft_targets = None
+    if config.ensemble:
+        from .distill import ensemble_targets
+
+        names = list(task.labels.names)
+        soft_targets = ensemble_targets(config.ensemble, names, train_data.texts, train_data.pairs, run.say)
+        if len(soft_targets) != len(train_set.ids):  # rows are matched by position
+            raise InputError("--ensemble needs one answer per training example; this data's encoding dropped rows.")
+    return Text(tokenizer_json, vocab, encoder, max_length, train_set, eval_set, companions, trim, soft_targets)
 
 
 def trim_training_vocabulary(tokenizer_json: str, config: TrainConfig, task: Task, train_data, eval_data, say):
@@ -219,7 +228,7 @@ def read_trim(path: Path):
     return Trim(keep, int(record["original_size"]))
 
 
-def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text: Text, train_data) -> Trainee:
+def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text: Text) -> Trainee:
     """The pretrained encoder with a fresh head (and new embedding rows for an extended vocabulary), or for
     distillation a student made of some of the teacher's layers."""
     from ..modeling.models import load_trained, new_model, resize_embeddings
@@ -244,15 +253,7 @@ def build_model(run: Run, config: TrainConfig, model_dir: Path, task: Task, text
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     match_hidden = teacher is not None and config.distill_hidden_weight > 0
-    soft_targets = None
-    if config.ensemble:
-        from .distill import ensemble_targets
-
-        names = list(task.labels.names)
-        soft_targets = ensemble_targets(config.ensemble, names, train_data.texts, train_data.pairs, run.say)
-        if len(soft_targets) != len(text.train_set.ids):  # rows are matched by position
-            raise InputError("--ensemble needs one answer per training example; this data's encoding dropped rows.")
-    return Trainee(model, run.world.wrap(model), teacher, kept, match_hidden, soft_targets)
+    return Trainee(model, run.world.wrap(model), teacher, kept, match_hidden, text.soft_targets)
 
 
 def build_schedule(run: Run, config: TrainConfig, task: Task, text: Text, trainee: Trainee) -> Schedule:
