@@ -42,7 +42,7 @@ def page_server(artifact: Path, tmp_path: Path):
     )
     try:
         deadline = time.monotonic() + 30
-        while not port_file.exists() and time.monotonic() < deadline:
+        while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
             time.sleep(0.05)
         yield f"http://127.0.0.1:{int(port_file.read_text())}/"
     finally:

@@ -76,7 +76,9 @@ def main() -> int:
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.artifact.resolve()))
     port = server.server_address[1]
     if args.port_file:
-        args.port_file.write_text(f"{port}\n")
+        partial = args.port_file.with_name(args.port_file.name + ".partial")
+        partial.write_text(f"{port}\n")
+        partial.replace(args.port_file)  # atomic: a reader never sees the file before the port is in it
     print(f"open http://127.0.0.1:{port}/", file=sys.stderr)
     server.serve_forever()
     return 0
