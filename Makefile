@@ -195,7 +195,7 @@ BASE_VENV := .venv-base
 
 test: lint $(VENV)/.installed web-setup
 	rm -rf $(ARTIFACTS)
-	EDGEBERT_SAVE_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest -q -rs
+	EDGEBERT_SAVE_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest -q -rfEs
 	$(MAKE) test-base
 
 # A fresh venv every time: it proves the base install alone works. `pytest` (not `python -m pytest`) and
@@ -206,7 +206,7 @@ test-base:
 	$(PYTHON) -m venv $(BASE_VENV)
 	$(BASE_VENV)/bin/pip install -q --upgrade pip
 	$(BASE_VENV)/bin/pip install -q . 'pytest>=8'
-	cd tests/base_install && EDGEBERT_TEST_ARTIFACTS=$(ARTIFACTS) ../../$(BASE_VENV)/bin/pytest -q -rs -p no:cacheprovider \
+	cd tests/base_install && EDGEBERT_TEST_ARTIFACTS=$(ARTIFACTS) ../../$(BASE_VENV)/bin/pytest -q -rfEs -p no:cacheprovider \
 		--import-mode=importlib --rootdir=. -c /dev/null -m base_install .
 
 # The browser test (tests/test_web.py) needs Debian's chromium: installed here when we may (root with apt-get),
@@ -223,10 +223,10 @@ web-setup:
 # `make test-as CPUINFO=tests/fixtures/cpu/linux-zen3.txt` (AVX2 without VNNI). Simulate CPUs with fewer features.
 test-as: $(VENV)/.installed
 	@test -f "$(CPUINFO)" || { echo "give CPUINFO=FILE, a saved /proc/cpuinfo (tests/fixtures/cpu/)"; exit 2; }
-	EDGEBERT_CPUINFO=$(abspath $(CPUINFO)) $(BIN)/python -m pytest -q -rs
+	EDGEBERT_CPUINFO=$(abspath $(CPUINFO)) $(BIN)/python -m pytest -q -rfEs
 
 test-slow: $(VENV)/.installed
-	$(BIN)/python -m pytest -q -rs -m slow
+	$(BIN)/python -m pytest -q -rfEs -m slow
 
 # lint needs only its two tools, in their own small venv (seconds from a fresh clone, no torch)
 LINT_VENV  := .venv-lint
