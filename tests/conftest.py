@@ -132,6 +132,20 @@ def tiny_int8_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
     return _export(tmp_path_factory, tiny_checkpoint, data_dir, "int8", int8=True)
 
 
+@pytest.fixture(scope="session")
+def vnni_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
+    """Full-range INT8 weights (the VNNI recipe): right on VNNI CPUs and arm64, saturating on AVX2 ones."""
+    from edgebert.data.text import load_file
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
+
+    out = tmp_path_factory.mktemp("vnni") / "ort-vnni"
+    config = ExportConfig(quantization=quantization_from_recipe("avx512-vnni"))
+    export_artifact(tiny_checkpoint, out, config, eval_data=load_file(data_dir / "dev.jsonl"), progress=False)
+    return out
+
+
 @pytest.fixture
 def artifact_copy(tmp_path, tiny_int8_artifact) -> Path:
     """A private copy a test may damage."""

@@ -10,10 +10,8 @@ from edgebert.core.artifact import read_manifest
 from edgebert.core.cpu import cpu_info
 from edgebert.core.errors import ArtifactError, InputError
 from edgebert.core.fleet import unsafe_reason
-from edgebert.data.text import load_file
-from edgebert.export.config import ExportConfig, TuneConfig
-from edgebert.export.pipeline import export_artifact
-from edgebert.export.recipes import quantization_for_cpu, quantization_from_recipe
+from edgebert.export.config import TuneConfig
+from edgebert.export.recipes import quantization_for_cpu
 from edgebert.export.tune import candidate_plans, refuse_unfaithful_scoring
 from edgebert.runtime.model import _check_options
 from edgebert.train.config import TrainConfig
@@ -28,15 +26,6 @@ EXPECTED = {
     "amx": ("avx512-vnni", "sapphirerapids", "avx512-vnni", False, True),
     "arm64": ("arm64", "", "arm64", False, False),  # bf16 here means x86 avx512_bf16 or AMX (OpenVINO, torch)
 }
-
-
-@pytest.fixture(scope="module")
-def full_range_artifact(tmp_path_factory, tiny_checkpoint, data_dir):
-    """INT8 with full 8-bit weights (the VNNI recipe): right on VNNI and arm64, saturating on AVX2."""
-    out = tmp_path_factory.mktemp("full-range") / "a"
-    config = ExportConfig(quantization=quantization_from_recipe("avx512-vnni"))
-    export_artifact(tiny_checkpoint, out, config, eval_data=load_file(data_dir / "dev.jsonl"), progress=False)
-    return out
 
 
 def test_every_class_has_a_real_cpuinfo_and_an_expectation():
@@ -54,18 +43,18 @@ def test_cpu_is_read_as_its_class(cpu_class, simulate_cpu):
 
 
 @pytest.mark.parametrize("cpu_class", list(SIMULATED_CPUS))
-def test_full_range_int8_is_refused_only_where_it_saturates(cpu_class, simulate_cpu, full_range_artifact):
+def test_full_range_int8_is_refused_only_where_it_saturates(cpu_class, simulate_cpu, vnni_artifact):
     simulate_cpu(cpu_class)
     saturates = EXPECTED[cpu_class][3]
-    reason = unsafe_reason(read_manifest(full_range_artifact), cpu_info(), {"onnxruntime"})
+    reason = unsafe_reason(read_manifest(vnni_artifact), cpu_info(), {"onnxruntime"})
     assert (reason is not None) == saturates
     if saturates:
         with pytest.raises(ArtifactError, match="has no VNNI"):
-            Classifier.load(full_range_artifact)
+            Classifier.load(vnni_artifact)
         # the opt-out is explicit; the refusal is about the CPU, not the file
-        assert Classifier.load(full_range_artifact, allow_saturation=True).labels
+        assert Classifier.load(vnni_artifact, allow_saturation=True).labels
     else:
-        assert Classifier.load(full_range_artifact).labels
+        assert Classifier.load(vnni_artifact).labels
 
 
 @pytest.mark.parametrize("cpu_class", list(SIMULATED_CPUS))

@@ -13,11 +13,7 @@ from edgebert.cli import main
 from edgebert.core.cpu import CpuInfo
 from edgebert.core.errors import ArtifactError, InputError
 from edgebert.core.fleet import FLEET, choose_variant, read_fleet
-from edgebert.data.text import load_file
-from edgebert.export.config import ExportConfig
 from edgebert.export.fleet import build_fleet
-from edgebert.export.pipeline import export_artifact
-from edgebert.export.recipes import quantization_from_recipe
 from edgebert.runtime.fleet import installed_backends
 
 from .test_cli import _error
@@ -26,15 +22,6 @@ AVX2 = CpuInfo("fake Zen 3", "x86_64", frozenset({"avx2"}))
 VNNI = CpuInfo("fake Zen 4", "x86_64", frozenset({"avx2", "avx512f", "avx512_vnni"}))
 ARM = CpuInfo("fake Graviton", "aarch64", frozenset({"asimddp"}))
 TEXTS = ["the team won the match", "shares fell on the market", "new phone chip"]
-
-
-@pytest.fixture(scope="module")
-def vnni_artifact(tmp_path_factory, tiny_checkpoint, data_dir):
-    """Full-range INT8 weights: right on VNNI CPUs, saturating on AVX2 ones."""
-    out = tmp_path_factory.mktemp("vnni") / "ort-vnni"
-    config = ExportConfig(quantization=quantization_from_recipe("avx512-vnni"))
-    export_artifact(tiny_checkpoint, out, config, eval_data=load_file(data_dir / "dev.jsonl"), progress=False)
-    return out
 
 
 @pytest.fixture(scope="module")
