@@ -89,11 +89,18 @@ def tiny_base(tmp_path_factory) -> Path:
 
 
 def save_tiny_bert(out: Path, vocab_size: int, **overrides) -> None:
-    """A 2-layer, 32-wide BertModel with random weights, saved as transformers saves one (save_pretrained)."""
+    """A 2-layer, 32-wide BertModel with random weights, saved as transformers saves one (save_pretrained).
+
+    The weights come from a fixed seed: unseeded, they depended on which tests ran first, and a test that trains
+    on them passed or failed by the order of the suite."""
+    import torch
     from transformers import BertConfig, BertModel
 
     sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    BertModel(BertConfig(vocab_size=vocab_size, max_position_embeddings=128, **sizes, **overrides)).save_pretrained(out)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = BertModel(BertConfig(vocab_size=vocab_size, max_position_embeddings=128, **sizes, **overrides))
+    model.save_pretrained(out)
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,9 @@ def multi_label_run(tmp_path_factory, tiny_base):
     )
     checkpoint = d / "ckpt"
     args = ["train", "--data", str(train), "--eval", str(dev), "--model", str(tiny_base), "--multi-label"]
-    args += ["--out", str(checkpoint), "--epochs", "8", "--lr", "5e-3", "--max-length", "32", "--quiet"]
+    # Mean pooling: the labels are which words occur, which a mean over tokens shows at once; through [CLS] a
+    # 2-layer random model learnt it or not by its initial weights (dev micro F1 0.53 to 1.0 over 8 seeds).
+    args += ["--pooling", "mean", "--out", str(checkpoint), "--epochs", "8", "--lr", "5e-3", "--max-length", "32", "--quiet"]
     assert main(args) == 0
     artifact = d / "int8"
     args = ["export", str(checkpoint), "--out", str(artifact), "--int8", "--eval", str(dev), "--test", str(test)]
@@ -53,7 +55,7 @@ def test_training_learns_labels_and_chooses_thresholds_on_dev(multi_label_run):
     meta = read_checkpoint_meta(checkpoint)
     assert meta.task == "multi_label" and meta.labels == sorted(TOPICS)
     assert len(meta.thresholds) == 3 and all(0 < t < 1 for t in meta.thresholds)
-    assert meta.dev_metrics["micro_f1"] > 0.6  # topic words make this easy; a model that learnt nothing scores ~0.4
+    assert meta.dev_metrics["micro_f1"] > 0.9  # 1.0 over 8 base seeds; a model that learnt nothing scores ~0.4
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["problem_type"] == "multi_label_classification"
 
