@@ -388,17 +388,23 @@ def slow_clients() -> str | None:
     data = load("slow_clients.json")
     if data is None:
         return None
-    rows = ["| attack | attackers | normal requests answered | p50 ms | slowest ms | other statuses |"]
-    rows.append("|---|---:|---:|---:|---:|---|")
+    rows = [
+        "| attack | attackers | normal requests answered | p50 ms | slowest ms | other statuses | attackers cut off, held p50 / max s |"
+    ]
+    rows.append("|---|---:|---:|---:|---:|---|---|")
     for r in data["runs"]:
         p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.0f}"
         worst = "-" if r["max_ms"] is None else f"{r['max_ms']:.0f}"
+        held = "-"
+        if r.get("held_open_max_s") is not None:
+            held = f"{r['attackers_closed_by_server']}, {r['held_open_p50_s']:.1f} / {r['held_open_max_s']:.1f}"
         rows.append(
             f"| {r['attack']} | {r['attackers']} | {r['answered_200']} of {r['normal_requests']} | {p50} | {worst} | "
-            f"{', '.join(map(str, r['other_statuses'])) or 'none'} |"
+            f"{', '.join(map(str, r['other_statuses'])) or 'none'} | {held} |"
         )
     return "\n".join(rows) + (
-        f"\n\nServer {data['server']}; one normal request every 0.2 s for {data['seconds']} s during each attack. "
+        f"\n\nServer {data['server']}; one normal request every 0.2 s for {data['seconds']} s during each attack; "
+        "each attacker sends one byte a second. "
         f"CPU: {machine_label(data['cpu'])}."
     )
 

@@ -6,7 +6,7 @@ Scenarios, each against a fresh server (--max-connections 256, --read-timeout 2)
 text every 0.2 s and records status and latency:
   - header trickle (slowloris): 300 connections each sending a header byte every second, more than the server's
     connection cap;
-  - slow body: 100 connections that send headers with a Content-Length and then trickle the body;
+  - slow body: 200 connections that send headers with a Content-Length and then one body byte a second;
   - huge header: 4 clients each sending a 128 MB header block.
 """
 
@@ -59,37 +59,53 @@ def normal_client(port: int, stop: threading.Event, out: list) -> None:
         time.sleep(0.2)
 
 
-def hold_connections(port: int, stop: threading.Event, count: int, opening: bytes, trickle: bytes) -> None:
-    """Open `count` connections, send `opening` on each, then one `trickle` byte a second until `stop`."""
-    sockets = []
+def hold_connections(port: int, stop: threading.Event, count: int, opening: bytes, trickle: bytes) -> list[float]:
+    """Open `count` connections, send `opening` on each, then one `trickle` byte a second until `stop`. Returns, for
+    each connection the server closed, the seconds it was held open (what a slow client costs the server)."""
+    import select
+
+    opened: dict[socket.socket, float] = {}
     for _ in range(count):
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(opening)
-            sockets.append(s)
+            opened[s] = time.monotonic()
         except OSError:
             pass
-    while not stop.is_set():
-        for s in list(sockets):
+    held = []
+    while not stop.is_set() and opened:
+        readable, _, _ = select.select(list(opened), [], [], 1.0)
+        for s in readable:  # an answer (408/431) then end of stream: the server let go
+            try:
+                closed = s.recv(65536) == b"" or s.recv(65536, socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                closed = False
+            except OSError:
+                closed = True
+            if closed:
+                held.append(time.monotonic() - opened.pop(s))
+                s.close()
+        for s in list(opened):
             try:
                 s.sendall(trickle)
             except OSError:
-                sockets.remove(s)  # the server closed it: what we hope for
-        time.sleep(1.0)
-    for s in sockets:
+                held.append(time.monotonic() - opened.pop(s))
+                s.close()
+    for s in opened:
         s.close()
+    return held
 
 
-def trickle_headers(port: int, stop: threading.Event, count: int) -> None:
-    hold_connections(port, stop, count, b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X")
+def trickle_headers(port: int, stop: threading.Event, count: int) -> list[float]:
+    return hold_connections(port, stop, count, b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X")
 
 
-def slow_bodies(port: int, stop: threading.Event, count: int) -> None:
+def slow_bodies(port: int, stop: threading.Event, count: int) -> list[float]:
     head = b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-    hold_connections(port, stop, count, head + b"Content-Length: 100000\r\n\r\n{", b" ")
+    return hold_connections(port, stop, count, head + b"Content-Length: 100000\r\n\r\n{", b" ")
 
 
-def huge_headers(port: int, stop: threading.Event, count: int) -> None:
+def huge_headers(port: int, stop: threading.Event, count: int) -> list[float]:
     def one() -> None:
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -107,13 +123,14 @@ def huge_headers(port: int, stop: threading.Event, count: int) -> None:
         t.start()
     for t in threads:
         t.join()
+    return []  # not timed: each is cut off by size, not by time
 
 
 def scenario(artifact: Path, work: Path, name: str, attack, count: int) -> dict:
     process, port = start_server(artifact, work)
-    stop, results = threading.Event(), []
+    stop, results, held = threading.Event(), [], []
     try:
-        attacker = threading.Thread(target=attack, args=(port, stop, count), daemon=True)
+        attacker = threading.Thread(target=lambda: held.extend(attack(port, stop, count)), daemon=True)
         attacker.start()
         time.sleep(1.0)  # let the attack take hold
         client = threading.Thread(target=normal_client, args=(port, stop, results))
@@ -126,6 +143,7 @@ def scenario(artifact: Path, work: Path, name: str, attack, count: int) -> dict:
         process.terminate()
         process.wait(timeout=60)
     latencies = sorted(ms for status, ms in results if status == 200)
+    held.sort()
     return {
         "attack": name,
         "attackers": count,
@@ -134,6 +152,9 @@ def scenario(artifact: Path, work: Path, name: str, attack, count: int) -> dict:
         "other_statuses": sorted({status for status, _ in results if status != 200}),
         "p50_ms": latencies[len(latencies) // 2] if latencies else None,
         "max_ms": latencies[-1] if latencies else None,
+        "attackers_closed_by_server": len(held),
+        "held_open_p50_s": round(held[len(held) // 2], 2) if held else None,
+        "held_open_max_s": round(held[-1], 2) if held else None,
     }
 
 
@@ -146,7 +167,7 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     runs = [
         scenario(args.artifact, args.work, "header trickle (slowloris)", trickle_headers, 300),
-        scenario(args.artifact, args.work, "slow body", slow_bodies, 100),
+        scenario(args.artifact, args.work, "slow body", slow_bodies, 200),
         scenario(args.artifact, args.work, "128 MB header", huge_headers, 4),
     ]
     result = {

@@ -40,7 +40,19 @@ def multi_label_run(tmp_path_factory, tiny_base):
     args = ["train", "--data", str(train), "--eval", str(dev), "--model", str(tiny_base), "--multi-label"]
     # Mean pooling: the labels are which words occur, which a mean over tokens shows at once; through [CLS] a
     # 2-layer random model learnt it or not by its initial weights (dev micro F1 0.53 to 1.0 over 8 seeds).
-    args += ["--pooling", "mean", "--out", str(checkpoint), "--epochs", "8", "--lr", "5e-3", "--max-length", "32", "--quiet"]
+    args += [
+        "--pooling",
+        "mean",
+        "--out",
+        str(checkpoint),
+        "--epochs",
+        "8",
+        "--lr",
+        "5e-3",
+        "--max-length",
+        "32",
+        "--quiet",
+    ]
     assert main(args) == 0
     artifact = d / "int8"
     args = ["export", str(checkpoint), "--out", str(artifact), "--int8", "--eval", str(dev), "--test", str(test)]

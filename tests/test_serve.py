@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("uvicorn")
 
 from edgebert import Classifier, TokenClassifier  # noqa: E402
+from edgebert.cli import main  # noqa: E402
 from edgebert.core.files import sha256_file  # noqa: E402
 
 from .conftest import make_examples  # noqa: E402
@@ -314,7 +315,7 @@ def test_an_answer_json_cannot_hold_is_a_json_500_not_a_broken_response():
     scope = {"type": "http", "method": "GET", "path": "/nan", "headers": [(b"host", b"127.0.0.1:8000")]}
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 500
-    assert json.loads(sent[1]["body"]) == {"error": "internal error; see the server log"}
+    assert json.loads(sent[1]["body"]) == {"error": "internal error; see the server log", "error_type": "Backend"}
 
 
 def test_rude_requests_get_their_status(server):
@@ -353,6 +354,10 @@ def test_predict_speaks_text_embeddings_inference(server, tiny_int8_artifact):
     assert server.json("/predict", {"inputs": long_text, "truncate": True})[0] == 200
     status, body = server.json("/predict", {"inputs": "x", "raw_scores": "yes"})
     assert status == 422 and body["error_type"] == "Validation"
+    assert server.json("/predict", {"inputs": long_text, "truncate": True, "truncation_direction": "Right"})[0] == 200
+    for direction in ("Left", "left", "sideways", 5, None):  # honoured or refused, never ignored
+        status, body = server.json("/predict", {"inputs": "x", "truncation_direction": direction})
+        assert status == 422 and "truncation_direction" in body["error"] and body["error_type"] == "Validation"
 
 
 def test_classify_says_which_rows_were_truncated_and_refuses_them_on_request(server):
@@ -465,6 +470,36 @@ def test_a_client_that_trickles_its_headers_gets_408_while_others_are_answered(s
         slow.close()
 
 
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_one_deadline_for_the_whole_body(server):
+    """Each byte arrives well within the fixture's --read-timeout 2, but the body as a whole does not: 408 and closed
+    about 2 s after the headers, not when the 60,000 declared bytes would have arrived (4 hours at this pace)."""
+    import socket
+    import time
+
+    host, port = server.url.removeprefix("http://").split(":")
+    slow = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        head = b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        slow.sendall(head + b"Content-Length: 60000\r\n\r\n{")
+        started, answer = time.monotonic(), b""
+        slow.settimeout(0.25)
+        while not answer and time.monotonic() - started < 20:
+            try:
+                answer = slow.recv(4096)
+            except TimeoutError:
+                slow.sendall(b" ")  # one byte every 0.25 s
+        held = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408") and b'"error_type":"Timeout"' in answer
+        assert 1.5 <= held < 10, held
+        slow.settimeout(5)
+        while chunk := slow.recv(4096):  # the rest of the answer, then the server closes the connection
+            answer += chunk
+        assert b"connection: close" in answer.lower()
+    finally:
+        slow.close()
+    assert server.json("/v1/classify", {"inputs": ["goal"]})[0] == 200
+
+
 def test_an_oversized_header_block_is_cut_off_with_431_before_it_is_parsed(server):
     import socket
 
@@ -483,3 +518,33 @@ def test_an_oversized_header_block_is_cut_off_with_431_before_it_is_parsed(serve
     finally:
         big.close()
     assert server.json("/v1/classify", {"inputs": ["goal"]})[0] == 200
+
+
+LONE_SURROGATE = '{"text": "goal for the team \\ud800 today"}'  # JSON can carry it; UTF-8 cannot
+
+
+def test_a_lone_surrogate_reads_as_u_fffd_in_predict_score_serve_and_the_runtime(
+    server, tiny_int8_artifact, token_int8_artifact, tmp_path, capsys
+):
+    """Issue 32: one answer everywhere, never a crash when the text is printed or sent back."""
+    clean = "goal for the team \ufffd today"
+    expected = Classifier.load(tiny_int8_artifact).predict([clean])[0]
+    (tmp_path / "in.jsonl").write_text(LONE_SURROGATE + "\n")
+    assert main(["predict", str(tiny_int8_artifact), "--file", str(tmp_path / "in.jsonl"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["text"], printed["label"]) == (clean, expected.label)
+    assert printed["score"] == pytest.approx(expected.score, abs=1e-6)
+    out = tmp_path / "scored.jsonl"
+    assert main(["score", str(tiny_int8_artifact), "--input", str(tmp_path / "in.jsonl"), "--output", str(out)]) == 0
+    (scored,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert scored["label"] == expected.label and scored["score"] == pytest.approx(expected.score, abs=1e-6)
+    status, body = server.request("/v1/classify", raw=b'{"inputs": ["goal for the team \\ud800 today"]}')
+    assert status == 200 and json.loads(body)["results"][0]["label"] == expected.label
+    assert Classifier.load(tiny_int8_artifact).predict(["goal for the team \ud800 today"])[0].label == expected.label
+    s = Server(token_int8_artifact, tmp_path)
+    try:
+        status, body = s.request("/v1/entities", raw=b'{"inputs": ["alice \\ud800 joined arsenal"]}')
+        found = TokenClassifier.load(token_int8_artifact).entities("alice \ufffd joined arsenal")
+        assert status == 200 and [e["text"] for e in json.loads(body)["results"][0]] == [e.text for e in found]
+    finally:
+        assert s.stop()[0] == 0

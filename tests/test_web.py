@@ -104,6 +104,38 @@ def test_the_page_server_serves_no_file_outside_the_artifact(tiny_int8_artifact,
     assert statuses == {"/artifact/../secret.txt": 404, "/artifact/tokenizer.json": 200}
 
 
+def test_the_page_server_answers_only_its_own_host_name_and_a_missing_file_with_404(tiny_int8_artifact, tmp_path):
+    """DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example."""
+    import http.client
+
+    npm_example(WEB, "onnxruntime-web")
+    artifact = Path(shutil.copytree(tiny_int8_artifact, tmp_path / "artifact"))
+    (artifact / "tokenizer.json").unlink()  # listed by the manifest, gone from the folder
+    statuses = {}
+    with page_server(artifact, tmp_path) as url:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        for host, path in [
+            ("evil.example", "/"),
+            (f"evil.example:{port}", "/"),
+            (f"localhost:{port}", "/"),
+            (f"127.0.0.1:{port}", "/artifact/tokenizer.json"),
+        ]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", path, headers={"Host": host})
+            statuses[host] = connection.getresponse().status
+    assert list(statuses.values()) == [403, 403, 200, 404]
+
+
+@pytest.mark.parametrize("manifest", ["[]", '{"files": 3}', '{"files": {"1": "x"', '"a string"', "{}"])
+def test_the_page_server_refuses_a_manifest_that_is_not_one_in_one_line(tmp_path, manifest):
+    npm_example(WEB, "onnxruntime-web")
+    (tmp_path / "edgebert.json").write_text(manifest)
+    command = [sys.executable, str(WEB / "serve.py"), str(tmp_path), "--port", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") and "re-export the artifact" in done.stderr
+
+
 def test_the_page_refuses_a_model_whose_bytes_do_not_match_the_manifest(web_example, tiny_int8_artifact, tmp_path):
     artifact = tmp_path / "artifact"
     shutil.copytree(tiny_int8_artifact, artifact)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArtifactError
-from .files import sha256_file
+from .files import resolves_inside, sha256_file
 from .typed_json import decode, is_finite_number, reject_constant
 
 MANIFEST = "edgebert.json"
@@ -373,7 +373,7 @@ def read_verified(bundle: Path, manifest: Manifest, name: str, *, verify: bool =
 
 
 def _refuse_escaping_link(bundle: Path, path: Path) -> None:
-    if path.is_symlink() and bundle.resolve() not in path.resolve().parents:
+    if not resolves_inside(path, bundle):
         raise ArtifactError(f"Artifact file {path} links outside the artifact directory; refusing to read it.")
 
 
@@ -381,13 +381,11 @@ def verify_files(bundle: Path, manifest: Manifest, *, skip: tuple[str, ...] = ()
     """Refuse a bundle whose files are missing, truncated, altered or outside it, naming the file. `skip`: files
     the caller reads and checks itself (read_verified)."""
     bundle = Path(bundle)
-    root = bundle.resolve()
     for name, expected in manifest.files.items():
         if name in skip:
             continue
         path = bundle / name
-        if path.is_symlink() and root not in path.resolve().parents:
-            raise ArtifactError(f"Artifact file {path} links outside the artifact directory; refusing to read it.")
+        _refuse_escaping_link(bundle, path)
         if not path.is_file():
             raise ArtifactError(f"Artifact {bundle} is missing {name}. Re-export it or copy the whole directory.")
         try:

@@ -36,6 +36,12 @@ def bio_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return entities
 
 
+def non_bio_labels(labels: Sequence[str]) -> list[str]:
+    """The labels that are neither "O" nor "B-X"/"I-X": a model tagged in another scheme (BIOES, plain names) would
+    export and then never find an entity, since entities are read as BIO spans."""
+    return [label for label in labels if label != "O" and not (label[:2] in ("B-", "I-") and len(label) > 2)]
+
+
 @functools.lru_cache(maxsize=32)
 def _transition_masks(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(start (K,), transition (K prev, K next)) as 0 where allowed and -inf where BIO forbids it:

@@ -22,6 +22,11 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def resolves_inside(path: Path, root: Path) -> bool:
+    """Whether `path`, every link followed, lands inside the directory `root` (links within it are fine)."""
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
+
+
 def check_writable(out: Path, force: bool, inputs: tuple[Path | str | None, ...] = ()) -> None:
     """Fail early, before any slow work: when `out` exists and --force was not given, and always (even with
     --force) when writing `out` would replace one of the command's own inputs, contain one, or land inside an

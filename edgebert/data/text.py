@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.unicode_text import valid_unicode
 
 
 @dataclass
@@ -174,12 +175,12 @@ def _columns(rows: list[dict], path: Path, text_column: str, label_column: str |
         text = row.get(text_column)
         if not isinstance(text, str):
             raise InputError(f"{path} row {i + 1}: '{text_column}' must be a string, got {text!r:.40}.")
-        texts.append(text)
+        texts.append(valid_unicode(text))
         if has_pairs:
             pair = row.get(pair_column)
             if not isinstance(pair, str):
                 raise InputError(f"{path} row {i + 1}: '{pair_column}' must be a string, got {pair!r:.40}.")
-            pairs.append(pair)
+            pairs.append(valid_unicode(pair))
         if has_labels:
             labels.append(_label(row.get(label_column), path, i, label_column))
     kinds = {type(label) for label in labels}

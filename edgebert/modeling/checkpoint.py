@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.artifact import HF_CONFIG, MULTI_LABEL, SEQUENCE, TASKS, TOKEN, TOKENIZER
+from ..core.bio import non_bio_labels
 from ..core.errors import ArtifactError
+from .input_directory import check_contained, check_input_directory
 
 CHECKPOINT_META = "edgebert_checkpoint.json"
 HF_HEADS = {"ForSequenceClassification": SEQUENCE, "ForTokenClassification": TOKEN}  # architecture suffix -> task
@@ -57,18 +59,21 @@ def read_checkpoint_meta(path: Path) -> CheckpointMeta:
     for required in (HF_CONFIG, TOKENIZER):
         if not (path / required).is_file():
             raise ArtifactError(f"Checkpoint {path} is incomplete: {required} is missing. Re-run `edgebert train`.")
+    check_contained(path)
     try:
         result = CheckpointMeta(**json.loads(meta.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError, UnicodeDecodeError, RecursionError) as exc:
         raise ArtifactError(f"{meta} is corrupt ({exc}). Re-run `edgebert train`.") from exc
     if result.task not in TASKS:
         raise ArtifactError(f"{meta}: task {result.task!r} is not one of {list(TASKS)}. Re-run `edgebert train`.")
+    check_input_directory(path, _json_object(path / HF_CONFIG), result.labels)
     return result
 
 
 def hf_directory_meta(path: Path) -> CheckpointMeta:
     """The meta of a Hugging Face classifier directory, derived from its own files; one clear error naming what is
     missing when it is not one."""
+    check_contained(path)
     config = _json_object(path / HF_CONFIG)
     architectures = config.get("architectures") or []
     task = next((t for a in architectures for suffix, t in HF_HEADS.items() if str(a).endswith(suffix)), None)
@@ -79,6 +84,11 @@ def hf_directory_meta(path: Path) -> CheckpointMeta:
             "or AutoModelForTokenClassification (its config.json lists e.g. BertForSequenceClassification)."
         )
     labels = _labels(config, path)
+    if task == TOKEN and (odd := non_bio_labels(labels)):
+        raise ArtifactError(
+            f"{path / HF_CONFIG}: token labels must be BIO tags (O, B-TYPE, I-TYPE); {odd[:5]} are not, so no entity "
+            "would ever be found. Relabel id2label in BIO, or fine-tune with BIO tags."
+        )
     thresholds = None
     if task == SEQUENCE and config.get("problem_type") == "multi_label_classification":
         task, thresholds = MULTI_LABEL, [0.5] * len(labels)  # sigmoid at 0.5, as transformers' pipeline decides
@@ -89,6 +99,7 @@ def hf_directory_meta(path: Path) -> CheckpointMeta:
         )
     if not any((path / name).is_file() for name in HF_WEIGHTS):
         raise ArtifactError(f"{path} has no weights ({' or '.join(HF_WEIGHTS)}); save the model with save_pretrained.")
+    check_input_directory(path, config, labels)
     return CheckpointMeta(
         labels=labels,
         max_length=_max_length(path, config),

@@ -84,19 +84,27 @@ def load_trained(checkpoint: Path, task: str, pooling: str, *, attn_implementati
     import transformers
 
     kwargs = {"attn_implementation": attn_implementation}
-    if pooling == "mean":
-        from safetensors.torch import load_file
+    try:
+        if pooling == "mean":
+            from safetensors.torch import load_file
 
-        head = Path(checkpoint) / HEAD_FILE
-        if not head.is_file():
-            raise ArtifactError(
-                f"Checkpoint {checkpoint} is incomplete: {HEAD_FILE} is missing. Re-run `edgebert train`."
-            )
-        encoder = transformers.AutoModel.from_pretrained(checkpoint, add_pooling_layer=False, **kwargs)
-        model = MeanPoolClassifier(encoder, encoder.config.num_labels)
-        model.classifier.load_state_dict(load_file(str(head)))
-    else:
-        model = getattr(transformers, task_class(task).hf_auto_class).from_pretrained(checkpoint, **kwargs)
+            head = Path(checkpoint) / HEAD_FILE
+            if not head.is_file():
+                raise ArtifactError(
+                    f"Checkpoint {checkpoint} is incomplete: {HEAD_FILE} is missing. Re-run `edgebert train`."
+                )
+            encoder = transformers.AutoModel.from_pretrained(checkpoint, add_pooling_layer=False, **kwargs)
+            model = MeanPoolClassifier(encoder, encoder.config.num_labels)
+            model.classifier.load_state_dict(load_file(str(head)))
+        else:
+            model = getattr(transformers, task_class(task).hf_auto_class).from_pretrained(checkpoint, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        # read_checkpoint_meta checked what can be checked without torch; whatever transformers still finds wrong
+        # is one line, not its traceback
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ArtifactError(
+            f"{checkpoint} could not be loaded by transformers ({reason}). Save the model again with save_pretrained."
+        ) from None
     return model.eval()
 
 

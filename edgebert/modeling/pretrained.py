@@ -20,6 +20,7 @@ from pathlib import Path
 from ..core.artifact import HF_CONFIG, HF_TOKENIZER_FILES, TOKENIZER
 from ..core.errors import ArtifactError, InputError, MissingDependencyError
 from ..core.files import atomic_directory, sha256_file
+from .input_directory import check_contained
 
 PROVENANCE_FILE = "edgebert_pretrained.json"
 
@@ -134,6 +135,7 @@ def resolve_model(name_or_path: str, say=None) -> Path:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise InputError(f"{path} has no config.json: not a Hugging Face checkpoint directory.")
+        check_contained(path)  # its tokenizer files are copied into the checkpoint
         return path
     encoder = ENCODERS.get(name_or_path)
     if encoder is None:

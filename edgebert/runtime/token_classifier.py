@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.artifact import TOKEN
 from ..core.bio import bio_entities, decode_bio, first_subtokens
+from ..core.unicode_text import valid_unicode
 from .model import ArtifactModel, batched_token_logits, softmax
 
 
@@ -48,7 +49,7 @@ class TokenClassifier(ArtifactModel):
     def predict(self, texts: str | Sequence[str]) -> list[WordLabel] | list[list[WordLabel]]:
         """Word labels for one text (a list), or for each of several texts (a list of lists)."""
         single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
+        batch = [valid_unicode(t) for t in ([texts] if single else texts)]  # the words echo the text
         ids, type_ids, word_ids, offsets = self.encoder.encode_with_words(batch)
         logits = batched_token_logits(self.backend, self.encoder, ids, type_ids, self.batch_size, len(self.labels))
         results = [
@@ -59,6 +60,7 @@ class TokenClassifier(ArtifactModel):
 
     def entities(self, text: str) -> list[Entity]:
         """Entities from the BIO labels of `text`'s words, with character offsets into `text`."""
+        text = valid_unicode(text)
         words = self.predict(text)
         found = []
         for kind, first, last in bio_entities([w.label for w in words]):

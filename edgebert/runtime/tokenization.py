@@ -10,6 +10,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from ..core.errors import ArtifactError
+from ..core.unicode_text import valid_unicode
 
 
 @dataclass
@@ -105,7 +106,7 @@ class TextEncoder:
             return self.tokenizer.encode_batch(inputs)
         except TypeError:
             # Lone surrogates (e.g. from JSON "\ud800") are not valid Unicode and tokenizers rejects them.
-            return self.tokenizer.encode_batch([_valid_unicode(x) for x in inputs])
+            return self.tokenizer.encode_batch([valid_unicode(x) for x in inputs])
 
     def token_counts(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[int]:
         """Tokens each text (or text pair) has before truncation (capped: a count past max_length + SPILL is only
@@ -121,7 +122,7 @@ class TextEncoder:
 
     def encode_with_words(self, texts: Sequence[str]) -> tuple[list, list, list, list]:
         """Ids, type ids, word ids and character offsets for raw texts, words as the tokenizer splits them."""
-        encodings = self._encode_bounded([_valid_unicode(t) for t in texts])
+        encodings = self._encode_bounded([valid_unicode(t) for t in texts])
         return (
             [e.ids for e in encodings],
             [e.type_ids for e in encodings],
@@ -171,9 +172,3 @@ def _cut(item: str | tuple[str, str], limit: int) -> str | tuple[str, str]:
         return item
     space = max(item.rfind(" ", limit - 200, limit + 1), item.rfind("\n", limit - 200, limit + 1))
     return item[: space if space > 0 else limit]
-
-
-def _valid_unicode(item: str | tuple[str, str]) -> str | tuple[str, str]:
-    if isinstance(item, tuple):
-        return tuple(_valid_unicode(part) for part in item)
-    return item.encode("utf-8", errors="replace").decode("utf-8")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.unicode_text import valid_unicode
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -192,8 +193,9 @@ def _fields(row: dict, columns: tuple) -> tuple[str, object, str | None]:
         pair = row.get(pair_column)
         if not isinstance(pair, str):
             return f"no string '{pair_column}' field (--pair-column)", _REJECT, None
+    text, pair = valid_unicode(text), None if pair is None else valid_unicode(pair)
     if id_column is None:
         return text, None, pair
     if row.get(id_column) in (None, ""):
         return f"no '{id_column}' value (--id-column)", _REJECT, None
-    return text, str(row[id_column]), pair
+    return text, valid_unicode(str(row[id_column])), pair

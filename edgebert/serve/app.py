@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..core.unicode_text import valid_unicode
 from ..runtime.backends import RowByRow
 from ..runtime.classifier import ACTIVATIONS, Classifier
 from .batcher import MicroBatcher, QueueFull
@@ -55,6 +56,9 @@ PREFLIGHT = (
 )
 MAX_URL_BYTES = 8 << 10  # 414 beyond
 MAX_HEADER_BYTES = 8 << 10  # 431 beyond (uvicorn closes a connection whose header block exceeds 16 KB)
+
+
+CLOSE = ((b"connection", b"close"),)  # for answers given before the whole body was read
 
 
 class HttpError(Exception):
@@ -114,6 +118,10 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         body = await _json_body(scope, receive, config, fields=PREDICT_FIELDS)
         texts = _strings(body, "inputs", config.max_inputs)
         raw = _flag(body, "raw_scores")
+        if body.get("truncation_direction", "Right") not in ("Right", "right"):  # TEI's spelling, and lower case
+            raise HttpError(
+                422, "'truncation_direction': edgebert keeps the start of a long text (\"Right\"); drop the field."
+            )
         if not _flag(body, "truncate"):  # TEI's default: an input longer than the model takes is an error, not cut
             _refuse_too_long(model, texts, None, 'send "truncate": true to cut it')
         answers = await _submit(batcher, texts, scope)
@@ -204,7 +212,7 @@ class ServeApp:
             status, response = 499, None  # nobody to answer (nginx's code for it, in the metrics only)
         except Exception:  # never a traceback in a response; the server log keeps it
             logging.getLogger("edgebert.serve").exception("internal error on %s", path)
-            status, response = 500, _encode({"error": "internal error; see the server log"})
+            status, response = 500, _encode({"error": "internal error; see the server log", "error_type": "Backend"})
         try:
             if response is not None:
                 await _send(send, status, response, headers + cors)
@@ -303,25 +311,16 @@ async def _json_body(scope, receive, config: ServeConfig, fields: tuple[str, ...
     kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
     if kind != b"application/json":
         raise HttpError(415, "Send the body as JSON with the header 'Content-Type: application/json'.")
-    too_big = HttpError(413, f"Request body over {config.max_body_bytes} bytes; send fewer or shorter texts.")
+    too_big = HttpError(413, f"Request body over {config.max_body_bytes} bytes; send fewer or shorter texts.", CLOSE)
     declared = dict(scope["headers"]).get(b"content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > config.max_body_bytes):
         raise too_big
-    chunks, size = [], 0
-    while True:
-        try:  # a client that trickles its body does not hold a request (and its memory) open for long
-            message = await asyncio.wait_for(receive(), timeout=config.read_timeout_seconds)
-        except TimeoutError:
-            raise HttpError(408, f"The request body did not arrive within {config.read_timeout_seconds:g} s.") from None
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > config.max_body_bytes:
-            raise too_big
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    try:  # one deadline for the whole body: a client trickling a byte a second must not hold a request for hours
+        async with asyncio.timeout(config.read_timeout_seconds):
+            chunks = await _body_chunks(receive, config.max_body_bytes, too_big)
+    except TimeoutError:  # closed after the answer: the rest of the body is not read
+        message = f"The request body did not arrive within {config.read_timeout_seconds:g} s."
+        raise HttpError(408, message, CLOSE) from None
     try:
         body = json.loads(b"".join(chunks))
     except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, or an integer over 4,300 digits
@@ -336,6 +335,20 @@ async def _json_body(scope, receive, config: ServeConfig, fields: tuple[str, ...
     return body
 
 
+async def _body_chunks(receive, limit: int, too_big: HttpError) -> list[bytes]:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            raise too_big
+        if not message.get("more_body", False):
+            return chunks
+
+
 def _strings(body: dict, key: str, limit: int) -> list[str]:
     values = body.get(key)
     if isinstance(values, str):
@@ -347,7 +360,7 @@ def _strings(body: dict, key: str, limit: int) -> list[str]:
     for i, value in enumerate(values):
         if not isinstance(value, str):
             raise HttpError(422, f"'{key}[{i}]' is {type(value).__name__}; every item must be a string.")
-    return values
+    return [valid_unicode(value) for value in values]
 
 
 async def _submit(batcher: MicroBatcher, rows: list, scope, group: Any = None) -> list:

@@ -28,13 +28,30 @@ mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
 
 
-def handler_for(artifact: Path):
-    manifest = json.loads((artifact / "edgebert.json").read_text(encoding="utf-8"))
-    # the manifest's own files, plain names only: a hostile manifest cannot point the server outside the artifact
-    served = {n for n in ("edgebert.json", *manifest["files"]) if (artifact / n).resolve().parent == artifact}
+def served_files(artifact: Path) -> set[str]:
+    """The manifest and the files it lists, plain names that resolve inside the artifact only: a hostile manifest
+    cannot point the server outside it. ValueError names what is wrong with a manifest that is not one."""
+    try:
+        manifest = json.loads((artifact / "edgebert.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(
+            f"{artifact / 'edgebert.json'} cannot be read as JSON ({exc}); re-export the artifact"
+        ) from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise ValueError(f"{artifact / 'edgebert.json'} has no files table; re-export the artifact")
+    return {n for n in ("edgebert.json", *files) if (artifact / n).resolve().parent == artifact}
+
+
+def handler_for(artifact: Path, port: int):
+    served = served_files(artifact)
+    # DNS rebinding: a page from another site whose name now points at 127.0.0.1 sends its own Host; only ours pass
+    hosts = {f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            if (self.headers.get("Host") or "").lower() not in hosts:
+                return self.send_error(403, "Host not allowed (open the page as http://127.0.0.1:PORT/)")
             path = self.path.split("?", 1)[0]
             if path in FIXED:
                 return self._file(FIXED[path])
@@ -46,7 +63,10 @@ def handler_for(artifact: Path):
             self.send_error(404)
 
         def _file(self, path: Path) -> None:
-            body = path.read_bytes()
+            try:
+                body = path.read_bytes()
+            except OSError:  # listed by the manifest but gone: the page reports the missing file
+                return self.send_error(404, f"{path.name} is missing from the artifact")
             self.send_response(200)
             self.send_header("Content-Type", mimetypes.guess_type(path.name)[0] or "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
@@ -73,8 +93,13 @@ def main() -> int:
     if not ORT.is_dir():
         print("error: run `npm ci --ignore-scripts` in examples/web first (onnxruntime-web)", file=sys.stderr)
         return 2
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(args.artifact.resolve()))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), BaseHTTPRequestHandler)
     port = server.server_address[1]
+    try:
+        server.RequestHandlerClass = handler_for(args.artifact.resolve(), port)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.port_file:
         partial = args.port_file.with_name(args.port_file.name + ".partial")
         partial.write_text(f"{port}\n")
