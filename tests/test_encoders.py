@@ -153,3 +153,29 @@ def test_provenance_travels_from_encoder_to_checkpoint_and_artifact(tmp_path, ti
     assert read_checkpoint_meta(tmp_path / "ckpt").pretrained == record
     export_artifact(tmp_path / "ckpt", tmp_path / "art", ExportConfig(), progress=False)
     assert read_manifest(tmp_path / "art").source.pretrained == record
+
+
+def test_every_known_package_file_is_pinned_by_digest_and_a_changed_one_refused(tmp_path, monkeypatch):
+    """Issue 32: a flipped nibble in an installed package file (or a republished package) is refused, naming the fix."""
+    import hashlib
+
+    from edgebert.core.errors import ArtifactError
+    from edgebert.modeling.pretrained import ENCODERS, PackageFile
+
+    for encoder in ENCODERS.values():  # each file edgebert reads from a package has its digest
+        for package in filter(None, (encoder.weights, encoder.tokenizer)):
+            assert package.sha256, f"{package.pip_name} {package.path} has no pinned sha256"
+    folder = tmp_path / "fake_encoder_package"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    weights = bytearray(range(256)) * 64
+    (folder / "w.bin").write_bytes(bytes(weights))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pinned = PackageFile(
+        "fake==1", "fake_encoder_package", "w.bin", sha256=((".", hashlib.sha256(weights).hexdigest()),)
+    )
+    assert pinned.locate("fake") == folder / "w.bin"
+    weights[1000] ^= 0x0F  # one nibble
+    (folder / "w.bin").write_bytes(bytes(weights))
+    with pytest.raises(ArtifactError, match="sha256 differs.*--force-reinstall fake==1"):
+        pinned.locate("fake")

@@ -88,6 +88,8 @@ def test_links_inside_the_directory_and_the_hugging_face_cache_layout_are_read(t
         ({"num_hidden_layers": True}, "num_hidden_layers = True is not a size"),
         ({"model_type": "gpt2"}, "model_type 'gpt2' is not an encoder edgebert exports"),
         ({"id2label": {"0": "a", "1": "b"}}, "id2label names 2 labels, but the classifier"),
+        ({"id2label": {"0": None, "1": "b", "2": "c"}}, "id2label names must be non-empty strings; None"),
+        ({"id2label": {"0": {"x": 1}, "1": "b", "2": "c"}}, "id2label names must be non-empty strings"),
     ],
 )
 def test_a_config_that_does_not_describe_the_weights_is_refused(hf_dir, tmp_path, capsys, changes, message):

@@ -167,8 +167,12 @@ def test_unknown_paths_and_wrong_methods_get_json_errors(server):
 def test_queue_limit_answers_429(tiny_int8_artifact, tmp_path):
     s = Server(tiny_int8_artifact, tmp_path, "--max-queue", "4")
     try:
-        assert s.json("/v1/classify", {"inputs": ["a"] * 5})[0] == 429
+        status, body = s.json("/v1/classify", {"inputs": ["a"] * 5})  # more than the queue can ever hold
+        assert status == 413 and "--max-queue" in body["error"]
         assert s.json("/v1/classify", {"inputs": ["a"] * 4})[0] == 200
+        with ThreadPoolExecutor(8) as pool:  # together they are more than the queue holds: some wait their turn
+            statuses = list(pool.map(lambda _: s.json("/v1/classify", {"inputs": ["a " * 60] * 4})[0], range(32)))
+        assert set(statuses) <= {200, 429} and 200 in statuses
     finally:
         assert s.stop()[0] == 0
 
@@ -548,3 +552,9 @@ def test_a_lone_surrogate_reads_as_u_fffd_in_predict_score_serve_and_the_runtime
         assert status == 200 and [e["text"] for e in json.loads(body)["results"][0]] == [e.text for e in found]
     finally:
         assert s.stop()[0] == 0
+
+
+def test_inference_api_top_k_zero_is_refused(server):
+    status, body = server.json("/", {"inputs": "goal", "parameters": {"top_k": 0}})
+    assert status == 422 and "top_k" in body["error"]
+    assert len(server.json("/", {"inputs": "goal", "parameters": {"top_k": None}})[1][0]) == 3  # absent: all labels

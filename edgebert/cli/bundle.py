@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .options import add_output
+from .options import add_output, add_signing, check_signing, sign_output
 
 
 def add_bundle(commands) -> None:
@@ -17,14 +17,17 @@ def add_bundle(commands) -> None:
     )
     p.add_argument("artifacts", type=Path, nargs="+", metavar="ARTIFACT", help="artifact directories (2 or more)")
     add_output(p, "bundle directory")
+    add_signing(p)
     p.set_defaults(run=run_bundle)
 
 
 def run_bundle(args) -> int:
     from ..export.fleet import build_fleet
 
+    check_signing(args)
     fleet = build_fleet(args.artifacts, args.out, force=args.force)
     print(f"bundle     {args.out} ({len(fleet.variants)} variants)")
     for isa, order in fleet.preference.items():
         print(f"  {isa:<12} {' > '.join(order)}")
+    sign_output(args)
     return 0

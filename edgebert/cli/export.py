@@ -8,7 +8,7 @@ from ..core.artifact import BACKENDS
 from ..core.errors import InputError
 from ..export.config import CALIB_METHODS, TUNE_ENGINES, ExportConfig, TuneConfig
 from ..modeling.vocabulary import TRIM_SCRIPTS
-from .options import add_columns, add_output, columns, config_option
+from .options import add_columns, add_output, add_signing, check_signing, columns, config_option, sign_output
 
 
 def add_export(commands) -> None:
@@ -91,11 +91,13 @@ def add_export(commands) -> None:
     )
     p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
     p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
+    add_signing(p)
     add_columns(p)
     p.set_defaults(run=run_export)
 
 
 def run_export(args) -> int:
+    check_signing(args)
     if args.tune:
         return run_tune(args)
     if args.student:
@@ -134,6 +136,7 @@ def run_export(args) -> int:
         progress=not args.quiet,
     )
     print(format_export_summary(report))
+    sign_output(args)
     return 0
 
 
@@ -170,6 +173,7 @@ def run_tune(args) -> int:
         progress=not args.quiet,
     )
     print(format_table(tuning))
+    sign_output(args)
     return 0
 
 

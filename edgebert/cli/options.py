@@ -45,6 +45,33 @@ def columns(args: argparse.Namespace) -> dict[str, str]:
     return {name: getattr(args, name) for name in names if hasattr(args, name)}
 
 
+def add_signing(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sign",
+        type=Path,
+        metavar="KEY",
+        help="sign the result with this elliptic-curve private key (PEM) into model.sig; apps then load it with the "
+        "public key (needs edgebert[sign])",
+    )
+
+
+def check_signing(args: argparse.Namespace) -> None:
+    """Before any slow work: the key reads as a private key and the signing library is installed."""
+    if getattr(args, "sign", None) is not None:
+        from ..core.errors import require
+        from ..core.signature import check_key
+
+        check_key(args.sign, "private")
+        require("model_signing", "sign")
+
+
+def sign_output(args: argparse.Namespace) -> None:
+    if getattr(args, "sign", None) is not None:
+        from ..core.signature import sign_artifact
+
+        print(f"signed     {sign_artifact(args.out, args.sign)}")
+
+
 def add_output(parser: argparse.ArgumentParser, what: str, *, required: bool = True) -> None:
     parser.add_argument("--out", required=required, type=Path, help=f"{what} to write")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")

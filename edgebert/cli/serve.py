@@ -56,6 +56,9 @@ def add_serve(commands) -> None:
         "OpenVINO artifacts: bf16 on CPUs with native bf16 (faster; the golden replay still checks)",
         choices=["f32", "bf16"],
     )
+    config_option(
+        p, "--public-key", ServeConfig, "public_key", "serve only an artifact signed by this key's holder (model.sig)"
+    )
     p.set_defaults(run=run_serve)
 
 

@@ -15,11 +15,25 @@ def add_verify(commands) -> None:
     )
     p.add_argument("artifact", type=Path, metavar="ARTIFACT")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--public-key",
+        type=Path,
+        metavar="KEY",
+        help="also check the artifact's signature (model.sig) against this public key: unsigned, re-signed or "
+        "changed artifacts fail",
+    )
     p.set_defaults(run=run_verify)
 
 
 def run_verify(args) -> int:
     from ..core.fleet import is_fleet, read_fleet
+
+    if args.public_key is not None:
+        from ..core.signature import verify_signature
+
+        verify_signature(args.artifact, args.public_key)  # before any file is used: ArtifactError, exit 2
+        if not args.json:
+            print(f"signature        ok (signed by the holder of {args.public_key})")
 
     if not is_fleet(args.artifact):
         report = _verify_one(args.artifact, None)

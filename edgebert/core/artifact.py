@@ -277,8 +277,8 @@ class Manifest:
             raise bad("optimization.last_layer", "is 'cls_only', which only a [CLS]-pooled sequence model can be")
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels) or not all(self.labels):
             raise bad("labels", "must list at least 2 distinct, non-empty label names")
-        if not 3 <= self.max_length <= 8192:
-            raise bad("max_length", f"is {self.max_length}, outside 3..8192")
+        if not 3 <= self.max_length <= 512:  # the BERT family's position limit: beyond it the graph has no rows
+            raise bad("max_length", f"is {self.max_length}, outside 3..512")
         if self.model_files != MODEL_FILES[self.backend]:
             raise bad(
                 "model_files", f"is {self.model_files}; a {self.backend} artifact has {MODEL_FILES[self.backend]}"

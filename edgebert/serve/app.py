@@ -139,7 +139,8 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict) or set(parameters) - set(INFERENCE_API_PARAMETERS):
             raise HttpError(422, f"'parameters' takes {list(INFERENCE_API_PARAMETERS)} only.")
-        top_k = _top_k(parameters.get("top_k") or len(model.labels), len(model.labels), clamp=True)
+        asked = parameters.get("top_k")  # absent or null: every label; 0 is refused like any other bad number
+        top_k = len(model.labels) if asked is None else _top_k(asked, len(model.labels), clamp=True)
         function = parameters.get("function_to_apply") or model.activation
         if function not in ACTIVATIONS:
             raise HttpError(422, f"'function_to_apply' is one of {list(ACTIVATIONS)}.")
@@ -367,6 +368,8 @@ async def _submit(batcher: MicroBatcher, rows: list, scope, group: Any = None) -
     """The rows' results; their timings go to the scope, for the response headers."""
     if not rows:
         return []
+    if len(rows) > batcher.max_queue:  # could never be admitted, so a retry (what 429 asks for) cannot help
+        raise HttpError(413, f"{len(rows)} rows in one request; the queue holds {batcher.max_queue} (--max-queue).")
     try:
         results, scope[TIMING] = await batcher.submit(rows, group)
     except QueueFull:

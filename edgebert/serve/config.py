@@ -30,6 +30,7 @@ class ServeConfig:
     drain_seconds: float = 30.0  # on SIGTERM, how long in-flight requests may take
     read_timeout_seconds: float = 10.0  # a request body must arrive within this; 408 beyond
     max_connections: int = 512  # open connections; more get 503 (below the usual 1,024 open-file limit)
+    public_key: str | None = None  # refuse to start unless the artifact is signed by this key's holder
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

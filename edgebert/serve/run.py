@@ -22,7 +22,8 @@ def serve(artifact: str | Path, config: ServeConfig, *, log=lambda message: prin
     front_door = front_door_of(bundle)
     options = {"threads": config.threads, "batch_size": config.max_batch, "spinning": config.spinning}
     options["openvino_precision"] = config.openvino_precision
-    models = [front_door.load(bundle, **options)]  # checksums and golden logits checked once
+    # signature (when a key is given), checksums and golden logits checked once
+    models = [front_door.load(bundle, public_key=config.public_key, **options)]
     models += [front_door.load(bundle, verify=False, check_golden=False, **options) for _ in range(config.replicas - 1)]
     app = build_app(models, bundle, config)
 
