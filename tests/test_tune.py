@@ -144,7 +144,9 @@ def test_student_with_another_tokenizer_is_refused(tiny_checkpoint, tiny_student
     odd = tmp_path / "odd"
     shutil.copytree(tiny_student, odd)
     tokenizer = json.loads((odd / "tokenizer.json").read_text())
-    tokenizer["model"]["vocab"]["zzzextra"] = len(tokenizer["model"]["vocab"])
+    vocab = tokenizer["model"]["vocab"]
+    first, second = list(vocab)[-2:]
+    vocab[first], vocab[second] = vocab[second], vocab[first]  # same size, other ids: another tokenizer
     (odd / "tokenizer.json").write_text(json.dumps(tokenizer))
     with pytest.raises(InputError, match="different tokenizer"):
         tune_artifact(
@@ -188,7 +190,7 @@ def test_tune_confirms_candidates_by_agreement_with_the_teacher_on_an_unlabelled
         tiny_checkpoint, [tiny_student], tmp_path / "t", config,
         eval_data=load_file(data_dir / "dev.jsonl"), agreement_data=pool, progress=False,
     )  # fmt: skip
-    assert f"({len(pool)} texts)" in tuning.evidence and "teacher's fp32" in tuning.evidence
+    assert f"({len(pool)} unlabelled texts)" in tuning.evidence and "teacher's fp32" in tuning.evidence
     for candidate in tuning.candidates:
         low, high = candidate.drop_ci95
         assert low == -high and 0 < high <= 100 and candidate.confirmed  # a 100-point budget holds any share

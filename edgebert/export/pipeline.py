@@ -46,7 +46,6 @@ from ..core.artifact import (
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import InputError, ParityError, require
 from ..core.files import atomic_directory, check_writable, temporary_directory
-from ..core.metrics import changed_share_bound
 from ..data.text import TextDataset
 from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta
@@ -55,6 +54,7 @@ from ..runtime.backends import open_backend
 from ..runtime.tokenization import TextEncoder
 from ..tasks import Encoded, Task, task_of
 from .accuracy_budget import fit_accuracy_budget
+from .agreement import changed_bound, check_pool, evidence_name
 from .builder import ModelBuilder, latency_cost
 from .config import ExportConfig
 from .conformance import write_conformance
@@ -185,8 +185,7 @@ def check_agreement(task: Task, config: ExportConfig, pool: TextDataset | None) 
         return
     if config.max_drop_points is None:
         raise InputError("--agreement confirms an accuracy budget: add --max-drop POINTS (and --eval), or drop it.")
-    if len(pool) == 0:
-        raise InputError(f"The agreement pool {pool.source} is empty; pass unlabelled texts like the app's.")
+    check_pool(pool)
     task.changed_labels(np.zeros((1, 2)), np.zeros((1, 2)))  # refuses tasks the bound does not hold for
 
 
@@ -361,12 +360,9 @@ def agreement_evidence(graph: Graph, inputs: ExportInputs, config: ExportConfig,
 
     def evidence(path: Path) -> list[float]:
         candidate = task.model_logits(config.backend, path, inputs.encoder, ids, types, row_by_row=per_call)
-        changed = task.changed_labels(reference, candidate)
-        say(f"    {int(changed.sum())} of {len(changed)} pool labels changed")
-        return changed_share_bound(int(changed.sum()), len(changed))
+        return changed_bound(task.changed_labels(reference, candidate), say)
 
-    name = f"labels changed against the fp32 graph on {pool.source} ({len(ids)} unlabelled texts), 95% Wilson bound"
-    return evidence, name
+    return evidence, evidence_name(pool, "the fp32 graph")
 
 
 def _budget_logits(inputs: ExportInputs, config: ExportConfig) -> Callable[[Path, np.ndarray | None], np.ndarray]:

@@ -29,12 +29,13 @@ from ..core.artifact import TOKENIZER, TunedCandidate, Tuning, is_full_range_u8s
 from ..core.cpu import cpu_info
 from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
-from ..core.metrics import bootstrap_rows, changed_share_bound, paired_accuracy_difference
+from ..core.metrics import bootstrap_rows, paired_accuracy_difference
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
 from ..data.text import TextDataset
 from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
 from ..tasks import task_class, task_for
 from .accuracy_budget import confirms, within
+from .agreement import changed_bound, check_pool, evidence_name
 from .config import ExportConfig, TuneConfig
 from .fleet import variant_kind, variant_rank
 from .recipes import quantization_for_cpu, quantization_from_recipe
@@ -164,17 +165,14 @@ def drop_interval_on(pool: TextDataset | None, reference, say):
     that agrees with its teacher on 12,000 texts is confirmed where 1,736 labelled ones cannot tell. None: no pool."""
     if pool is None:
         return None
-    if len(pool) == 0:
-        raise InputError(f"The agreement pool {pool.source} is empty; pass unlabelled texts like the app's.")
-    say(f"agreement pool: {len(pool)} unlabelled texts from {pool.source}")
+    check_pool(pool)
+    say(f"agreement pool: {len(pool)} unlabelled texts from {pool.source}, the teacher's fp32 graph as reference")
     teacher_labels = labels_of(reference, pool)
 
     def interval(model) -> list[float]:
-        changed = int((labels_of(model, pool) != teacher_labels).sum())
-        say(f"    {changed} of {len(pool)} pool labels differ from the teacher's fp32")
-        return changed_share_bound(changed, len(pool))
+        return changed_bound(labels_of(model, pool) != teacher_labels, say)
 
-    interval.name = f"labels changed against the teacher's fp32 graph on {pool.source} ({len(pool)} texts), 95% Wilson"
+    interval.name = evidence_name(pool, "the teacher's fp32 graph")
     return interval
 
 
