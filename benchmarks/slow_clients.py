@@ -75,25 +75,27 @@ def hold_connections(port: int, stop: threading.Event, count: int, opening: byte
     held = []
     while not stop.is_set() and opened:
         readable, _, _ = select.select(list(opened), [], [], 1.0)
-        for s in readable:  # an answer (408/431) then end of stream: the server let go
-            try:
-                closed = s.recv(65536) == b"" or s.recv(65536, socket.MSG_DONTWAIT) == b""
-            except BlockingIOError:
-                closed = False
-            except OSError:
-                closed = True
-            if closed:
-                held.append(time.monotonic() - opened.pop(s))
-                s.close()
+        gone = [s for s in readable if _closed_by_server(s)]  # an answer (408/431) then end of stream
         for s in list(opened):
             try:
                 s.sendall(trickle)
             except OSError:
-                held.append(time.monotonic() - opened.pop(s))
-                s.close()
+                gone.append(s)
+        for s in set(gone):
+            held.append(time.monotonic() - opened.pop(s))
+            s.close()
     for s in opened:
         s.close()
     return held
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    try:
+        return s.recv(65536) == b"" or s.recv(65536, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def trickle_headers(port: int, stop: threading.Event, count: int) -> list[float]:

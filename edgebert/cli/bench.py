@@ -53,22 +53,12 @@ def add_bench(commands) -> None:
 
 
 def run_bench(args) -> int:
-    from ..bench.report import append_history, compare_history, markdown, read_history, write_report
+    from ..bench.report import append_history, markdown, write_report
     from ..bench.run import parse_shapes
     from ..bench.run import run_bench as run_benchmark
 
     if args.compare:
-        if not 0 <= args.max_slowdown < 1:
-            raise InputError(
-                f"--max-slowdown is a fraction of the earlier p50: 0.10 allows 10% slower; got {args.max_slowdown}."
-            )
-        table, regressions = compare_history(
-            read_history(args.compare), max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_drop
-        )
-        print(table)
-        for line in regressions:
-            print(f"REGRESSION: {line}", file=sys.stderr)
-        return 1 if regressions else 0
+        return _compare(args)
     if not args.artifacts:
         raise InputError("Name at least one ARTIFACT to benchmark (or pass --compare HISTORY).")
     if args.idle is not None:
@@ -98,6 +88,22 @@ def run_bench(args) -> int:
     if args.history:
         append_history(args.history, report)
     return 0
+
+
+def _compare(args) -> int:
+    from ..bench.report import compare_history, read_history
+
+    if not 0 <= args.max_slowdown < 1:
+        raise InputError(
+            f"--max-slowdown is a fraction of the earlier p50: 0.10 allows 10% slower; got {args.max_slowdown}."
+        )
+    table, regressions = compare_history(
+        read_history(args.compare), max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_drop
+    )
+    print(table)
+    for line in regressions:
+        print(f"REGRESSION: {line}", file=sys.stderr)
+    return 1 if regressions else 0
 
 
 def _run_idle(args) -> int:

@@ -32,33 +32,13 @@ def add_predict(commands) -> None:
 
 
 def run_predict(args) -> int:
-    from ..data.text import load_file, text_lines
     from ..runtime import Classifier
 
-    texts, pairs = list(args.texts), None
-    if args.pair_column and (not args.file or texts):
-        raise InputError("--pair-column reads pairs from --file; give the texts and their pairs there only.")
-    if args.file:
-        data = load_file(
-            Path(args.file),
-            text_column=args.text_column,
-            label_column=None,
-            text_pair_column=args.pair_column or "text_pair",
-        )
-        if args.pair_column and data.pairs is None:
-            raise InputError(f"{args.file} has no '{args.pair_column}' column; check --pair-column.")
-        texts, pairs = texts + data.texts, data.pairs
     if args.top_k is not None and args.top_k < 1:
         raise InputError("--top-k must be at least 1.")
-    if not texts and not args.file:
-        if sys.stdin.isatty():
-            raise InputError("No texts given: pass TEXT arguments, --file FILE, or pipe lines on stdin.")
-        try:
-            texts = text_lines(sys.stdin.buffer.read().decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InputError(f"stdin is not UTF-8 text (byte {exc.start}: {exc.reason}); send UTF-8.") from None
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1.")
+    texts, pairs = _texts(args)
     from ..runtime import TokenClassifier, front_door
 
     if front_door(args.artifact) is TokenClassifier:
@@ -73,6 +53,33 @@ def run_predict(args) -> int:
             preview = text.replace("\n", " ")
             print(f"{prediction.label}\t{prediction.score:.4f}\t{preview[:80]}")
     return 0
+
+
+def _texts(args) -> tuple[list[str], list[str] | None]:
+    """(texts, pairs): the TEXT arguments, then --file's rows; stdin's lines when neither is given."""
+    from ..data.text import load_file, text_lines
+
+    texts, pairs = list(args.texts), None
+    if args.pair_column and (not args.file or texts):
+        raise InputError("--pair-column reads pairs from --file; give the texts and their pairs there only.")
+    if args.file:
+        data = load_file(
+            Path(args.file),
+            text_column=args.text_column,
+            label_column=None,
+            text_pair_column=args.pair_column or "text_pair",
+        )
+        if args.pair_column and data.pairs is None:
+            raise InputError(f"{args.file} has no '{args.pair_column}' column; check --pair-column.")
+        return texts + data.texts, data.pairs
+    if texts:
+        return texts, pairs
+    if sys.stdin.isatty():
+        raise InputError("No texts given: pass TEXT arguments, --file FILE, or pipe lines on stdin.")
+    try:
+        return text_lines(sys.stdin.buffer.read().decode("utf-8")), None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"stdin is not UTF-8 text (byte {exc.start}: {exc.reason}); send UTF-8.") from None
 
 
 def _predict_tokens(args, texts: list[str]) -> int:

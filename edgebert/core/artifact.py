@@ -268,6 +268,16 @@ class Manifest:
         def bad(field_name: str, problem: str) -> ArtifactError:
             return ArtifactError(f"{where}: field '{field_name}' {problem}. Re-export the artifact.")
 
+        self._validate_choices(bad)
+        self._validate_files(bad)
+        self._validate_task_fields(bad)
+        if self.golden is None:
+            if not self.golden_opt_out:
+                raise bad("golden", "is missing (and no golden_opt_out was recorded at export)")
+            return
+        self._validate_golden(bad)
+
+    def _validate_choices(self, bad) -> None:
         for name, allowed in (("task", TASKS), ("backend", BACKENDS), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise bad(name, f"is {getattr(self, name)!r}, not one of {list(allowed)}")
@@ -279,6 +289,8 @@ class Manifest:
             raise bad("labels", "must list at least 2 distinct, non-empty label names")
         if not 3 <= self.max_length <= 512:  # the BERT family's position limit: beyond it the graph has no rows
             raise bad("max_length", f"is {self.max_length}, outside 3..512")
+
+    def _validate_files(self, bad) -> None:
         if self.model_files != MODEL_FILES[self.backend]:
             raise bad(
                 "model_files", f"is {self.model_files}; a {self.backend} artifact has {MODEL_FILES[self.backend]}"
@@ -291,6 +303,8 @@ class Manifest:
         missing = [name for name in [*self.model_files, TOKENIZER] if name not in self.files]
         if missing:
             raise bad("files", f"has no checksum for {missing}: every file the runtime opens must be listed")
+
+    def _validate_task_fields(self, bad) -> None:
         if (self.task == MULTI_LABEL) != (self.thresholds is not None):
             raise bad("thresholds", "must be present exactly when the task is multi_label")
         if self.thresholds is not None and (
@@ -299,11 +313,6 @@ class Manifest:
             raise bad("thresholds", "must hold one threshold in (0, 1) per label")
         if (self.precision == "int8") != (self.quantization is not None):
             raise bad("quantization", "must be present exactly when precision is int8")
-        if self.golden is None:
-            if not self.golden_opt_out:
-                raise bad("golden", "is missing (and no golden_opt_out was recorded at export)")
-            return
-        self._validate_golden(bad)
 
     def _validate_golden(self, bad) -> None:
         golden, width = self.golden, len(self.labels)

@@ -80,6 +80,15 @@ def _validate(data: object, where: Path) -> Fleet:
     variants, preference, task = data.get("variants"), data.get("preference"), data.get("task")
     if not isinstance(task, str):
         raise bad("field 'task' must be a string")
+    _check_variants(variants, bad)
+    _check_preference(preference, variants, bad)
+    notes = data.get("notes", {})
+    if not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values()):
+        raise bad("field 'notes' must map ISA families to strings")
+    return Fleet(task=task, variants=variants, preference=preference, notes=notes)
+
+
+def _check_variants(variants: object, bad) -> None:
     if not isinstance(variants, dict) or not variants:
         raise bad("field 'variants' must map at least one variant directory to its manifest's sha256")
     for name, digest in variants.items():
@@ -87,15 +96,14 @@ def _validate(data: object, where: Path) -> Fleet:
             raise bad(f"variant {name!r} is not a plain directory name inside the bundle")
         if not isinstance(digest, str) or len(digest) != 64:
             raise bad(f"variant {name!r} has no sha256 of its manifest")
+
+
+def _check_preference(preference: object, variants: dict, bad) -> None:
     if not isinstance(preference, dict) or set(preference) - set(ISAS):
         raise bad(f"field 'preference' must map ISA families ({', '.join(ISAS)}) to variant lists")
     for isa, names in preference.items():
         if not isinstance(names, list) or not names or any(n not in variants for n in names):
             raise bad(f"preference for {isa} must list variants of this bundle")
-    notes = data.get("notes", {})
-    if not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values()):
-        raise bad("field 'notes' must map ISA families to strings")
-    return Fleet(task=task, variants=variants, preference=preference, notes=notes)
 
 
 def variant_manifest(bundle: Path, fleet: Fleet, name: str) -> Manifest:

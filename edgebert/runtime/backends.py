@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -86,14 +87,22 @@ class OpenVinoBackend:
             raise ArtifactError(f"OpenVINO cannot load {where}: {exc}. Re-export the artifact.") from exc
         self.input_names = {port.any_name for port in self.compiled.inputs}
         self.version = ov.__version__
+        self._idle_requests: queue.SimpleQueue = queue.SimpleQueue()
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         feed = {name: value for name, value in feed.items() if name in self.input_names}
-        # A fresh infer request per call keeps concurrent callers from sharing one request's buffers.
-        request = self.compiled.create_infer_request()
-        result = request.infer(feed)
-        return np.asarray(result[self.compiled.outputs[0]])
+        # Each caller takes an idle infer request (or makes one), so concurrent callers never share a request's
+        # buffers; reusing them saves creating one per call (5% of a short text's time at batch 1, zen4).
+        try:
+            request = self._idle_requests.get_nowait()
+        except queue.Empty:
+            request = self.compiled.create_infer_request()
+        try:
+            result = request.infer(feed)
+            return np.array(result[self.compiled.outputs[0]])  # a copy: the request's buffer is reused
+        finally:
+            self._idle_requests.put(request)
 
 
 class RowByRow:

@@ -74,8 +74,6 @@ class HttpError(Exception):
 def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
     """models: loaded copies of one Classifier or TokenClassifier (run in parallel); bundle: their directory."""
     metrics = Metrics()
-    model = models[0]
-    classifies_texts = isinstance(model, Classifier)  # else a TokenClassifier: /v1/entities
     batcher = MicroBatcher(
         [_runner(m) for m in models],
         max_batch=config.max_batch,
@@ -84,12 +82,37 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         metrics=metrics,
     )
     state = {"ready": False}
-    info = _info(model, bundle)
-    document = openapi_document(f"edgebert serve: {bundle}", __version__)
+    h = Handlers(models[0], batcher, config, metrics, state, bundle)
+    routes = {
+        "/v1/classify": ("POST", h.classify),
+        "/predict": ("POST", h.predict),
+        "/": ("POST", h.inference_api),
+        "/v1/entities": ("POST", h.entities),
+        "/health": ("GET", h.health),
+        "/ready": ("GET", h.ready),
+        "/info": ("GET", h.info),
+        "/metrics": ("GET", h.metrics_text),
+        "/openapi.json": ("GET", h.openapi),
+    }
+    return ServeApp(routes, batcher, config, metrics, state)
 
-    async def classify(scope, receive) -> tuple[int, Any]:
-        if not classifies_texts:
+
+class Handlers:
+    """Each route's answer: (status, payload) from the request's scope and body."""
+
+    def __init__(self, model, batcher: MicroBatcher, config: ServeConfig, metrics: Metrics, state: dict, bundle):
+        self.model, self.batcher, self.config, self.metrics, self.state = model, batcher, config, metrics, state
+        self.classifies_texts = isinstance(model, Classifier)  # else a TokenClassifier: /v1/entities
+        self.info_document = _info(model, bundle)
+        self.openapi_document = openapi_document(f"edgebert serve: {bundle}", __version__)
+
+    def _texts_only(self) -> None:
+        if not self.classifies_texts:
             raise HttpError(404, "This artifact labels tokens: POST /v1/entities instead.")
+
+    async def classify(self, scope, receive) -> tuple[int, Any]:
+        self._texts_only()
+        model, config = self.model, self.config
         body = await _json_body(scope, receive, config)
         texts = _strings(body, "inputs", config.max_inputs)
         pairs = _strings(body, "pairs", config.max_inputs) if "pairs" in body else None
@@ -99,7 +122,7 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         if not _flag(body, "truncate", default=True):  # edgebert's own route cuts long texts, and says so
             _refuse_too_long(model, texts, pairs, 'drop "truncate": false')
         rows = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
-        answers = await _submit(batcher, rows, scope, group=pairs is not None)
+        answers = await _submit(self.batcher, rows, scope, group=pairs is not None)
         matrix = np.asarray([row for row, _ in answers]).reshape(len(answers), len(model.labels))
         scores, given = model.activate(matrix), model.decide(matrix)
         results = [_top(model.labels, row, top_k) for row in scores]
@@ -110,13 +133,13 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
             ]
         }
 
-    async def predict(scope, receive) -> tuple[int, Any]:
+    async def predict(self, scope, receive) -> tuple[int, Any]:
         """text-embeddings-inference's /predict: {"inputs": str | [str], "raw_scores"?, "truncate"?} ->
         [{"label", "score"}] sorted by score (a list of those for a list of inputs)."""
-        if not classifies_texts:
-            raise HttpError(404, "This artifact labels tokens: POST /v1/entities instead.")
-        body = await _json_body(scope, receive, config, fields=PREDICT_FIELDS)
-        texts = _strings(body, "inputs", config.max_inputs)
+        self._texts_only()
+        model = self.model
+        body = await _json_body(scope, receive, self.config, fields=PREDICT_FIELDS)
+        texts = _strings(body, "inputs", self.config.max_inputs)
         raw = _flag(body, "raw_scores")
         if body.get("truncation_direction", "Right") not in ("Right", "right"):  # TEI's spelling, and lower case
             raise HttpError(
@@ -124,18 +147,18 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
             )
         if not _flag(body, "truncate"):  # TEI's default: an input longer than the model takes is an error, not cut
             _refuse_too_long(model, texts, None, 'send "truncate": true to cut it')
-        answers = await _submit(batcher, texts, scope)
+        answers = await _submit(self.batcher, texts, scope)
         scored = [_ranked(model.labels, row if raw else model.activate(row[None])[0]) for row, _ in answers]
         return 200, scored[0] if isinstance(body["inputs"], str) else scored
 
-    async def inference_api(scope, receive) -> tuple[int, Any]:
+    async def inference_api(self, scope, receive) -> tuple[int, Any]:
         """The Hugging Face Inference API's text classification, as huggingface_hub's InferenceClient calls it:
         {"inputs": str | [str], "parameters"?: {"top_k", "function_to_apply"}} -> [[{"label", "score"}, ...]] (one
         ranked list per input, a list of one for a str). Long inputs are cut, as that API does."""
-        if not classifies_texts:
-            raise HttpError(404, "This artifact labels tokens: POST /v1/entities instead.")
-        body = await _json_body(scope, receive, config, fields=INFERENCE_API_FIELDS)
-        texts = _strings(body, "inputs", config.max_inputs)
+        self._texts_only()
+        model = self.model
+        body = await _json_body(scope, receive, self.config, fields=INFERENCE_API_FIELDS)
+        texts = _strings(body, "inputs", self.config.max_inputs)
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict) or set(parameters) - set(INFERENCE_API_PARAMETERS):
             raise HttpError(422, f"'parameters' takes {list(INFERENCE_API_PARAMETERS)} only.")
@@ -144,43 +167,30 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
         function = parameters.get("function_to_apply") or model.activation
         if function not in ACTIVATIONS:
             raise HttpError(422, f"'function_to_apply' is one of {list(ACTIVATIONS)}.")
-        answers = await _submit(batcher, texts, scope)
+        answers = await _submit(self.batcher, texts, scope)
         return 200, [_ranked(model.labels, model.activate(row[None], function)[0])[:top_k] for row, _ in answers]
 
-    async def openapi(scope, receive) -> tuple[int, Any]:
-        return 200, document
-
-    async def entities(scope, receive) -> tuple[int, Any]:
-        if classifies_texts:
+    async def entities(self, scope, receive) -> tuple[int, Any]:
+        if self.classifies_texts:
             raise HttpError(404, "This artifact classifies whole texts: POST /v1/classify instead.")
-        body = await _json_body(scope, receive, config)
-        found = await _submit(batcher, _strings(body, "inputs", config.max_inputs), scope)
+        body = await _json_body(scope, receive, self.config)
+        found = await _submit(self.batcher, _strings(body, "inputs", self.config.max_inputs), scope)
         return 200, {"results": [[asdict(e) for e in row] for row in found]}
 
-    async def health(scope, receive) -> tuple[int, Any]:
+    async def openapi(self, scope, receive) -> tuple[int, Any]:
+        return 200, self.openapi_document
+
+    async def health(self, scope, receive) -> tuple[int, Any]:
         return 200, {"status": "ok"}
 
-    async def ready(scope, receive) -> tuple[int, Any]:
-        return (200 if state["ready"] else 503), {"ready": state["ready"]}
+    async def ready(self, scope, receive) -> tuple[int, Any]:
+        return (200 if self.state["ready"] else 503), {"ready": self.state["ready"]}
 
-    async def info_route(scope, receive) -> tuple[int, Any]:
-        return 200, info
+    async def info(self, scope, receive) -> tuple[int, Any]:
+        return 200, self.info_document
 
-    async def metrics_route(scope, receive) -> tuple[int, Any]:
-        return 200, metrics.render(batcher.queued_rows)  # text: Prometheus exposition format
-
-    routes = {
-        "/v1/classify": ("POST", classify),
-        "/predict": ("POST", predict),
-        "/": ("POST", inference_api),
-        "/v1/entities": ("POST", entities),
-        "/health": ("GET", health),
-        "/ready": ("GET", ready),
-        "/info": ("GET", info_route),
-        "/metrics": ("GET", metrics_route),
-        "/openapi.json": ("GET", openapi),
-    }
-    return ServeApp(routes, batcher, config, metrics, state)
+    async def metrics_text(self, scope, receive) -> tuple[int, Any]:
+        return 200, self.metrics.render(self.batcher.queued_rows)  # text: Prometheus exposition format
 
 
 class ServeApp:

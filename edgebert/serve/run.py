@@ -72,78 +72,78 @@ def header_deadline_protocol(seconds: float):
 
     if not issubclass(AutoHTTPProtocol, HttpToolsProtocol):  # h11 (no httptools): its own limits only
         return AutoHTTPProtocol
+    return type("HeaderDeadlineProtocol", (HeaderDeadline, AutoHTTPProtocol), {"header_seconds": seconds})
 
-    class HeaderDeadlineProtocol(AutoHTTPProtocol):
-        _header_timer = None
 
-        _header_bytes = 0
-        _header_since = 0.0
+class HeaderDeadline:
+    """The header deadline and cap, mixed into uvicorn's httptools protocol (imported only when serving)."""
 
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self._start_header_timer()
-            self._make_room()
+    header_seconds = 10.0
+    _header_timer = None
+    _header_bytes = 0
+    _header_since = 0.0
 
-        def _make_room(self) -> None:
-            """At the connection cap, drop the connections stalled longest in their headers (oldest first) rather
-            than answer the newcomer 503: a flood of slow clients then churns itself, and quick clients get in."""
-            limit = self.limit_concurrency
-            if limit is None or len(self.connections) < limit:
-                return
-            stalled = [c for c in self.connections if c is not self and getattr(c, "_header_timer", None) is not None]
-            stalled.sort(key=lambda c: c._header_since)
-            for connection in stalled[: len(self.connections) - limit + 1]:
-                connection._stop_header_timer()
-                connection._refuse(
-                    408, "Request Timeout", "request headers too slow while the server is full", "Timeout"
-                )
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._start_header_timer()
+        self._make_room()
 
-        def data_received(self, data: bytes) -> None:
-            reading_headers = self._header_timer is not None
-            super().data_received(data)  # parses at most this chunk (asyncio reads 64-256 KB at a time)
-            if reading_headers and self._header_timer is not None:  # the header block is still not complete
-                self._header_bytes += len(data)
-                if self._header_bytes > MAX_HEADER_BLOCK:
-                    self._stop_header_timer()
-                    self._refuse(431, "Request Header Fields Too Large", "request headers too large")
+    def _make_room(self) -> None:
+        """At the connection cap, drop the connections stalled longest in their headers (oldest first) rather
+        than answer the newcomer 503: a flood of slow clients then churns itself, and quick clients get in."""
+        limit = self.limit_concurrency
+        if limit is None or len(self.connections) < limit:
+            return
+        stalled = [c for c in self.connections if c is not self and getattr(c, "_header_timer", None) is not None]
+        stalled.sort(key=lambda c: c._header_since)
+        for connection in stalled[: len(self.connections) - limit + 1]:
+            connection._stop_header_timer()
+            connection._refuse(408, "Request Timeout", "request headers too slow while the server is full", "Timeout")
 
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._start_header_timer()
+    def data_received(self, data: bytes) -> None:
+        reading_headers = self._header_timer is not None
+        super().data_received(data)  # parses at most this chunk (asyncio reads 64-256 KB at a time)
+        if reading_headers and self._header_timer is not None:  # the header block is still not complete
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BLOCK:
+                self._stop_header_timer()
+                self._refuse(431, "Request Header Fields Too Large", "request headers too large")
 
-        def on_headers_complete(self) -> None:
-            self._stop_header_timer()
-            super().on_headers_complete()
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_header_timer()
 
-        def connection_lost(self, exc) -> None:
-            self._stop_header_timer()
-            super().connection_lost(exc)
+    def on_headers_complete(self) -> None:
+        self._stop_header_timer()
+        super().on_headers_complete()
 
-        def _start_header_timer(self) -> None:
-            self._stop_header_timer()
-            self._header_bytes, self._header_since = 0, self.loop.time()
-            self._header_timer = self.loop.call_later(seconds, self._headers_too_slow)
+    def connection_lost(self, exc) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
 
-        def _stop_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
+    def _start_header_timer(self) -> None:
+        self._stop_header_timer()
+        self._header_bytes, self._header_since = 0, self.loop.time()
+        self._header_timer = self.loop.call_later(self.header_seconds, self._headers_too_slow)
 
-        def _headers_too_slow(self) -> None:
+    def _stop_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
             self._header_timer = None
-            if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
-                return  # a request is being answered: not a header problem
-            self._refuse(408, "Request Timeout", "request headers not received in time", "Timeout")
 
-        def _refuse(self, status: int, reason: str, message: str, kind: str = "Validation") -> None:
-            body = json.dumps({"error": message, "error_type": kind}).encode()
-            head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n"
-            self.transport.write(head.encode() + b"content-length: %d\r\n\r\n" % len(body) + body)
-            self.transport.close()
-            # counted out now: a burst of refusals would otherwise fill the cap until their closes complete
-            self.connections.discard(self)
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
+            return  # a request is being answered: not a header problem
+        self._refuse(408, "Request Timeout", "request headers not received in time", "Timeout")
 
-    return HeaderDeadlineProtocol
+    def _refuse(self, status: int, reason: str, message: str, kind: str = "Validation") -> None:
+        body = json.dumps({"error": message, "error_type": kind}).encode()
+        head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        self.transport.write(head.encode() + b"content-length: %d\r\n\r\n" % len(body) + body)
+        self.transport.close()
+        # counted out now: a burst of refusals would otherwise fill the cap until their closes complete
+        self.connections.discard(self)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -57,12 +57,6 @@ class TrainConfig:
     ensemble: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if (self.teacher is None) != (self.student_layers is None):
-            raise InputError("Distillation needs both a teacher checkpoint and --layers.")
-        if not 0 < self.distill_temperature <= 100 or not 0 <= self.distill_alpha <= 1:
-            raise InputError("--temperature must be in (0, 100] and --alpha in [0, 1].")
-        if not 0 <= self.distill_hidden_weight <= 100:  # also refuses NaN
-            raise InputError(f"--hidden-weight must be in [0, 100], got {self.distill_hidden_weight}.")
         choice(self, "task", TASKS)
         choice(self, "pooling", POOLINGS)
         choice(self, "precision", PRECISIONS)
@@ -70,33 +64,49 @@ class TrainConfig:
         positive(self, "epochs", "batch_size", "eval_batch_size", "grad_accum")
         if self.patience is not None:
             positive(self, "patience")
-        if self.max_length != "auto":
-            if isinstance(self.max_length, str) and self.max_length.isdigit():
-                self.max_length = int(self.max_length)
-            if not isinstance(self.max_length, int) or not 3 <= self.max_length <= 512:
-                raise InputError(
-                    f"--max-length must be 'auto' or between 3 and 512 (BERT's position limit), got {self.max_length}."
-                )
+        self._check_max_length()
         check_schedule(self)
-        self.trim_keep = tuple(self.trim_keep)
-        for script in self.trim_keep:
-            if script not in TRIM_SCRIPTS:
-                raise InputError(f"--trim-keep must be one of {list(TRIM_SCRIPTS)}, got {script!r}.")
-        if self.trim_keep and not self.trim_vocab:
-            raise InputError("--trim-keep says what --trim-vocab keeps: add --trim-vocab, or drop --trim-keep.")
+        self._check_distillation()
+        self._check_vocabulary()
+        if self.pooling not in task_class(self.task).poolings:
+            raise InputError(f"--pooling {self.pooling} does not apply to --task {self.task}; drop the flag.")
+
+    def _check_max_length(self) -> None:
+        if self.max_length == "auto":
+            return
+        if isinstance(self.max_length, str) and self.max_length.isdigit():
+            self.max_length = int(self.max_length)
+        if not isinstance(self.max_length, int) or not 3 <= self.max_length <= 512:
+            raise InputError(
+                f"--max-length must be 'auto' or between 3 and 512 (BERT's position limit), got {self.max_length}."
+            )
+
+    def _check_distillation(self) -> None:
+        if (self.teacher is None) != (self.student_layers is None):
+            raise InputError("Distillation needs both a teacher checkpoint and --layers.")
+        if not 0 < self.distill_temperature <= 100 or not 0 <= self.distill_alpha <= 1:
+            raise InputError("--temperature must be in (0, 100] and --alpha in [0, 1].")
+        if not 0 <= self.distill_hidden_weight <= 100:  # also refuses NaN
+            raise InputError(f"--hidden-weight must be in [0, 100], got {self.distill_hidden_weight}.")
         self.ensemble = tuple(str(path) for path in self.ensemble)
         if self.ensemble and (self.teacher or self.task != SEQUENCE):
             raise InputError(
                 "--ensemble distills single-label sequence classifiers' answers into a fresh model; it does not "
                 "combine with a teacher checkpoint (distill) or another --task."
             )
+
+    def _check_vocabulary(self) -> None:
+        self.trim_keep = tuple(self.trim_keep)
+        for script in self.trim_keep:
+            if script not in TRIM_SCRIPTS:
+                raise InputError(f"--trim-keep must be one of {list(TRIM_SCRIPTS)}, got {script!r}.")
+        if self.trim_keep and not self.trim_vocab:
+            raise InputError("--trim-keep says what --trim-vocab keeps: add --trim-vocab, or drop --trim-keep.")
         if self.trim_vocab and (self.extend_vocab or self.teacher):
             raise InputError(
                 "--trim-vocab cuts a pretrained encoder's vocabulary; it does not combine with --extend-vocab or "
                 "distillation (a student keeps its teacher's tokenizer). Drop one of them."
             )
-        if self.pooling not in task_class(self.task).poolings:
-            raise InputError(f"--pooling {self.pooling} does not apply to --task {self.task}; drop the flag.")
 
 
 @dataclass
