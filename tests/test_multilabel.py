@@ -88,6 +88,20 @@ def test_runtime_gives_every_label_above_its_threshold(multi_label_run):
         assert prediction.scores == pytest.approx(dict(zip(clf.labels, sig.tolist(), strict=True)), abs=1e-6)
 
 
+def test_predict_prints_every_label_over_its_threshold(multi_label_run, capsys):
+    from edgebert import Classifier
+
+    _, artifact, _ = multi_label_run
+    texts = ["the goal in the match and the bank shares", "the and a with"]
+    expected = [p.labels for p in Classifier.load(artifact).predict(texts)]
+    assert main(["predict", str(artifact), *texts]) == 0
+    printed = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert printed == [",".join(labels) or "-" for labels in expected]
+    assert main(["predict", str(artifact), "--json", *texts]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [tuple(r["labels"]) for r in rows] == expected
+
+
 def test_export_reports_micro_f1_per_label_drift_and_intervals_on_dev_and_test(multi_label_run):
     from edgebert.core.artifact import read_manifest
 

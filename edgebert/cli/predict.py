@@ -48,10 +48,11 @@ def run_predict(args) -> int:
         if args.json:
             ranked = [{"label": s.label, "score": s.score} for s in prediction.top]
             record = {"text": text, "label": prediction.label, "score": prediction.score, "scores": prediction.scores}
-            print(json_line({**record, "top": ranked}))
-        else:
+            print(json_line({**record, "labels": list(prediction.labels), "top": ranked}))
+        else:  # the labels given: the best one, or every label over its threshold (multi-label; "-" for none)
+            given = ",".join(prediction.labels) or "-"
             preview = text.replace("\n", " ")
-            print(f"{prediction.label}\t{prediction.score:.4f}\t{preview[:80]}")
+            print(f"{given}\t{prediction.score:.4f}\t{preview[:80]}")
     return 0
 
 
