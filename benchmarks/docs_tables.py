@@ -519,8 +519,9 @@ def fresh_check() -> str | None:
     for path in files:
         data = json.loads(path.read_text(encoding="utf-8"))
         for run in data["runs"]:
+            took = f"{run['seconds'] / 60:.1f} min" if run["seconds"] >= 60 else f"{run['seconds']:.0f} s"
             rows.append(
-                f"| `make {run['target']}` | {machine_label(data['cpu'])} | {run['seconds'] / 60:.1f} min | "
+                f"| `make {run['target']}` | {machine_label(data['cpu'])} | {took} | "
                 f"{run['venv_bytes'] / 1e9:.2f} GB | {run['exit_code']} |"
             )
             if "download" in run:
@@ -529,9 +530,11 @@ def fresh_check() -> str | None:
                     f"`make demo` downloads {d['bytes'] / 1e9:.2f} GB on a machine with no pip cache ({d['packages']} "
                     f"packages; the largest: {', '.join(f'{k} {v / 1e6:.0f} MB' for k, v in list(d['largest'].items())[:3])})."
                 )
+        notes.append(f"Commit {data['commit'][:7]}, {data['when']}.")
     notes.append(
         "Measured by `make fresh-check` (benchmarks/fresh_check.py): a clone of HEAD in a temporary folder with "
-        "`../shared` beside it; `make test` runs after `make demo`, so its time excludes the shared install."
+        "`../shared` beside it, each target run after the ones above it in the same clone (so `make test`'s time "
+        "excludes the install it shares with the demo)."
     )
     return "\n".join(rows) + "\n\n" + " ".join(notes)
 
