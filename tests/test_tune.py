@@ -99,7 +99,8 @@ def tiny_student(tmp_path_factory, tiny_checkpoint, data_dir):
 
 def test_tune_builds_times_and_records_the_choice(tiny_checkpoint, tiny_student, data_dir, tmp_path):
     dev = load_file(data_dir / "dev.jsonl")
-    config = TuneConfig(max_drop_points=100 - 1e-9, **QUICK)  # any candidate fits: the fastest must win
+    # any candidate fits, so the fastest must win; timed one text per call, as an app classifying texts one by one
+    config = TuneConfig(max_drop_points=100 - 1e-9, call_size=1, **QUICK)
     test = load_file(data_dir / "train.jsonl").subset(range(40), "held-out")  # any labelled texts will do here
     tuning = tune_artifact(
         tiny_checkpoint, [tiny_student], tmp_path / "t", config, eval_data=dev, test_data=test, progress=False
@@ -109,6 +110,7 @@ def test_tune_builds_times_and_records_the_choice(tiny_checkpoint, tiny_student,
     assert all(c.measured and c.real_text_ms > 0 and c.p50_1x128_ms > 0 for c in tuning.candidates)
     fastest = min(tuning.candidates, key=lambda c: c.real_text_ms)
     assert tuning.chosen == fastest.name or "tied on real-text time" in tuning.reason
+    assert tuning.reason.endswith("real texts timed 1 per call")
     assert all(c.size_bytes > 0 and c.drop_ci95 and c.real_text_spread_ms for c in tuning.candidates)
     assert any(c.on_front for c in tuning.candidates if c.name == tuning.chosen)
     clf = Classifier.load(tmp_path / "t")  # checksums cover the report files too

@@ -55,6 +55,14 @@ def add_export(commands) -> None:
         "the fastest within --max-drop (default 0.5 pts vs the teacher's fp32) on --eval",
     )
     p.add_argument("--student", type=Path, action="append", default=[], help="with --tune: a distilled student too")
+    config_option(
+        p,
+        "--tune-batch",
+        TuneConfig,
+        "call_size",
+        "with --tune: texts per call when timing real texts; 1 chooses for an app that classifies one text at a time",
+        type=int,
+    )
     p.add_argument(
         "--tune-engines",
         default=",".join(TUNE_ENGINES),
@@ -152,6 +160,7 @@ def run_tune(args) -> int:
         raise InputError("--tune builds each candidate with its recipe's settings; drop the other export flags.")
     config = TuneConfig(
         engines=tuple(e.strip() for e in args.tune_engines.split(",") if e.strip()),
+        **({"call_size": args.call_size} if args.call_size is not None else {}),
         light_last_layer=True if args.light_last_layer else None,
         target=args.target,
         trim_vocabulary=bool(args.trim_vocab),

@@ -96,7 +96,8 @@ class TuneConfig:
     seconds_per_round: float = 1.0
     trim_vocabulary: bool = False  # every candidate trimmed as `export --trim-vocab` would
     trim_keep_scripts: tuple[str, ...] = ()
-    real_texts: int = 64  # eval texts per timed real-text call
+    real_texts: int = 64  # eval texts timed per round
+    call_size: int = 64  # texts per call when timing them: 1 chooses for an app that classifies one text at a time
 
     def __post_init__(self) -> None:
         check_max_drop(self.max_drop_points)
@@ -104,7 +105,7 @@ class TuneConfig:
         if unknown or not self.engines:
             raise InputError(f"--tune-engines takes some of {list(TUNE_ENGINES)}; got {sorted(self.engines)}.")
         positive(self, "rounds")
-        positive(self, "real_texts")
+        positive(self, "real_texts", "call_size")
         if not 0 < self.seconds_per_round <= 60:
             raise InputError(f"seconds per round must be in (0, 60], got {self.seconds_per_round}.")
 

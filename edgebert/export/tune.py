@@ -127,6 +127,8 @@ def tune_artifact(
                 c = results[name]
                 c.real_text_ms, c.real_text_spread_ms, c.p50_1x128_ms = timing
         chosen, reason, confirmed = choose(list(results.values()), config.max_drop_points, measuring=measuring)
+        if measuring:
+            reason += f"; real texts timed {config.call_size} per call"
         if not measuring:
             reason += (
                 f"; chosen for --target {config.target} from the recipe table without timing (this CPU: {this_isa})"
@@ -296,7 +298,9 @@ def time_candidates(
     runners: dict[str, Callable[[], object]] = {}
     for name, model in models.items():
         feed = synthetic_batch(1, 128, vocab_size=model.encoder.tokenizer.get_vocab_size())
-        runners[f"{name}|real"] = lambda m=model: m.predict_proba(texts)
+        runners[f"{name}|real"] = lambda m=model: [
+            m.predict_proba(texts[i : i + config.call_size]) for i in range(0, len(texts), config.call_size)
+        ]
         runners[f"{name}|1x128"] = lambda m=model, f=feed: m.backend.run(*f)
     samples = measure_interleaved(runners, rounds=config.rounds, seconds_per_round=config.seconds_per_round, warmup=1)
     timings = {}
