@@ -106,6 +106,7 @@ def test_usable_cpu_count_without_affinity_or_cgroups_falls_back_to_the_os(monke
 def test_cpu_info_on_windows_needs_neither_proc_nor_sysctl(monkeypatch):
     from edgebert.core import cpu
 
+    monkeypatch.delenv("EDGEBERT_CPUINFO", raising=False)  # detection itself, even under `make test-as`
     monkeypatch.setattr(cpu.platform, "system", lambda: "Windows")
     monkeypatch.setattr(cpu.platform, "machine", lambda: "AMD64")
     monkeypatch.setattr(cpu, "_windows_cpu_name", lambda: "Fake CPU")
