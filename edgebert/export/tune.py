@@ -129,7 +129,7 @@ def tune_artifact(
         chosen, reason, confirmed = choose(list(results.values()), config.max_drop_points, measuring=measuring)
         if measuring:
             reason += f"; real texts timed {config.call_size} per call"
-        if not measuring:
+        else:
             reason += (
                 f"; chosen for --target {config.target} from the recipe table without timing (this CPU: {this_isa})"
             )

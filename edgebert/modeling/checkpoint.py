@@ -129,14 +129,13 @@ def _labels(config: dict, path: Path) -> list[str]:
     if not isinstance(id2label, dict) or len(id2label) < 2:
         raise ArtifactError(f"{path / HF_CONFIG} has no id2label with at least 2 labels; set config.id2label.")
     try:
-        names = [id2label[str(i)] for i in range(len(id2label))]
+        labels = [id2label[str(i)] for i in range(len(id2label))]
     except KeyError:
         raise ArtifactError(f"{path / HF_CONFIG}: id2label keys must be 0..{len(id2label) - 1}.") from None
-    if odd := [name for name in names if not isinstance(name, str) or not name.strip()]:
+    if odd := [name for name in labels if not isinstance(name, str) or not name.strip()]:
         raise ArtifactError(
             f"{path / HF_CONFIG}: id2label names must be non-empty strings; {odd[0]!r:.40} is not. Name each label."
         )
-    labels = list(names)
     if len(set(labels)) != len(labels):
         raise ArtifactError(f"{path / HF_CONFIG}: id2label repeats a label name ({labels}).")
     return labels
