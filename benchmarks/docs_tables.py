@@ -539,6 +539,48 @@ def fresh_check() -> str | None:
     return "\n".join(rows) + "\n\n" + " ".join(notes)
 
 
+def long_text(name: str) -> str | None:
+    """benchmarks/long_text.py: truncate vs chunk vs a longer truncation on held-out texts, and the 10 MB bound."""
+    data = load(f"{name}.json")
+    if data is None:
+        return None
+    rows = [
+        "| reading | accuracy [95% CI] | vs truncate, points [95% CI] | on the long texts: accuracy, vs truncate | "
+        "windows per text (mean / max) | ms per text |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def pct(r: dict) -> str:
+        low, high = r["ci95"]
+        return f"{100 * r['accuracy']:.2f} [{100 * low:.2f}, {100 * high:.2f}]"
+
+    def diff(d: dict | None) -> str:
+        return "-" if d is None else f"{d['points']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
+
+    for reading, r in data["readings"].items():
+        long = f"{100 * r['long_texts_accuracy']['accuracy']:.2f}, {diff(r.get('vs_truncate_long_texts'))}"
+        rows.append(
+            f"| {reading} | {pct(r['accuracy'])} | {diff(r.get('vs_truncate'))} | {long} | "
+            f"{r['windows_per_text']['mean']:.2f} / {r['windows_per_text']['max']} | "
+            f"{data['latency'][reading]['ms_per_text']:.1f} |"
+        )
+    places = data.get("accuracy_by_window")
+    if places:
+        alone = ", ".join(f"{100 * w['accuracy']:.1f} ({w['texts']})" for w in places)
+        rows.append(f"\nEach window alone, first to last (texts that have it): {alone}.")
+    huge = data["huge_text"]
+    bound = "; ".join(
+        f"{policy}: {h['seconds']:.2f} s, +{h['peak_rss_growth_mb']:.0f} MB peak memory, {h['windows']} window(s)"
+        for policy, h in huge.items()
+        if isinstance(h, dict) and "seconds" in h
+    )
+    return "\n".join(rows) + (
+        f"\n\n{data['data']}; artifact `{data['artifact']}` (max_length {data['max_length']}), one thread, one text per "
+        f"call, rounds interleaved. One {huge['text_bytes'] / 1e6:.0f} MB text, fresh process: {bound}. "
+        f"{data['resolution']}. CPU: {machine_label(data['cpu'])}."
+    )
+
+
 TABLES = {
     "fresh-check": fresh_check,
     "openvino-bf16": openvino_bf16,
@@ -563,7 +605,11 @@ TABLES = {
 
 PAGES = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
 MARKER = re.compile(r"(<!-- table:([a-z0-9-]+)(?::([A-Za-z0-9_.-]+))? -->)\n.*?(<!-- /table:\2 -->)", re.S)
-FILE_TABLES = {"peers": peers, "peers-zh": peers_zh}  # tables that take a results file named in the marker
+FILE_TABLES = {
+    "peers": peers,
+    "peers-zh": peers_zh,
+    "long-text": long_text,
+}  # tables that take a results file named in the marker
 
 
 def render(page: str) -> str:

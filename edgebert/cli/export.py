@@ -8,7 +8,17 @@ from ..core.artifact import BACKENDS
 from ..core.errors import InputError
 from ..export.config import CALIB_METHODS, TUNE_ENGINES, ExportConfig, TuneConfig
 from ..modeling.vocabulary import TRIM_SCRIPTS
-from .options import add_columns, add_output, add_signing, check_signing, columns, config_option, sign_output
+from .options import (
+    add_columns,
+    add_long_text,
+    add_output,
+    add_signing,
+    check_signing,
+    columns,
+    config_option,
+    long_text_from_args,
+    sign_output,
+)
 
 
 def add_export(commands) -> None:
@@ -97,6 +107,7 @@ def add_export(commands) -> None:
         "labels INT8 changes against fp32, instead of on --eval's bootstrap: a large pool resolves a fraction of a "
         "point, e.g. --agreement zh_reviews:train",
     )
+    add_long_text(p, shape=True)
     p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
     p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
     add_signing(p)
@@ -129,6 +140,7 @@ def run_export(args) -> int:
         light_last_layer=args.light_last_layer or None,
         trim_vocabulary=bool(args.trim_vocab) or None,
         trim_keep_scripts=tuple(args.trim_keep) or None,
+        long_text=long_text_from_args(args),
     )
     eval_data, calibration = _eval_and_calibration(args)
     report = export_artifact(
@@ -166,6 +178,7 @@ def run_tune(args) -> int:
         trim_vocabulary=bool(args.trim_vocab),
         trim_keep_scripts=tuple(args.trim_keep),
         **({"max_drop_points": args.max_drop} if args.max_drop is not None else {}),
+        **({"long_text": long_text} if (long_text := long_text_from_args(args)) else {}),
     )
     eval_data, calibration = _eval_and_calibration(args)
     tuning = tune_artifact(

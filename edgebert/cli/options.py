@@ -76,3 +76,51 @@ def add_output(parser: argparse.ArgumentParser, what: str, *, required: bool = T
     parser.add_argument("--out", required=required, type=Path, help=f"{what} to write")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_long_text(parser: argparse.ArgumentParser, *, shape: bool) -> None:
+    """--long-text, and with `shape` the window settings an export records (--stride, --max-windows, --aggregate)."""
+    from ..core.artifact import AGGREGATIONS, LONG_TEXT_POLICIES, LongText
+
+    parser.add_argument(
+        "--long-text",
+        choices=LONG_TEXT_POLICIES,
+        help="texts longer than the model: 'truncate' (read the first max-length tokens) or 'chunk' (read all of "
+        "it in overlapping windows, their logits averaged)"
+        + (f" (default: {LongText.policy}; recorded in the artifact, every runtime applies it)" if shape else "")
+        + ("" if shape else " (default: the artifact's policy)"),
+    )
+    if not shape:
+        return
+    parser.add_argument(
+        "--stride", type=int, metavar="N", help="with --long-text chunk: tokens two windows share (default: a quarter)"
+    )
+    config_option(
+        parser,
+        "--max-windows",
+        LongText,
+        "max_windows",
+        "with --long-text chunk: windows per text at most; past them the text is cut, and answers say so",
+        type=int,
+    )
+    config_option(
+        parser,
+        "--aggregate",
+        LongText,
+        "aggregate",
+        "with --long-text chunk: a text's logits from its windows': mean, or max per label",
+        choices=AGGREGATIONS,
+    )
+
+
+def long_text_from_args(args: argparse.Namespace):
+    """The LongText an export's flags describe (None: every flag left out)."""
+    from ..core.artifact import LongText
+    from ..core.errors import InputError
+
+    shape = {"stride": args.stride, "max_windows": args.max_windows, "aggregate": args.aggregate}
+    given = {k: v for k, v in shape.items() if v is not None}
+    if given and args.long_text != "chunk":
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise InputError(f"{flags} shape the windows of --long-text chunk; add --long-text chunk, or drop them.")
+    return LongText(policy=args.long_text, **given) if args.long_text else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.jsonl import json_line
-from .options import add_columns
+from .options import add_columns, add_long_text
 
 
 def add_predict(commands) -> None:
@@ -28,6 +28,7 @@ def add_predict(commands) -> None:
     p.add_argument("--top-k", type=int, metavar="K", help="with --json: rank the K best labels (default: all)")
     p.add_argument("--json", action="store_true", help="one JSON object per line, with every label's score")
     p.add_argument("--threads", type=int, help="inference threads (default: CPUs this process may use)")
+    add_long_text(p, shape=False)
     p.set_defaults(run=run_predict)
 
 
@@ -44,16 +45,28 @@ def run_predict(args) -> int:
     if front_door(args.artifact) is TokenClassifier:
         return _predict_tokens(args, texts)
     classifier = Classifier.load(args.artifact, threads=args.threads)
-    for text, prediction in zip(texts, classifier.predict(texts, pairs, top_k=args.top_k), strict=True):
+    predictions = classifier.predict(texts, pairs, top_k=args.top_k, long_text=args.long_text)
+    for text, prediction in zip(texts, predictions, strict=True):
         if args.json:
             ranked = [{"label": s.label, "score": s.score} for s in prediction.top]
             record = {"text": text, "label": prediction.label, "score": prediction.score, "scores": prediction.scores}
-            print(json_line({**record, "labels": list(prediction.labels), "top": ranked}))
+            read = {"windows": prediction.windows, "truncated": prediction.truncated}
+            print(json_line({**record, "labels": list(prediction.labels), "top": ranked, **read}))
         else:  # the labels given: the best one, or every label over its threshold (multi-label; "-" for none)
             given = ",".join(prediction.labels) or "-"
             preview = text.replace("\n", " ")
             print(f"{given}\t{prediction.score:.4f}\t{preview[:80]}")
+    if not args.json:
+        _say_what_was_cut(predictions, classifier.long_text_policy(args.long_text).policy)
     return 0
+
+
+def _say_what_was_cut(predictions: list, long_text: str) -> None:
+    """Plain output has no room per line: one note on stderr when some texts were not read to the end."""
+    cut = sum(p.truncated for p in predictions)
+    if cut:
+        how = "past the last window" if long_text == "chunk" else "at max_length (--long-text chunk reads them whole)"
+        print(f"note: {cut} of {len(predictions)} texts were cut {how}", file=sys.stderr)
 
 
 def _texts(args) -> tuple[list[str], list[str] | None]:
@@ -91,9 +104,9 @@ def _predict_tokens(args, texts: list[str]) -> int:
 
     tagger = TokenClassifier.load(args.artifact, threads=args.threads)
     for text in texts:
-        entities = tagger.entities(text)
+        entities = tagger.entities(text, long_text=args.long_text)
         if args.json:
-            words = [asdict(w) for w in tagger.predict(text)]
+            words = [asdict(w) for w in tagger.predict(text, long_text=args.long_text)]
             print(json_line({"text": text, "entities": [asdict(e) for e in entities], "words": words}))
         else:
             found = "  ".join(f"{e.text}/{e.label}[{e.start}:{e.end}]" for e in entities) or "(no entities)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..core.artifact import MULTI_LABEL, TASKS
+from ..core.artifact import LONG_TEXT_POLICIES, MULTI_LABEL, TASKS
 from ..core.errors import InputError
 from ..modeling.pretrained import ENCODERS
 from ..modeling.vocabulary import TRIM_SCRIPTS
@@ -105,6 +105,15 @@ def add_train(commands) -> None:
     )
     config_option(p, "--pooling", TrainConfig, "pooling", "sentence vector: [CLS] or mean of tokens", choices=POOLINGS)
     config_option(p, "--max-length", TrainConfig, "max_length", "truncate to N tokens, or 'auto' (99th percentile)")
+    config_option(
+        p,
+        "--long-text",
+        TrainConfig,
+        "long_text",
+        "'chunk': train on every window of a text longer than --max-length (each with the text's label) and score "
+        "dev with the windows' logits averaged, as the exported artifact will read it",
+        choices=LONG_TEXT_POLICIES,
+    )
     _shared(p, TrainConfig)
     config_option(p, "--grad-accum", TrainConfig, "grad_accum", "optimizer step every N batches", type=int)
     config_option(p, "--patience", TrainConfig, "patience", "stop after N epochs without a better dev score", type=int)

@@ -64,7 +64,7 @@ def _verify_one(path: Path, variant: str | None) -> dict:
     from ..runtime.conformance import check_conformance
 
     model = front_door(path).load(path, variant=variant)  # raises ArtifactError on any checksum or golden mismatch
-    kit = check_conformance(path / variant if variant else path, model.encoder)
+    kit = check_conformance(path / variant if variant else path, model)
     golden = model.manifest.golden
     return {
         **({"variant": variant} if variant else {}),

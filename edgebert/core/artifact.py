@@ -44,6 +44,39 @@ HF_TOKENIZER_CONFIG = "tokenizer_config.json"
 HF_TOKENIZER_FILES = (HF_TOKENIZER_CONFIG, "special_tokens_map.json")  # how transformers wraps tokenizer.json
 MODEL_FILES = {"onnxruntime": [ONNX_MODEL], "openvino": [OPENVINO_MODEL, "model.bin"]}
 MAX_GOLDEN_ATOL = 1.0  # a wider tolerance would accept a different model
+LONG_TEXT_POLICIES = ("truncate", "chunk")  # what a text longer than max_length gets (LongText)
+AGGREGATIONS = ("mean", "max")  # how a chunked text's window logits become its own
+MAX_WINDOWS_LIMIT = 1024  # windows per text a manifest may ask for (the default is DEFAULT_MAX_WINDOWS)
+DEFAULT_MAX_WINDOWS = 16  # ~1,500 tokens at max_length 128: a long article read whole, a 10 MB text bounded
+
+
+@dataclass
+class LongText:
+    """What the runtime does with a text longer than max_length tokens (runtime/windows.py; docs/artifact-format.md
+    spells it out for ports).
+
+    truncate: keep the first max_length tokens. chunk: windows of max_length tokens, each the tokenizer's special
+    tokens around a slice of the text's pieces, consecutive windows sharing `stride` pieces, the last one ending at
+    the text's end, at most `max_windows` (past them the text is cut, and the answer says so). A sequence model's
+    window logits are averaged (`aggregate`: "mean") or maxed per label ("max") into the text's logits; a token model
+    takes each token's logits from the window where it sits most centrally."""
+
+    policy: str = "truncate"
+    stride: int | None = None  # pieces shared by consecutive windows; None: a quarter of a window's pieces
+    max_windows: int = DEFAULT_MAX_WINDOWS
+    aggregate: str = "mean"
+
+    def problem(self, max_length: int) -> str | None:
+        """What is wrong with these settings for a model of `max_length` tokens, or None."""
+        if self.policy not in LONG_TEXT_POLICIES:
+            return f"policy is {self.policy!r}, not one of {list(LONG_TEXT_POLICIES)}"
+        if self.aggregate not in AGGREGATIONS:
+            return f"aggregate is {self.aggregate!r}, not one of {list(AGGREGATIONS)}"
+        if isinstance(self.max_windows, bool) or not 1 <= self.max_windows <= MAX_WINDOWS_LIMIT:
+            return f"max_windows is {self.max_windows!r}, outside 1..{MAX_WINDOWS_LIMIT}"
+        if self.stride is not None and (isinstance(self.stride, bool) or not 0 <= self.stride <= max_length // 2 - 2):
+            return f"stride is {self.stride!r}, outside 0..{max_length // 2 - 2} (half a window of {max_length} tokens)"
+        return None
 
 
 @dataclass
@@ -227,7 +260,7 @@ class Source:
 class Manifest:
     task: str
     labels: list[str]  # in logit order
-    max_length: int  # tokens per text; longer texts are truncated
+    max_length: int  # tokens per model call; longer texts as `long_text` says
     backend: str
     precision: str
     model_files: list[str]
@@ -242,6 +275,7 @@ class Manifest:
     thresholds: list[float] | None = None  # multi_label: per label, the sigmoid score at or above which it is given
     tuning: Tuning | None = None
     tools: dict[str, str] = field(default_factory=dict)  # versions of the tools that produced it
+    long_text: LongText = field(default_factory=LongText)  # texts longer than max_length: truncated or chunked
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -289,6 +323,8 @@ class Manifest:
             raise bad("labels", "must list at least 2 distinct, non-empty label names")
         if not 3 <= self.max_length <= 512:  # the BERT family's position limit: beyond it the graph has no rows
             raise bad("max_length", f"is {self.max_length}, outside 3..512")
+        if (problem := self.long_text.problem(self.max_length)) is not None:
+            raise bad("long_text", problem)
 
     def _validate_files(self, bad) -> None:
         if self.model_files != MODEL_FILES[self.backend]:

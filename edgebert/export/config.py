@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.artifact import BACKENDS
+from ..core.artifact import BACKENDS, LongText
 from ..core.errors import InputError
 from ..core.validate import choice, positive
 from ..modeling.vocabulary import TRIM_SCRIPTS
@@ -58,8 +58,12 @@ class ExportConfig:
     light_last_layer: bool = False  # [CLS] models: the last layer computes position 0 only (modeling/last_layer.py)
     trim_vocabulary: bool = False  # keep only the pieces the coverage texts need (modeling/vocabulary.py)
     trim_keep_scripts: tuple[str, ...] = ()  # with trim_vocabulary: keep every piece of these scripts too ("cjk")
+    # recorded in the manifest, and --eval/--test read texts so; None: as the checkpoint was trained, else truncate
+    long_text: LongText | None = None
 
     def __post_init__(self) -> None:
+        if self.long_text and (problem := self.long_text.problem(512)):  # checked again at the model's length
+            raise InputError(f"--long-text: {problem}.")
         if not 14 <= self.opset <= 21:
             raise InputError(f"--opset must be between 14 and 21, got {self.opset}.")
         if self.trim_keep_scripts and not self.trim_vocabulary:
@@ -98,6 +102,7 @@ class TuneConfig:
     trim_keep_scripts: tuple[str, ...] = ()
     real_texts: int = 64  # eval texts timed per round
     call_size: int = 64  # texts per call when timing them: 1 chooses for an app that classifies one text at a time
+    long_text: LongText | None = None  # as ExportConfig's, for every candidate
 
     def __post_init__(self) -> None:
         check_max_drop(self.max_drop_points)

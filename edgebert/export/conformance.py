@@ -5,17 +5,24 @@ gives the same ids for every line, and the golden logits in edgebert.json for th
 the ones ports get wrong: Chinese and other CJK, full-width punctuation, accents and combining marks, emoji with
 modifiers and joiners, control and zero-width characters, right-to-left scripts, very long words and texts, and
 empty or blank strings; plus the export's own --eval texts when given.
+
+An artifact that reads long texts in windows (`long_text` "chunk") also carries long texts with the windows it cuts
+them into ("windows": ids per window, "truncated") and, for text classifiers, the text's logits (the windows' logits
+aggregated, one window per call): a port reproduces both, the logits within the golden tolerance.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..core.artifact import CONFORMANCE
+import numpy as np
+
+from ..core.artifact import CONFORMANCE, LongText
 from ..runtime.tokenization import TextEncoder
+from ..runtime.windows import Windows
 
 MIN_STRINGS = 1000
 
@@ -68,11 +75,48 @@ def conformance_texts(extra: Sequence[str] = (), *, seed: int = 0) -> list[str]:
     return list(texts)
 
 
-def write_conformance(bundle: Path, encoder: TextEncoder, extra: Sequence[str] = ()) -> int:
-    """Write CONFORMANCE into the bundle (before the manifest, so its checksum is recorded). Returns the count."""
+LONG_KIT_TEXTS = 6  # long texts with their windows, for artifacts that chunk
+
+
+def long_kit_texts(extra: Sequence[str] = (), *, seed: int = 0) -> list[str]:
+    """Texts longer than any window: the longest --eval texts, and mixed-script ones of a few hundred pieces (some
+    past every window cap, so `truncated` is exercised too)."""
+    rng = random.Random(seed)
+    singles = [text for texts in SEGMENTS.values() for text in texts]
+    made = [" ".join(rng.choice(singles) for _ in range(n)) for n in (30, 90, 400)]
+    longest = sorted(dict.fromkeys(extra), key=len, reverse=True)[: LONG_KIT_TEXTS - len(made)]
+    return [*longest, *made]
+
+
+def write_conformance(
+    bundle: Path,
+    encoder: TextEncoder,
+    extra: Sequence[str] = (),
+    long_text: LongText | None = None,
+    text_logits: Callable[[Windows], np.ndarray] | None = None,
+) -> int:
+    """Write CONFORMANCE into the bundle (before the manifest, so its checksum is recorded). Returns the count.
+    long_text: the artifact's policy (chunk adds long texts and their windows); text_logits(windows): logits per
+    text, for the kit's long texts' expected logits."""
     texts = conformance_texts(extra)
     ids, type_ids = encoder.encode(texts)
+    rows = [{"text": text, "ids": row} for text, row in zip(texts, ids, strict=True)]
+    if long_text is not None and long_text.policy == "chunk":
+        rows += _window_rows(encoder, long_kit_texts(extra), long_text, text_logits)
     with (Path(bundle) / CONFORMANCE).open("w", encoding="utf-8") as f:
-        for text, row in zip(texts, ids, strict=True):
-            f.write(json.dumps({"text": text, "ids": row}, ensure_ascii=True) + "\n")
-    return len(texts)
+        f.writelines(json.dumps(row, ensure_ascii=True) + "\n" for row in rows)
+    return len(rows)
+
+
+def _window_rows(encoder: TextEncoder, texts: list[str], long_text: LongText, text_logits) -> list[dict]:
+    windows = encoder.encode_windows(texts, None, long_text)
+    logits = text_logits(windows) if text_logits else None
+    first = np.concatenate([[0], np.cumsum(windows.counts)])
+    rows = []
+    for i, text in enumerate(texts):
+        row = {"text": text, "ids": encoder.encode([text])[0][0], "windows": windows.ids[first[i] : first[i + 1]]}
+        row["truncated"] = bool(windows.truncated[i])
+        if logits is not None:
+            row["logits"] = [float(x) for x in logits[i]]
+        rows.append(row)
+    return rows

@@ -21,7 +21,7 @@ import json
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,12 @@ from ..core.artifact import (
     HF_CONFIG,
     HF_TOKENIZER_CONFIG,
     HF_TOKENIZER_FILES,
+    LONG_TEXT_POLICIES,
     TOKENIZER,
     AccuracyBudget,
     Evaluation,
     GoldenSample,
+    LongText,
     Manifest,
     Optimization,
     Quantization,
@@ -52,6 +54,7 @@ from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta
 from ..modeling.vocabulary import KEEP_RULE, plan_trim, trim_embeddings, trim_tokenizer
 from ..runtime.backends import open_backend
 from ..runtime.tokenization import TextEncoder
+from ..runtime.windows import Windows, aggregate
 from ..tasks import Encoded, Task, task_of
 from .accuracy_budget import fit_accuracy_budget
 from .agreement import changed_bound, check_pool, evidence_name
@@ -90,6 +93,7 @@ class ExportInputs:
     tokenizer_json: str = ""  # what the artifact's tokenizer.json will hold
     vocabulary: VocabularyTrim | None = None  # what trim_vocabulary did
     agreement_data: TextDataset | None = None  # --agreement: unlabelled texts that confirm the budget
+    long_text: LongText = field(default_factory=LongText)  # how the artifact reads long texts (`reading`)
 
 
 @dataclass
@@ -176,7 +180,18 @@ def load_inputs(
         test_data,
         tokenizer_json,
         agreement_data=agreement_data,
+        long_text=reading(config, meta),
     )
+
+
+def reading(config: ExportConfig, meta: CheckpointMeta) -> LongText:
+    """How the artifact will read long texts: --long-text, else as the checkpoint was trained (`train --long-text
+    chunk` trains on windows, so its artifact chunks), else truncate."""
+    trained = meta.train_config.get("long_text") if isinstance(meta.train_config, dict) else None
+    long_text = config.long_text or LongText(trained if trained in LONG_TEXT_POLICIES else "truncate")
+    if (problem := long_text.problem(meta.max_length)) is not None:
+        raise InputError(f"--long-text: {problem}.")
+    return long_text
 
 
 def check_agreement(task: Task, config: ExportConfig, pool: TextDataset | None) -> None:
@@ -385,24 +400,9 @@ def evaluate_saved(
     if inputs.eval_data is None:
         return None
     say(f"evaluating on {len(inputs.eval_data)} {inputs.task.data_unit} from {inputs.eval_data.source}")
-    return _evaluation(model_path, graph, inputs, config, inputs.eval_data.source, inputs.encoded_eval, fp32_eval)
-
-
-def _evaluation(model_path, graph, inputs, config, source: str, encoded: Encoded, fp32_logits) -> Evaluation:
-    per_call = quantizes_per_call(config.backend, config.quantization)
-    return inputs.task.artifact_evaluation(
-        source=source,
-        encoded=encoded,
-        candidate=lambda: inputs.task.model_logits(
-            config.backend, model_path, inputs.encoder, encoded.ids, encoded.type_ids, row_by_row=per_call
-        ),
-        fp32_reference=fp32_logits,
-        fp32_graph=graph.path if config.quantization else None,
-        encoder=inputs.encoder,
-        backend=config.backend,
-        model_path=model_path,
-        row_by_row=per_call,
-    )
+    if inputs.long_text.policy == "truncate":
+        return _evaluation(model_path, graph, inputs, config, inputs.eval_data.source, inputs.encoded_eval, fp32_eval)
+    return _read_evaluation(model_path, graph, inputs, config, inputs.eval_data)  # the budget's rows were truncated
 
 
 def evaluate_on_test(
@@ -411,12 +411,41 @@ def evaluate_on_test(
     """--test: the saved model on held-out data, after every choice was made on --eval; nothing reads it back."""
     if inputs.test_data is None:
         return None
-    encoded = inputs.task.encode(inputs.encoder, inputs.test_data)
-    fp32_test = None
-    if config.quantization:
-        fp32_test = inputs.task.model_logits("onnxruntime", graph.path, inputs.encoder, encoded.ids, encoded.type_ids)
     say(f"reporting on {len(inputs.test_data)} held-out {inputs.task.data_unit} from {inputs.test_data.source}")
-    return _evaluation(model_path, graph, inputs, config, inputs.test_data.source, encoded, fp32_test)
+    return _read_evaluation(model_path, graph, inputs, config, inputs.test_data)
+
+
+def _read_evaluation(model_path: Path, graph: Graph, inputs: ExportInputs, config: ExportConfig, data) -> Evaluation:
+    """The evaluation of `data` read as the artifact reads texts (inputs.long_text), fp32 graph beside it."""
+    task, encoder = inputs.task, inputs.encoder
+    encoded = task.encode_read(encoder, data, inputs.long_text)
+    fp32 = None
+    if config.quantization:
+        fp32 = task.text_logits(
+            task.model_logits("onnxruntime", graph.path, encoder, encoded.ids, encoded.type_ids), encoded
+        )
+    return _evaluation(model_path, graph, inputs, config, data.source, encoded, fp32)
+
+
+def _evaluation(model_path, graph, inputs, config, source: str, encoded: Encoded, fp32_logits) -> Evaluation:
+    per_call = quantizes_per_call(config.backend, config.quantization)
+    task = inputs.task
+    return task.artifact_evaluation(
+        source=source,
+        encoded=encoded,
+        candidate=lambda: task.text_logits(
+            task.model_logits(
+                config.backend, model_path, inputs.encoder, encoded.ids, encoded.type_ids, row_by_row=per_call
+            ),
+            encoded,
+        ),
+        fp32_reference=fp32_logits,
+        fp32_graph=graph.path if config.quantization else None,
+        encoder=inputs.encoder,
+        backend=config.backend,
+        model_path=model_path,
+        row_by_row=per_call,
+    )
 
 
 # ---- save
@@ -460,9 +489,16 @@ def write_bundle(
         test_evaluation=evaluations[1],
         thresholds=task.decision_thresholds(),
         tools=tool_versions(),
+        long_text=inputs.long_text,
     )
     write_hf_config(staging, inputs)
-    write_conformance(staging, inputs.encoder, getattr(inputs.eval_data, "texts", None) or ())
+    write_conformance(
+        staging,
+        inputs.encoder,
+        getattr(inputs.eval_data, "texts", None) or (),
+        inputs.long_text,
+        _kit_logits(staging / model_files[0], inputs, config),
+    )
     write_manifest(staging, manifest)
     return manifest
 
@@ -493,6 +529,20 @@ def golden_sample(backend: str, model_path: Path, inputs: ExportInputs, quantize
     return GoldenSample(
         texts=PARITY_TEXTS, input_ids=ids, logits=logits, atol=GOLDEN_ATOL["int8" if quantized else "fp32"]
     )
+
+
+def _kit_logits(model_path: Path, inputs: ExportInputs, config: ExportConfig):
+    """logits(windows) per text from the saved model, one window per call as golden logits are; None for token
+    models (their windows are stitched per token, not aggregated)."""
+    if inputs.task.parity_unit != "texts":
+        return None
+
+    def logits(windows: Windows) -> np.ndarray:
+        engine = open_backend(config.backend, model_path, usable_cpu_count())
+        rows = inputs.task.logits(engine, inputs.encoder, windows.ids, windows.type_ids, batch_size=1)
+        return aggregate(rows, windows.owners, len(windows.truncated), inputs.long_text.aggregate)
+
+    return logits
 
 
 def _parity_ids(inputs: ExportInputs) -> tuple[list, list]:

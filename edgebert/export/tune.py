@@ -329,6 +329,7 @@ def _export(plan: Plan, out: Path, eval_data: TextDataset, calibration: TextData
 def _export_config(engine: str | None, isa: str, light: bool, config: TuneConfig | None = None) -> ExportConfig:
     """engine None: the fp32 graph every candidate is scored against."""
     trim = {"trim_vocabulary": config.trim_vocabulary, "trim_keep_scripts": config.trim_keep_scripts} if config else {}
+    trim.update({"long_text": config.long_text} if config else {})  # every candidate reads long texts the same way
     if engine is None:
         return ExportConfig(**trim)
     if engine == "openvino":

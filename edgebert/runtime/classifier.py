@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.artifact import MULTI_LABEL, SEQUENCE
+from ..core.artifact import MULTI_LABEL, SEQUENCE, LongText
 from .model import ArtifactModel, batched_logits, softmax
+from .windows import Windows, aggregate
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")  # "none": the raw logits
 
@@ -29,6 +30,8 @@ class Prediction:
     top: tuple[LabelScore, ...] = ()  # the top_k labels, highest score first (every label when top_k is None)
     labels: tuple[str, ...] = ()  # the labels given: `label` alone, or for a multi-label model every label at or
     # above its threshold (none, when no label reaches its threshold), highest score first
+    windows: int = 1  # model calls the text took (long_text="chunk": windows of max_length tokens)
+    truncated: bool = False  # part of the text was not read (past max_length, or past max_windows when chunked)
 
 
 class Classifier(ArtifactModel):
@@ -41,21 +44,53 @@ class Classifier(ArtifactModel):
 
     TASKS = (SEQUENCE, MULTI_LABEL)
 
-    def predict_logits(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None) -> np.ndarray:
-        """(N, num_labels) float32 logits, rows in input order. `pairs`: second texts, for pair models."""
+    def predict_logits(
+        self,
+        texts: str | Sequence[str],
+        pairs: str | Sequence[str] | None = None,
+        *,
+        long_text: str | LongText | None = None,
+    ) -> np.ndarray:
+        """(N, num_labels) float32 logits, rows in input order. `pairs`: second texts, for pair models.
+        long_text: "truncate" or "chunk" (default: the artifact's policy, `manifest.long_text`)."""
+        return self.read(texts, pairs, long_text=long_text)[0]
+
+    def read(
+        self,
+        texts: str | Sequence[str],
+        pairs: str | Sequence[str] | None = None,
+        *,
+        long_text: str | LongText | None = None,
+    ) -> tuple[np.ndarray, Windows]:
+        """(N, num_labels) logits, and the windows the texts were read in (per text: how many, whether cut)."""
         texts = _as_text_list(texts)
         pairs = None if pairs is None else _as_text_list(pairs)
         if pairs is not None and len(pairs) != len(texts):
             raise ValueError(f"got {len(texts)} texts but {len(pairs)} pairs")
-        return self.logits_of_ids(*self.encoder.encode(texts, pairs))
+        policy = self.long_text_policy(long_text)
+        windows = self.encoder.encode_windows(texts, pairs, policy)
+        return self.logits_of_windows(windows, policy), windows
+
+    def logits_of_windows(self, windows: Windows, long_text: LongText) -> np.ndarray:
+        """(N, num_labels) logits of texts read as `windows` (TextEncoder.encode_windows under `long_text`)."""
+        logits = self.logits_of_ids(windows.ids, windows.type_ids)  # (W, K)
+        if len(windows.ids) == len(windows.truncated):  # one window per text: already one row per text, in order
+            return logits
+        return aggregate(logits, windows.owners, len(windows.truncated), long_text.aggregate)
 
     def logits_of_ids(self, ids: list[list[int]], type_ids: list[list[int]]) -> np.ndarray:
         """(N, num_labels) logits of texts already tokenized by `self.encoder` (ids and type ids per text)."""
         return batched_logits(self.backend, self.encoder, ids, type_ids, self.batch_size, len(self.labels))
 
-    def predict_proba(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None) -> np.ndarray:
+    def predict_proba(
+        self,
+        texts: str | Sequence[str],
+        pairs: str | Sequence[str] | None = None,
+        *,
+        long_text: str | LongText | None = None,
+    ) -> np.ndarray:
         """(N, num_labels) probabilities (the task's activation), columns in `self.labels` order."""
-        return self.activate(self.predict_logits(texts, pairs))
+        return self.activate(self.predict_logits(texts, pairs, long_text=long_text))
 
     @property
     def multi_label(self) -> bool:
@@ -84,17 +119,20 @@ class Classifier(ArtifactModel):
         *,
         top_k: int | None = None,
         activation: str | None = None,
+        long_text: str | LongText | None = None,
     ) -> Prediction | list[Prediction]:
         """One Prediction for a str; a list of Predictions, in input order, for a sequence.
 
         top_k: how many labels `Prediction.top` ranks (None: all); activation: "softmax", "sigmoid" or "none"
-        (raw logits) instead of the task's own."""
+        (raw logits) instead of the task's own; long_text: "truncate" (read the first max_length tokens) or "chunk"
+        (read the text in windows and average their logits); default: the artifact's policy."""
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-        logits = self.predict_logits(texts, pairs)
+        logits, windows = self.read(texts, pairs, long_text=long_text)
         scores = self.activate(logits, activation)
         given = self.decide(logits)  # decided on the task's own scores, whatever `activation` shows
-        predictions = [self._prediction(row, top_k, labels) for row, labels in zip(scores, given, strict=True)]
+        read = zip(scores, given, windows.counts, windows.truncated, strict=True)
+        predictions = [self._prediction(row, top_k, labels, int(n), bool(cut)) for row, labels, n, cut in read]
         return predictions[0] if isinstance(texts, str) else predictions
 
     def decide(self, logits: np.ndarray) -> list[tuple[str, ...]]:
@@ -115,6 +153,7 @@ class Classifier(ArtifactModel):
         batch_size: int = 256,
         top_k: int | None = None,
         activation: str | None = None,
+        long_text: str | LongText | None = None,
     ) -> Iterator[Prediction]:
         """Predictions for a stream of texts (a file, a generator), in input order, reading `batch_size` texts at a
         time: memory stays bounded whatever the stream's length."""
@@ -123,7 +162,7 @@ class Classifier(ArtifactModel):
         texts, pairs = iter(texts), None if pairs is None else iter(pairs)
         while chunk := list(itertools.islice(texts, batch_size)):
             chunk_pairs = None if pairs is None else list(itertools.islice(pairs, len(chunk)))
-            yield from self.predict(chunk, chunk_pairs, top_k=top_k, activation=activation)
+            yield from self.predict(chunk, chunk_pairs, top_k=top_k, activation=activation, long_text=long_text)
 
     async def apredict(
         self,
@@ -132,12 +171,16 @@ class Classifier(ArtifactModel):
         *,
         top_k: int | None = None,
         activation: str | None = None,
+        long_text: str | LongText | None = None,
     ) -> Prediction | list[Prediction]:
         """`predict` for asyncio code: runs in a worker thread, so the event loop keeps serving (the model is safe
         to call from several threads)."""
-        return await asyncio.to_thread(self.predict, texts, pairs, top_k=top_k, activation=activation)
+        options = dict(top_k=top_k, activation=activation, long_text=long_text)
+        return await asyncio.to_thread(self.predict, texts, pairs, **options)
 
-    def _prediction(self, row: np.ndarray, top_k: int | None, labels: tuple[str, ...]) -> Prediction:
+    def _prediction(
+        self, row: np.ndarray, top_k: int | None, labels: tuple[str, ...], windows: int, truncated: bool
+    ) -> Prediction:
         order = np.argsort(-row, kind="stable")[:top_k]
         best = int(order[0])
         return Prediction(
@@ -146,6 +189,8 @@ class Classifier(ArtifactModel):
             dict(zip(self.labels, map(float, row), strict=True)),
             tuple(LabelScore(self.labels[int(i)], float(row[int(i)])) for i in order),
             labels,
+            windows,
+            truncated,
         )
 
     def _golden_diff(self, ids: list, type_ids: list, golden_logits: list) -> float:

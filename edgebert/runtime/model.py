@@ -7,6 +7,7 @@ against the labels, so a swapped, corrupt or lying artifact is refused before it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,6 +18,7 @@ from ..core.artifact import (
     SEQUENCE,
     TOKEN,
     TOKENIZER,
+    LongText,
     Manifest,
     is_full_range_u8s8,
     quantizes_per_call,
@@ -133,6 +135,17 @@ class ArtifactModel:
     @property
     def labels(self) -> list[str]:
         return list(self.manifest.labels)
+
+    def long_text_policy(self, long_text: str | LongText | None = None) -> LongText:
+        """What texts longer than max_length get: the artifact's policy (`manifest.long_text`), or `long_text`:
+        "truncate" or "chunk" (with the artifact's stride and window cap), or a whole LongText."""
+        if long_text is None:
+            return self.manifest.long_text
+        policy = replace(self.manifest.long_text, policy=long_text) if isinstance(long_text, str) else long_text
+        if not isinstance(policy, LongText) or (problem := policy.problem(self.manifest.max_length)):
+            problem = "must be 'truncate', 'chunk' or a LongText" if not isinstance(policy, LongText) else problem
+            raise InputError(f"long_text: {problem}.")
+        return policy
 
     def _check_golden(self, bundle: Path) -> None:
         golden = self.manifest.golden

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.artifact import TOKEN
+from ..core.artifact import TOKEN, LongText
 from ..core.bio import bio_entities, decode_bio, first_subtokens
 from ..core.unicode_text import valid_unicode
 from .model import ArtifactModel, batched_token_logits, softmax
+from .windows import Windows, stitch
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class TokenClassifier(ArtifactModel):
     Words are split the way the model's tokenizer splits text (whitespace, punctuation, and one word per
     Chinese character); each word is labelled by its first word piece, as in training, and the labels are the
     most probable valid BIO sequence (no I-X without a B-X before it), not each word's argmax. Words beyond
-    the artifact's max_length tokens are not labelled.
+    the artifact's max_length tokens are not labelled, unless the text is read in windows (long_text="chunk"):
+    then each token is labelled from the window where it sits most centrally, up to max_windows windows.
 
     >>> ner = TokenClassifier.load("artifacts/ner-int8")
     >>> ner.entities("Arsenal signed Henry")
@@ -46,22 +48,28 @@ class TokenClassifier(ArtifactModel):
 
     TASKS = (TOKEN,)
 
-    def predict(self, texts: str | Sequence[str]) -> list[WordLabel] | list[list[WordLabel]]:
-        """Word labels for one text (a list), or for each of several texts (a list of lists)."""
+    def predict(
+        self, texts: str | Sequence[str], *, long_text: str | LongText | None = None
+    ) -> list[WordLabel] | list[list[WordLabel]]:
+        """Word labels for one text (a list), or for each of several texts (a list of lists).
+        long_text: "truncate" or "chunk" (default: the artifact's policy)."""
         single = isinstance(texts, str)
         batch = [valid_unicode(t) for t in ([texts] if single else texts)]  # the words echo the text
-        ids, type_ids, word_ids, offsets = self.encoder.encode_with_words(batch)
-        logits = batched_token_logits(self.backend, self.encoder, ids, type_ids, self.batch_size, len(self.labels))
-        results = [
-            self._words(text, rows, words, spans)
-            for text, rows, words, spans in zip(batch, logits, word_ids, offsets, strict=True)
-        ]
+        windows = self.encoder.encode_windows(batch, long_text=self.long_text_policy(long_text), words=True)
+        rows = batched_token_logits(
+            self.backend, self.encoder, windows.ids, windows.type_ids, self.batch_size, len(self.labels)
+        )
+        first = np.concatenate([[0], np.cumsum(windows.counts)])  # text i's windows: first[i] .. first[i + 1] - 1
+        results = []
+        for i, (text, (tokens, word_ids, offsets)) in enumerate(zip(batch, windows.read, strict=True)):
+            mine = range(first[i], first[i + 1])
+            results.append(self._words(text, _text_rows(windows, rows, mine, tokens), word_ids, offsets))
         return results[0] if single else results
 
-    def entities(self, text: str) -> list[Entity]:
+    def entities(self, text: str, *, long_text: str | LongText | None = None) -> list[Entity]:
         """Entities from the BIO labels of `text`'s words, with character offsets into `text`."""
         text = valid_unicode(text)
-        words = self.predict(text)
+        words = self.predict(text, long_text=long_text)
         found = []
         for kind, first, last in bio_entities([w.label for w in words]):
             start, end = words[first].start, words[last - 1].end
@@ -90,3 +98,11 @@ class TokenClassifier(ArtifactModel):
             (float(np.max(np.abs(r - np.asarray(g)), initial=0.0)) for r, g in zip(rows, golden_logits, strict=True)),
             default=0.0,
         )
+
+
+def _text_rows(windows: Windows, rows: list[np.ndarray], mine: range, tokens: int) -> np.ndarray:
+    """(tokens, K) logits of one text from its windows `mine`: the one window's, or the windows' stitched."""
+    if len(mine) == 1:
+        return rows[mine[0]]
+    starts = [windows.starts[w] for w in mine]
+    return stitch([rows[w] for w in mine], starts, windows.prefix, windows.suffix, tokens)

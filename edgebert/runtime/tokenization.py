@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +10,12 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from ..core.errors import ArtifactError
+from ..core.artifact import LongText
+from ..core.errors import ArtifactError, InputError
 from ..core.unicode_text import valid_unicode
+from .windows import Windows, window_starts
+
+TRUNCATE = LongText("truncate")
 
 
 @dataclass
@@ -42,6 +47,10 @@ class TextEncoder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length)
         self.tokenizer = tokenizer
+        probe = tokenizer.encode("a").special_tokens_mask  # e.g. [1, 0, 1]: [CLS] a [SEP]
+        self.prefix, self.suffix = (probe.index(0), probe[::-1].index(0)) if 0 in probe else (0, 0)
+        self._readers: dict[int, Tokenizer] = {}  # tokens read per text -> a tokenizer cutting there (chunk)
+        self._readers_lock = threading.Lock()
 
     @classmethod
     def from_bytes(cls, data: bytes, max_length: int, *, where: str | Path = "tokenizer.json") -> TextEncoder:
@@ -75,12 +84,76 @@ class TextEncoder:
         counts = [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in encodings]
         return [e.ids for e in encodings], [e.type_ids for e in encodings], counts
 
-    def _encode_bounded(self, inputs: list) -> list:
+    def encode_windows(
+        self,
+        texts: Sequence[str],
+        pairs: Sequence[str] | None = None,
+        long_text: LongText = TRUNCATE,
+        *,
+        words: bool = False,
+    ) -> Windows:
+        """The rows the model runs for `texts` under `long_text` (runtime/windows.py), with what maps them back.
+        words: also keep each text's word ids and character offsets as read (token classification)."""
+        if long_text.policy == "truncate" or pairs is not None:
+            inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
+            encodings = self._encode_bounded(inputs)
+            if pairs is not None and long_text.policy == "chunk":
+                _refuse_long_pairs(encodings, self.max_length)
+            counts = [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in encodings]
+            windows = Windows(
+                ids=[e.ids for e in encodings],
+                type_ids=[e.type_ids for e in encodings],
+                owners=np.arange(len(encodings)),
+                starts=[0] * len(encodings),
+                truncated=np.asarray(counts) > self.max_length,
+                prefix=self.prefix,
+                suffix=self.suffix,
+            )
+        else:
+            encodings, windows = self._chunk(list(texts), long_text)
+        if words:
+            windows.read = [(len(e.ids), e.word_ids, e.offsets) for e in encodings]
+        return windows
+
+    def _chunk(self, texts: list[str], long_text: LongText) -> tuple[list, Windows]:
+        width = self.max_length - self.prefix - self.suffix  # pieces per window
+        stride = width // 4 if long_text.stride is None else long_text.stride
+        if not 0 <= stride < width:
+            raise InputError(f"stride must be in 0..{width - 1} (pieces shared by two windows), got {stride}.")
+        span = (long_text.max_windows - 1) * (width - stride) + width  # pieces the windows can hold
+        read = span + self.prefix + self.suffix  # tokens read per text
+        encodings = self._encode_bounded(texts, (self._reader(read), read))
+        windows = Windows([], [], np.zeros(0, np.int64), [], np.zeros(len(texts), bool), self.prefix, self.suffix)
+        owners = []
+        for text, e in enumerate(encodings):
+            pieces = len(e.ids) - self.prefix - self.suffix
+            starts = window_starts(pieces, width, stride, long_text.max_windows)
+            head, tail = slice(0, self.prefix), slice(len(e.ids) - self.suffix, len(e.ids))
+            for start in starts:
+                body = slice(self.prefix + start, self.prefix + min(start + width, pieces))
+                windows.ids.append(e.ids[head] + e.ids[body] + e.ids[tail])
+                windows.type_ids.append(e.type_ids[head] + e.type_ids[body] + e.type_ids[tail])
+            windows.starts += starts
+            owners += [text] * len(starts)
+            windows.truncated[text] = bool(e.overflowing) or starts[-1] + width < pieces
+        windows.owners = np.asarray(owners, dtype=np.int64)
+        return encodings, windows
+
+    def _reader(self, tokens: int) -> Tokenizer:
+        """A copy of the tokenizer that cuts at `tokens` instead of max_length (one per length, made once)."""
+        with self._readers_lock:
+            if tokens not in self._readers:
+                reader = Tokenizer.from_str(self.tokenizer.to_str())
+                reader.enable_truncation(tokens)
+                self._readers[tokens] = reader
+            return self._readers[tokens]
+
+    def _encode_bounded(self, inputs: list, reader: tuple[Tokenizer, int] | None = None) -> list:
         """Encode with time and memory bounded by max_length, not by the input's size, and the same ids as
         encoding the whole text.
 
         The tokenizer would split a 10 MB text into every overflow piece (+1.4 GB, 17 s) to keep 128 tokens.
-        Instead each long text is cut at a word boundary after `max_length * CHARS_PER_TOKEN` characters; if the
+        Instead each long text is cut at a word boundary after `length * CHARS_PER_TOKEN` characters (`length`: the tokens kept, max_length or a chunking reader's); if the
         cut text still overflows max_length, the tokens kept come from whole words before the cut, so the ids are
         those of the full text (more than SPILL tokens past max_length, so a word cut in half at the end, at
         most 100 tokens, is never among the kept ones). If it does not (very long words, e.g. base64), the cut is
@@ -88,25 +161,27 @@ class TextEncoder:
         characters still give fewer tokens is one giant "word" (10 MB of "x", a data URI), which WordPiece turns
         into [UNK] whole or in part alike; its ids are those of the cut, and time and memory stay bounded.
         """
-        limit = self.max_length * CHARS_PER_TOKEN
-        encodings = self._encode_all([_cut(x, limit) for x in inputs])
+        tokenizer, length = reader or (self.tokenizer, self.max_length)  # reader: a tokenizer cutting at `length`
+        limit = length * CHARS_PER_TOKEN
+        encodings = self._encode_all(tokenizer, [_cut(x, limit) for x in inputs])
         retry = [i for i, x in enumerate(inputs) if _longer(x, limit) and not _spills(encodings[i])]
         for _ in range(MAX_WIDENINGS):
             if not retry:
                 break
             limit *= 8
-            again = self._encode_all([_cut(inputs[i], limit) for i in retry])
+            again = self._encode_all(tokenizer, [_cut(inputs[i], limit) for i in retry])
             for i, encoding in zip(retry, again, strict=True):
                 encodings[i] = encoding
             retry = [i for i in retry if _longer(inputs[i], limit) and not _spills(encodings[i])]
         return encodings
 
-    def _encode_all(self, inputs: list) -> list:
+    @staticmethod
+    def _encode_all(tokenizer: Tokenizer, inputs: list) -> list:
         try:
-            return self.tokenizer.encode_batch(inputs)
+            return tokenizer.encode_batch(inputs)
         except TypeError:
             # Lone surrogates (e.g. from JSON "\ud800") are not valid Unicode and tokenizers rejects them.
-            return self.tokenizer.encode_batch([valid_unicode(x) for x in inputs])
+            return tokenizer.encode_batch([valid_unicode(x) for x in inputs])
 
     def token_counts(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[int]:
         """Tokens each text (or text pair) has before truncation (capped: a count past max_length + SPILL is only
@@ -119,16 +194,6 @@ class TextEncoder:
         Word ids map each token to its word's index (None for [CLS]/[SEP])."""
         encodings = self.tokenizer.encode_batch([list(w) for w in words], is_pretokenized=True)
         return [e.ids for e in encodings], [e.type_ids for e in encodings], [e.word_ids for e in encodings]
-
-    def encode_with_words(self, texts: Sequence[str]) -> tuple[list, list, list, list]:
-        """Ids, type ids, word ids and character offsets for raw texts, words as the tokenizer splits them."""
-        encodings = self._encode_bounded([valid_unicode(t) for t in texts])
-        return (
-            [e.ids for e in encodings],
-            [e.type_ids for e in encodings],
-            [e.word_ids for e in encodings],
-            [e.offsets for e in encodings],
-        )
 
     def batches(self, ids: list[list[int]], type_ids: list[list[int]], batch_size: int) -> Iterator[Batch]:
         """Group rows of similar length so each batch pads only to its own longest row."""
@@ -153,6 +218,15 @@ MAX_WIDENINGS = 2  # the cut grows to at most max_length * 16 * 8**2 characters
 
 
 SPILL = 128
+
+
+def _refuse_long_pairs(encodings: list, max_length: int) -> None:
+    for i, e in enumerate(encodings):
+        if e.overflowing:
+            raise InputError(
+                f"Text pair {i} is longer than the model's {max_length} tokens, and pairs are not cut into windows "
+                "(each window would need the whole pair). Shorten it, or use long_text='truncate'."
+            )
 
 
 def _spills(encoding) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..core.artifact import LONG_TEXT_POLICIES
 from ..core.unicode_text import valid_unicode
 from ..runtime.backends import RowByRow
 from ..runtime.classifier import ACTIVATIONS, Classifier
@@ -34,7 +35,7 @@ from .metrics import Metrics
 from .openapi import TIMING_HEADERS, openapi_document
 
 OPEN_PATHS = ("/health", "/ready")  # liveness probes need no token
-CLASSIFY_FIELDS = ("inputs", "pairs", "top_k", "truncate")
+CLASSIFY_FIELDS = ("inputs", "pairs", "top_k", "truncate", "long_text")
 PREDICT_FIELDS = ("inputs", "raw_scores", "truncate", "truncation_direction")
 INFERENCE_API_FIELDS = ("inputs", "parameters")
 INFERENCE_API_PARAMETERS = ("top_k", "function_to_apply")
@@ -119,17 +120,18 @@ class Handlers:
         if pairs is not None and len(pairs) != len(texts):
             raise HttpError(422, f"'pairs' has {len(pairs)} items but 'inputs' has {len(texts)}; give one per input.")
         top_k = _top_k(body.get("top_k", len(model.labels)), len(model.labels))
+        policy = _long_text(model, body)
         if not _flag(body, "truncate", default=True):  # edgebert's own route cuts long texts, and says so
-            _refuse_too_long(model, texts, pairs, 'drop "truncate": false')
+            _refuse_too_long(model, texts, pairs, policy, 'drop "truncate": false')
         rows = list(zip(texts, pairs, strict=True)) if pairs is not None else texts
-        answers = await _submit(self.batcher, rows, scope, group=pairs is not None)
-        matrix = np.asarray([row for row, _ in answers]).reshape(len(answers), len(model.labels))
+        answers = await _submit(self.batcher, rows, scope, group=(pairs is not None, policy))
+        matrix = np.asarray([row for row, _, _ in answers]).reshape(len(answers), len(model.labels))
         scores, given = model.activate(matrix), model.decide(matrix)
         results = [_top(model.labels, row, top_k) for row in scores]
         return 200, {
             "results": [
-                {**r, "labels": list(labels), "truncated": cut}
-                for r, labels, (_, cut) in zip(results, given, answers, strict=True)
+                {**r, "labels": list(labels), "truncated": cut, "windows": windows}
+                for r, labels, (_, cut, windows) in zip(results, given, answers, strict=True)
             ]
         }
 
@@ -145,10 +147,11 @@ class Handlers:
             raise HttpError(
                 422, "'truncation_direction': edgebert keeps the start of a long text (\"Right\"); drop the field."
             )
-        if not _flag(body, "truncate"):  # TEI's default: an input longer than the model takes is an error, not cut
-            _refuse_too_long(model, texts, None, 'send "truncate": true to cut it')
-        answers = await _submit(self.batcher, texts, scope)
-        scored = [_ranked(model.labels, row if raw else model.activate(row[None])[0]) for row, _ in answers]
+        policy = model.long_text_policy().policy  # the artifact's: chunked texts are read whole, up to max_windows
+        if not _flag(body, "truncate"):  # TEI's default: an input longer than the model reads is an error, not cut
+            _refuse_too_long(model, texts, None, policy, 'send "truncate": true to cut it')
+        answers = await _submit(self.batcher, texts, scope, group=(False, policy))
+        scored = [_ranked(model.labels, row if raw else model.activate(row[None])[0]) for row, _, _ in answers]
         return 200, scored[0] if isinstance(body["inputs"], str) else scored
 
     async def inference_api(self, scope, receive) -> tuple[int, Any]:
@@ -167,8 +170,8 @@ class Handlers:
         function = parameters.get("function_to_apply") or model.activation
         if function not in ACTIVATIONS:
             raise HttpError(422, f"'function_to_apply' is one of {list(ACTIVATIONS)}.")
-        answers = await _submit(self.batcher, texts, scope)
-        return 200, [_ranked(model.labels, model.activate(row[None], function)[0])[:top_k] for row, _ in answers]
+        answers = await _submit(self.batcher, texts, scope, group=(False, model.long_text_policy().policy))
+        return 200, [_ranked(model.labels, model.activate(row[None], function)[0])[:top_k] for row, _, _ in answers]
 
     async def entities(self, scope, receive) -> tuple[int, Any]:
         if self.classifies_texts:
@@ -391,16 +394,18 @@ def _runner(model):
     """(group, rows) -> (results, {stage: seconds}), run on a model copy's thread."""
     if isinstance(model, Classifier):
 
-        def run(with_pairs: bool, rows: list) -> tuple[list, dict[str, float]]:
-            """(logits, truncated) per row: callers pick the scores; one tokenizer pass gives ids and lengths."""
+        def run(group: tuple[bool, str], rows: list) -> tuple[list, dict[str, float]]:
+            """(logits, truncated, windows) per row: callers pick the scores. group: (with pairs, long-text policy)."""
+            with_pairs, policy = group
             texts, pairs = (list(x) for x in zip(*rows, strict=True)) if with_pairs else (rows, None)
+            policy = model.long_text_policy(policy)
             started = time.perf_counter()
-            ids, type_ids, counts = model.encoder.encode_counted(texts, pairs)
+            windows = model.encoder.encode_windows(texts, pairs, policy)
             tokenized = time.perf_counter()
-            logits = model.logits_of_ids(ids, type_ids)
-            truncated = [n > model.encoder.max_length for n in counts]
+            logits = model.logits_of_windows(windows, policy)
             timings = {"tokenization": tokenized - started, "inference": time.perf_counter() - tokenized}
-            return list(zip(logits, truncated, strict=True)), timings
+            read = zip(logits, windows.truncated.tolist(), windows.counts.tolist(), strict=True)
+            return list(read), timings
 
         return run
 
@@ -421,13 +426,29 @@ def _timing_headers(timing: dict[str, float] | None, started: float) -> tuple[tu
     return tuple((name.encode(), str(round(values[name] * 1000)).encode()) for name in TIMING_HEADERS if name in values)
 
 
-def _refuse_too_long(model, texts: list[str], pairs: list[str] | None, fix: str) -> None:
-    """413 for the first input (text or pair) longer than the model takes, when the request asked not to cut."""
+def _refuse_too_long(model, texts: list[str], pairs: list[str] | None, policy: str, fix: str) -> None:
+    """413 for the first input (text or pair) longer than the model reads under `policy`, when the request asked
+    not to cut."""
+    if policy == "chunk" and pairs is None:
+        long_text = model.long_text_policy(policy)
+        for i, cut in enumerate(model.encoder.encode_windows(texts, None, long_text).truncated):
+            if cut:
+                where = f"{long_text.max_windows} windows of {model.encoder.max_length} tokens"
+                raise HttpError(413, f"inputs[{i}] is longer than this model reads ({where}); {fix}.")
+        return
     for i, n in enumerate(model.encoder.token_counts(texts, pairs)):
         if n > model.encoder.max_length:
             raise HttpError(
                 413, f"inputs[{i}] is {n} tokens, more than this model's {model.encoder.max_length}; {fix}."
             )
+
+
+def _long_text(model, body: dict) -> str:
+    """The request's "long_text" ("truncate" or "chunk"), else the artifact's policy."""
+    value = body.get("long_text", model.long_text_policy().policy)
+    if value not in LONG_TEXT_POLICIES:
+        raise HttpError(422, f"'long_text' is one of {list(LONG_TEXT_POLICIES)} (default: the artifact's).")
+    return value
 
 
 def _top_k(value: Any, labels: int, *, clamp: bool = False) -> int:

@@ -28,6 +28,7 @@ ROUTES: dict[str, tuple[str, str, dict | None, dict]] = {
             "pairs": {"type": "array", "items": {"type": "string"}},
             "top_k": {"type": "integer", "minimum": 1},
             "truncate": {"type": "boolean", "default": True},
+            "long_text": {"type": "string", "enum": ["truncate", "chunk"]},
         },
         {
             "type": "object",
@@ -42,6 +43,7 @@ ROUTES: dict[str, tuple[str, str, dict | None, dict]] = {
                             "scores": {"type": "object", "additionalProperties": {"type": "number"}},
                             "labels": {"type": "array", "items": {"type": "string"}},
                             "truncated": {"type": "boolean"},
+                            "windows": {"type": "integer", "minimum": 1},
                         },
                     },
                 }

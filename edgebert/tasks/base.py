@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.artifact import Evaluation
+from ..core.artifact import Evaluation, LongText
 from ..core.cpu import usable_cpu_count
 from ..core.errors import InputError
 from ..data.text import LabelSet
@@ -17,6 +17,7 @@ from ..data.tokens import IGNORE
 from ..runtime.backends import Backend, open_backend
 from ..runtime.model import ArtifactModel
 from ..runtime.tokenization import Batch, TextEncoder
+from ..runtime.windows import Windows, aggregate
 
 EVAL_BOOTSTRAP = 2000  # resamples of the eval rows for the export's intervals (a few ms on thousands of rows)
 
@@ -27,6 +28,8 @@ class Encoded:
     type_ids: list[list[int]]
     targets: list  # sequence: one label id per row; token: one id (or IGNORE) per token
     word_ids: list | None = None  # token task: token -> word index
+    windows: Windows | None = None  # long texts read in windows: rows are windows, targets are per text
+    aggregate: str = "mean"  # how a text's window logits become its own (core/artifact.LongText)
 
 
 class Task:
@@ -104,6 +107,34 @@ class Task:
 
     def encode(self, encoder: TextEncoder, data) -> Encoded:
         raise NotImplementedError
+
+    def encode_read(self, encoder: TextEncoder, data, long_text: LongText) -> Encoded:
+        """`encode`, each text read as the artifact will read it: with long_text "chunk", rows are windows and
+        `text_logits` turns their logits back into one row per text."""
+        encoded = self.encode(encoder, data)
+        if long_text.policy == "truncate":
+            return encoded
+        windows = encoder.encode_windows(data.texts, data.pairs, long_text)
+        return replace(
+            encoded, ids=windows.ids, type_ids=windows.type_ids, windows=windows, aggregate=long_text.aggregate
+        )
+
+    def encode_training(self, encoder: TextEncoder, data, long_text: LongText) -> Encoded:
+        """`encode` for training: with long_text "chunk", every window of a long text is a row with the text's
+        target (the model learns from all of the text, not only from its start)."""
+        read = self.encode_read(encoder, data, long_text)
+        if read.windows is None:
+            return read
+        owners = read.windows.owners
+        return Encoded(read.ids, read.type_ids, [read.targets[i] for i in owners])
+
+    @staticmethod
+    def text_logits(rows: np.ndarray, encoded: Encoded) -> np.ndarray:
+        """Logits per text from logits per row (the same, unless the texts were read in windows)."""
+        windows = encoded.windows
+        if windows is None or len(windows.ids) == len(windows.truncated):
+            return rows
+        return aggregate(rows, windows.owners, len(windows.truncated), encoded.aggregate)
 
     @staticmethod
     def encode_inputs(encoder: TextEncoder, data) -> tuple[list, list]:

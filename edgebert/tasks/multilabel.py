@@ -102,7 +102,7 @@ class MultiLabelTask(SequenceTask):
     def evaluate(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
         """Scores with the labels given at the current thresholds (0.5 in training: selection), plus the per-label
         thresholds that would maximise each label's F1 on these texts (what the checkpoint keeps)."""
-        logits = self.logits(backend, encoder, encoded.ids, encoded.type_ids, batch_size)
+        logits = self.text_logits(self.logits(backend, encoder, encoded.ids, encoded.type_ids, batch_size), encoded)
         truth = np.asarray(encoded.targets)
         metrics = multilabel_metrics(truth, self.given(logits), self.labels.names)
         return {**metrics, "best_thresholds": best_thresholds(truth, sigmoid(logits))}

@@ -83,7 +83,7 @@ class SequenceTask(Task):
         return self.logits(engine, encoder, ids, type_ids, batch_size=1).tolist()
 
     def evaluate(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
-        logits = self.logits(backend, encoder, encoded.ids, encoded.type_ids, batch_size)
+        logits = self.text_logits(self.logits(backend, encoder, encoded.ids, encoded.type_ids, batch_size), encoded)
         return classification_metrics(encoded.targets, logits.argmax(-1), self.labels.names)
 
     def budget_score(self, encoded: Encoded) -> Callable[[np.ndarray], float]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.artifact import SEQUENCE, TASKS
+from ..core.artifact import LONG_TEXT_POLICIES, SEQUENCE, TASKS, TOKEN
 from ..core.errors import InputError
 from ..core.validate import choice, positive
 from ..modeling.vocabulary import TRIM_SCRIPTS
@@ -23,6 +23,9 @@ class TrainConfig:
     task: str = SEQUENCE  # "sequence": one label per text; "multi_label": any number; "token": one per word (BIO)
     pooling: str = "cls"  # sequence task: "cls" ([CLS] -> pooler) or "mean" (mean of real tokens)
     max_length: int | str = 128  # or "auto": the 99th percentile of the training texts' token counts
+    # "chunk": train on every window of a long text (core/artifact.LongText, its default stride and cap), each with
+    # the text's label, and score dev as the runtime reads it (windows' logits averaged); the export then chunks too
+    long_text: str = "truncate"
     epochs: int = 3
     batch_size: int = 16
     grad_accum: int = 1  # optimizer step every N batches: effective batch = batch_size x grad_accum
@@ -61,6 +64,7 @@ class TrainConfig:
         choice(self, "pooling", POOLINGS)
         choice(self, "precision", PRECISIONS)
         choice(self, "class_weights", ("none", "auto"))
+        choice(self, "long_text", LONG_TEXT_POLICIES)
         positive(self, "epochs", "batch_size", "eval_batch_size", "grad_accum")
         if self.patience is not None:
             positive(self, "patience")
@@ -89,6 +93,11 @@ class TrainConfig:
         if not 0 <= self.distill_hidden_weight <= 100:  # also refuses NaN
             raise InputError(f"--hidden-weight must be in [0, 100], got {self.distill_hidden_weight}.")
         self.ensemble = tuple(str(path) for path in self.ensemble)
+        if self.long_text == "chunk" and (self.teacher or self.ensemble or self.task == TOKEN):
+            raise InputError(
+                "--long-text chunk trains text classifiers on every window of their texts; it does not combine with "
+                "distillation, --ensemble or --task token (token models read windows at run time without it)."
+            )
         if self.ensemble and (self.teacher or self.task != SEQUENCE):
             raise InputError(
                 "--ensemble distills single-label sequence classifiers' answers into a fresh model; it does not "

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import HF_TOKENIZER_FILES, TOKENIZER
+from ..core.artifact import HF_TOKENIZER_FILES, TOKENIZER, LongText
 from ..core.cpu import usable_cpu_count
 from ..core.errors import ArtifactExistsError, InputError, TrainingInterrupted, require
 from ..core.files import check_writable
@@ -174,7 +174,7 @@ def prepare_text(
     tokenizer = plain_tokenizer(tokenizer_json)
     max_length = choose_max_length(config, tokenizer, train_data.texts, model_dir, run.say)
     encoder = TextEncoder(tokenizer, max_length)  # sets truncation at max_length
-    train_set, eval_set = task.encode(encoder, train_data), task.encode(encoder, eval_data)
+    train_set, eval_set = encode_splits(config, task, encoder, train_data, eval_data, run.say)
     if task.truncated_words:
         run.say(f"{task.truncated_words} words fall beyond {max_length} tokens and are not trained or scored")
     if run.world.is_main:
@@ -195,6 +195,17 @@ def prepare_text(
         if len(soft_targets) != len(train_set.ids):  # rows are matched by position
             raise InputError("--ensemble needs one answer per training example; this data's encoding dropped rows.")
     return Text(tokenizer_json, vocab, encoder, max_length, train_set, eval_set, companions, trim, soft_targets)
+
+
+def encode_splits(config: TrainConfig, task: Task, encoder: TextEncoder, train_data, eval_data, say) -> tuple:
+    """(train, dev) encoded; with --long-text chunk, every window of a training text is a row of its own and dev
+    texts are scored with their windows' logits averaged, as the artifact will read them."""
+    long_text = LongText(config.long_text)  # the artifact's default stride and window cap
+    train_set = task.encode_training(encoder, train_data, long_text)
+    eval_set = task.encode_read(encoder, eval_data, long_text)
+    if len(train_set.ids) != len(train_data):
+        say(f"{len(train_data)} training texts read as {len(train_set.ids)} windows of {encoder.max_length} tokens")
+    return train_set, eval_set
 
 
 def trim_training_vocabulary(tokenizer_json: str, config: TrainConfig, task: Task, train_data, eval_data, say):

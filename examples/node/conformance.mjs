@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EdgebertClassifier } from "./edgebert.mjs";
+import { encodeWindows } from "./tokenizer.mjs";
 
 const dir = process.argv[2];
 if (!dir) {
@@ -22,6 +23,20 @@ rows.forEach((row, i) => {
   }
 });
 
+// long texts (artifacts that chunk): the windows each is cut into, and its logits within the golden tolerance
+let windowTexts = 0;
+let windowMismatches = 0;
+let windowMaxDiff = 0;
+for (const row of rows.filter((r) => r.windows)) {
+  windowTexts += 1;
+  const { windows, truncated } = encodeWindows(clf.tokenizer, row.text, clf.manifest.long_text);
+  if (JSON.stringify(windows) !== JSON.stringify(row.windows) || truncated !== row.truncated) windowMismatches += 1;
+  if (row.logits) {
+    const { logits } = await clf.textLogits(row.text);
+    logits.forEach((x, k) => (windowMaxDiff = Math.max(windowMaxDiff, Math.abs(x - row.logits[k]))));
+  }
+}
+
 const golden = clf.manifest.golden;
 let goldenMaxDiff = 0;
 let goldenIdsMatch = true;
@@ -33,7 +48,12 @@ if (golden && clf.manifest.task === "sequence") {
     logits.forEach((x, k) => (goldenMaxDiff = Math.max(goldenMaxDiff, Math.abs(x - golden.logits[i][k]))));
   }
 }
-const ok = mismatches.length === 0 && goldenIdsMatch && goldenMaxDiff <= (golden?.atol ?? 0);
+const ok =
+  mismatches.length === 0 &&
+  goldenIdsMatch &&
+  goldenMaxDiff <= (golden?.atol ?? 0) &&
+  windowMismatches === 0 &&
+  windowMaxDiff <= (golden?.atol ?? 0);
 console.log(
   JSON.stringify({
     ok,
@@ -44,6 +64,9 @@ console.log(
     golden_ids_match: goldenIdsMatch,
     golden_max_abs_diff: goldenMaxDiff,
     golden_atol: golden?.atol,
+    window_texts: windowTexts,
+    window_mismatches: windowMismatches,
+    window_max_abs_diff: windowMaxDiff,
   }),
 );
 process.exit(ok ? 0 : 1);

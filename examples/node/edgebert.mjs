@@ -2,18 +2,19 @@
 //
 //   import { EdgebertClassifier } from "./edgebert.mjs";
 //   const clf = await EdgebertClassifier.load("runs/bbc/int8");
-//   await clf.classify("Stocks fell sharply");  // { label: "business", score: 0.93, scores: {...} }
+//   await clf.classify("Stocks fell sharply");  // { label: "business", score: 0.93, scores: {...}, windows: 1, truncated: false }
 //   await clf.classifyIds([101, 2023, 102]);     // ids-in/logits-out, for apps with their own tokenizer
 //
 // The contract (README "Port the runtime to another language"): inputs input_ids, attention_mask, token_type_ids,
 // int64 [batch, tokens]; ids = [CLS] pieces [SEP] cut to max_length; no padding needed for one text per call;
-// output logits float32 [batch, labels] in the order of edgebert.json "labels".
+// output logits float32 [batch, labels] in the order of edgebert.json "labels". A longer text is read as the
+// manifest's "long_text" says: truncated, or in windows whose logits are averaged (encodeWindows in tokenizer.mjs).
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
-import { tokenizerFromJson } from "./tokenizer.mjs";
+import { aggregate, encodeWindows, tokenizerFromJson } from "./tokenizer.mjs";
 
 export class EdgebertClassifier {
   static async load(dir, { threads = 1, verify = true } = {}) {
@@ -57,15 +58,33 @@ export class EdgebertClassifier {
     return logits;
   }
 
-  async classify(text) {
-    const logits = await this.classifyIds(this.tokenizer.encode(text));
-    const max = Math.max(...logits);
-    const exp = Array.from(logits, (x) => Math.exp(x - max));
-    const sum = exp.reduce((a, b) => a + b, 0);
-    const scores = Object.fromEntries(this.labels.map((label, i) => [label, exp[i] / sum]));
-    const best = exp.indexOf(Math.max(...exp));
-    return { label: this.labels[best], score: exp[best] / sum, scores };
+  /** A text's logits, read as the artifact says (longText: "truncate" or "chunk" overrides the policy). */
+  async textLogits(text, { longText } = {}) {
+    const policy = { ...(this.manifest.long_text ?? { policy: "truncate" }), ...(longText ? { policy: longText } : {}) };
+    const { windows, truncated } = encodeWindows(this.tokenizer, text, policy);
+    const rows = [];
+    for (const ids of windows) rows.push(await this.classifyIds(ids)); // one window per call, as INT8 runs
+    return { logits: aggregate(rows, policy.aggregate), windows: windows.length, truncated };
   }
+
+  async classify(text, options = {}) {
+    const { logits, windows, truncated } = await this.textLogits(text, options);
+    const multiLabel = this.manifest.task === "multi_label";
+    const probabilities = multiLabel ? logits.map((x) => 1 / (1 + Math.exp(-x))) : softmax(logits);
+    const scores = Object.fromEntries(this.labels.map((label, i) => [label, probabilities[i]]));
+    const best = probabilities.indexOf(Math.max(...probabilities));
+    const given = multiLabel
+      ? this.labels.filter((_, i) => probabilities[i] >= this.manifest.thresholds[i])
+      : [this.labels[best]];
+    return { label: this.labels[best], score: probabilities[best], scores, labels: given, windows, truncated };
+  }
+}
+
+function softmax(logits) {
+  const max = Math.max(...logits);
+  const exp = logits.map((x) => Math.exp(x - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return exp.map((x) => x / sum);
 }
 
 // `node edgebert.mjs ARTIFACT "some text" ...` prints one JSON line per text.

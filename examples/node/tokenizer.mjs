@@ -71,12 +71,17 @@ export class WordPieceTokenizer {
 
   /** Token ids of one text: [CLS] pieces [SEP], cut to maxLength. */
   encode(text) {
+    return [this.clsId, ...this.pieceIds(text).slice(0, this.maxLength - 2), this.sepId];
+  }
+
+  /** The text's pieces, uncut and without [CLS]/[SEP]. */
+  pieceIds(text) {
     const ids = [];
     for (const [piece, addedId] of this.splitAdded(text)) {
       if (addedId !== undefined) ids.push(addedId);
       else for (const word of this.preTokenize(this.normalize(piece))) ids.push(...this.wordPiece(word));
     }
-    return [this.clsId, ...ids.slice(0, this.maxLength - 2), this.sepId];
+    return ids;
   }
 
   splitAdded(text) {
@@ -259,6 +264,10 @@ export class UnigramTokenizer {
   }
 
   encode(text) {
+    return [this.clsId, ...this.pieceIds(text).slice(0, this.maxLength - 2), this.sepId];
+  }
+
+  pieceIds(text) {
     const ids = [];
     let first = true;
     for (const [piece, addedId] of WordPieceTokenizer.prototype.splitAdded.call(this, text)) {
@@ -266,7 +275,7 @@ export class UnigramTokenizer {
       else for (const word of this.preTokenize(this.normalize(piece), first)) ids.push(...this.viterbi(word));
       first = false;
     }
-    return [this.clsId, ...ids.slice(0, this.maxLength - 2), this.sepId];
+    return ids;
   }
 
   normalize(text) {
@@ -330,4 +339,39 @@ function escape(s) {
 /** The tokenizer a parsed tokenizer.json describes: WordPiece (BERT) or SentencePiece/Unigram (XLM-R, e5). */
 export function tokenizerFromJson(json, maxLength) {
   return json.model?.type === "Unigram" ? new UnigramTokenizer(json, maxLength) : new WordPieceTokenizer(json, maxLength);
+}
+
+// ---- texts longer than the model: edgebert.json "long_text" (edgebert/runtime/windows.py, docs/artifact-format.md)
+
+/** Where each window starts among `pieces`: 0, step, 2 step, ... (step = width - stride), the last moved back to end
+ * at the text's end; at most maxWindows (then the first maxWindows: the rest of the text is cut). */
+export function windowStarts(pieces, width, stride, maxWindows) {
+  if (pieces <= width) return [0];
+  const step = width - stride;
+  const needed = 1 + Math.ceil((pieces - width) / step);
+  if (needed > maxWindows) return Array.from({ length: maxWindows }, (_, k) => k * step);
+  return [...Array.from({ length: needed - 1 }, (_, k) => k * step), pieces - width];
+}
+
+/** The model inputs for one text: { windows: [ids, ...], truncated }. longText: the manifest's "long_text" (absent or
+ * "truncate": one window, today's ids). */
+export function encodeWindows(tokenizer, text, longText) {
+  const all = tokenizer.pieceIds(text);
+  const width = tokenizer.maxLength - 2; // [CLS] ... [SEP]
+  const wrap = (ids) => [tokenizer.clsId, ...ids, tokenizer.sepId];
+  if (longText?.policy !== "chunk") return { windows: [wrap(all.slice(0, width))], truncated: all.length > width };
+  const stride = longText.stride ?? Math.floor(width / 4);
+  const span = (longText.max_windows - 1) * (width - stride) + width; // pieces the windows can hold
+  const pieces = Math.min(all.length, span);
+  const starts = windowStarts(pieces, width, stride, longText.max_windows);
+  const windows = starts.map((start) => wrap(all.slice(start, Math.min(start + width, pieces))));
+  return { windows, truncated: all.length > span || starts.at(-1) + width < pieces };
+}
+
+/** A text's logits from its windows' (arrays of numbers): the mean per label, or the max ("max"). */
+export function aggregate(rows, how = "mean") {
+  if (rows.length === 1) return Array.from(rows[0]);
+  const k = rows[0].length;
+  if (how === "max") return Array.from({ length: k }, (_, j) => Math.max(...rows.map((r) => r[j])));
+  return Array.from({ length: k }, (_, j) => rows.reduce((sum, r) => sum + r[j], 0) / rows.length);
 }

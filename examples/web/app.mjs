@@ -1,9 +1,9 @@
 // The page's logic: load the artifact's manifest, tokenizer and ONNX model from the server, classify in the browser
 // with onnxruntime-web (WASM, SIMD; threads when the page is cross-origin isolated), draw the scores as bars.
-// window.edgebert is what the browser test drives: ready (a promise), ids(text), logits(text), logitsOfIds(ids),
-// classify(text).
+// window.edgebert is what the browser test drives: ready (a promise), ids(text), read(text) (logits, windows,
+// truncated), logits(text), logitsOfIds(ids), classify(text). Long texts are read as the manifest's "long_text" says.
 import * as ort from "/ort/ort.wasm.min.mjs";
-import { tokenizerFromJson } from "/tokenizer.mjs";
+import { aggregate, encodeWindows, tokenizerFromJson } from "/tokenizer.mjs";
 
 ort.env.wasm.wasmPaths = "/ort/";
 ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
@@ -36,6 +36,21 @@ async function logitsOf({ session }, ids) {
   return Array.from(out[session.outputNames[0]].data);
 }
 
+// a text's logits: one window (truncate), or its windows' aggregated (chunk), one window per call
+async function read(model, text) {
+  const policy = model.manifest.long_text;
+  const { windows, truncated } = encodeWindows(model.tokenizer, text, policy);
+  const rows = [];
+  for (const ids of windows) rows.push(await logitsOf(model, ids));
+  return { logits: aggregate(rows, policy?.aggregate), windows, truncated };
+}
+
+// the task's scores: softmax over the labels, or a sigmoid per label (multi-label, given at its threshold)
+function scoresOf(manifest, logits) {
+  if (manifest.task === "multi_label") return logits.map((x) => 1 / (1 + Math.exp(-x)));
+  return softmax(logits);
+}
+
 function softmax(logits) {
   const max = Math.max(...logits);
   const exp = logits.map((x) => Math.exp(x - max));
@@ -48,28 +63,31 @@ window.edgebert = {
   ready: loaded.then(() => ({ threads: ort.env.wasm.numThreads, isolated: self.crossOriginIsolated })),
   ids: async (text) => (await loaded).tokenizer.encode(text),
   logitsOfIds: async (ids) => logitsOf(await loaded, ids),
-  logits: async (text) => {
-    const model = await loaded;
-    return logitsOf(model, model.tokenizer.encode(text));
-  },
+  read: async (text) => read(await loaded, text),
+  logits: async (text) => (await read(await loaded, text)).logits,
   classify: async (text) => {
     const model = await loaded;
     const started = performance.now();
-    const scores = softmax(await logitsOf(model, model.tokenizer.encode(text)));
+    const { logits, windows, truncated } = await read(model, text);
+    const scores = scoresOf(model.manifest, logits);
     const ms = performance.now() - started;
-    const labels = model.manifest.labels;
+    const { labels, thresholds } = model.manifest;
     const best = scores.indexOf(Math.max(...scores));
-    return { label: labels[best], scores: Object.fromEntries(labels.map((l, i) => [l, scores[i]])), ms };
+    const given = thresholds ? labels.filter((_, i) => scores[i] >= thresholds[i]) : [labels[best]];
+    const named = Object.fromEntries(labels.map((l, i) => [l, scores[i]]));
+    return { label: labels[best], labels: given, scores: named, ms, windows: windows.length, truncated };
   },
 };
 
-function draw({ label, scores, ms }) {
+function draw({ label, scores, ms, windows, truncated }) {
   const rows = Object.entries(scores).sort((a, b) => b[1] - a[1]);
   document.getElementById("result").innerHTML = rows
     .map(([name, p]) => `<div class="row${name === label ? " best" : ""}"><span class="name">${name}</span>` +
       `<span class="bar" style="width:${Math.round(p * 300)}px"></span><span>${p.toFixed(3)}</span></div>`)
     .join("");
-  document.getElementById("latency").textContent = `${ms.toFixed(1)} ms in this browser (tokenize + run)`;
+  const read = windows > 1 ? `, ${windows} windows` : "";
+  const cut = truncated ? " (text cut: longer than the model reads)" : "";
+  document.getElementById("latency").textContent = `${ms.toFixed(1)} ms in this browser (tokenize + run${read})${cut}`;
 }
 
 const button = document.getElementById("go");

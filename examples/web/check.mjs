@@ -16,7 +16,10 @@ try {
   const ready = await page.evaluate(() => window.edgebert.ready);
   const kit = await page.evaluate(async (texts) => {
     const out = [];
-    for (const text of texts) out.push({ ids: await window.edgebert.ids(text), logits: await window.edgebert.logits(text) });
+    for (const text of texts) {
+      const { logits, windows, truncated } = await window.edgebert.read(text);
+      out.push({ ids: await window.edgebert.ids(text), logits, windows: windows.length > 1 ? windows : undefined, truncated });
+    }
     return out;
   }, texts);
   const latency = await page.evaluate(async () => {
