@@ -544,8 +544,10 @@ def long_text(name: str) -> str | None:
     data = load(f"{name}.json")
     if data is None:
         return None
+    versus = "vs_baseline" if data.get("baseline") else "vs_truncate"
+    against = "the baseline" if data.get("baseline") else "truncate"
     rows = [
-        "| reading | accuracy [95% CI] | vs truncate, points [95% CI] | on the long texts: accuracy, vs truncate | "
+        f"| reading | accuracy [95% CI] | vs {against}, points [95% CI] | on the long texts: accuracy, vs {against} | "
         "windows per text (mean / max) | ms per text |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -558,9 +560,9 @@ def long_text(name: str) -> str | None:
         return "-" if d is None else f"{d['points']:+.2f} [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
 
     for reading, r in data["readings"].items():
-        long = f"{100 * r['long_texts_accuracy']['accuracy']:.2f}, {diff(r.get('vs_truncate_long_texts'))}"
+        long = f"{100 * r['long_texts_accuracy']['accuracy']:.2f}, {diff(r.get(f'{versus}_long_texts'))}"
         rows.append(
-            f"| {reading} | {pct(r['accuracy'])} | {diff(r.get('vs_truncate'))} | {long} | "
+            f"| {reading} | {pct(r['accuracy'])} | {diff(r.get(versus))} | {long} | "
             f"{r['windows_per_text']['mean']:.2f} / {r['windows_per_text']['max']} | "
             f"{data['latency'][reading]['ms_per_text']:.1f} |"
         )
@@ -581,8 +583,36 @@ def long_text(name: str) -> str | None:
     )
 
 
+def long_text_ner() -> str | None:
+    """benchmarks/long_text_ner.py: entities in documents longer than the model, cut or stitched from windows."""
+    data = None
+    for path in sorted(RESULTS.glob("long_text_ner-*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    if data is None:
+        return None
+    rows = [
+        "| reading | entity F1 [95% CI] | precision | recall | recall past the first window | recall across a window edge |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in data["readings"].items():
+        low, high = r["f1_ci95"]
+        rows.append(
+            f"| {name} | {100 * r['entity_f1']:.2f} [{100 * low:.2f}, {100 * high:.2f}] | {100 * r['precision']:.2f} | "
+            f"{100 * r['recall']:.2f} | {100 * r['recall_past_first_window']:.1f} ({r['entities_past_first_window']}) | "
+            f"{100 * r['recall_across_window_edges']:.1f} ({r['entities_across_window_edges']}) |"
+        )
+    a, b = data["chunk_vs_truncate"], data["chunk_vs_sentences"]
+    return "\n".join(rows) + (
+        f"\n\nchunk vs truncate {a['points']:+.2f} points [{a['ci95'][0]:+.2f}, {a['ci95'][1]:+.2f}]; chunk vs each "
+        f"sentence alone {b['points']:+.2f} [{b['ci95'][0]:+.2f}, {b['ci95'][1]:+.2f}] (paired, over documents). "
+        f"{data['data']}; artifact `{data['artifact']}` (max_length {data['max_length']}). "
+        f"CPU: {machine_label(data['cpu'])}."
+    )
+
+
 TABLES = {
     "fresh-check": fresh_check,
+    "long-text-ner": long_text_ner,
     "openvino-bf16": openvino_bf16,
     "arm64": arm64,
     "browser": browser,

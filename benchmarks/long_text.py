@@ -3,7 +3,8 @@
     python benchmarks/long_text.py --artifact DIR --data bbc_news:test [--longer 256] [--name NAME] [--out FILE]
         -> benchmarks/results/long_text-<name>-<cpu>.json
 
-Reads every text of DATA (a test split: nothing was selected on it) four ways with the same INT8 artifact:
+Reads every text of DATA (a test split: nothing was selected on it) four ways with the same INT8 artifact (and, with
+--baseline, another artifact of the same labels truncated, e.g. one trained on first windows only):
   truncate        the first max_length tokens (what every front door did before `long_text`)
   chunk-mean      windows of max_length tokens, a quarter shared, at most 16 per text, logits averaged (the default)
   chunk-max       the same windows, the max per label
@@ -52,7 +53,7 @@ def readings(clf: Classifier, longer: int) -> dict:
     }
 
 
-def score(ways: dict, texts: list[str], truth: np.ndarray, long_rows: np.ndarray) -> dict:
+def score(ways: dict, texts: list[str], truth: np.ndarray, long_rows: np.ndarray, baseline: str | None) -> dict:
     rows, rows_long = bootstrap_rows(len(truth)), bootstrap_rows(int(long_rows.sum()))
     correct, out = {}, {}
     for name, (clf, policy) in ways.items():
@@ -65,10 +66,12 @@ def score(ways: dict, texts: list[str], truth: np.ndarray, long_rows: np.ndarray
             "texts_cut": int(windows.truncated.sum()),
         }
     for name in ways:
-        if name != "truncate":
-            out[name]["vs_truncate"] = paired_accuracy_difference(correct[name], correct["truncate"], rows)
-            out[name]["vs_truncate_long_texts"] = paired_accuracy_difference(
-                correct[name][long_rows], correct["truncate"][long_rows], rows_long
+        for other, key in (("truncate", "vs_truncate"), (baseline, "vs_baseline")):
+            if other is None or name == other:
+                continue
+            out[name][key] = paired_accuracy_difference(correct[name], correct[other], rows)
+            out[name][f"{key}_long_texts"] = paired_accuracy_difference(
+                correct[name][long_rows], correct[other][long_rows], rows_long
             )
     return out
 
@@ -132,6 +135,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact", type=Path, required=True, help="an artifact (its own policy is not used)")
     parser.add_argument("--data", required=True, help="labelled held-out texts, e.g. bbc_news:test")
+    parser.add_argument(
+        "--baseline", type=Path, help="another artifact of the same labels, read truncated: every reading vs it too"
+    )
     parser.add_argument("--longer", type=int, default=256, help="tokens for the longer truncation (default 256)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--name", default=None, help="results name (default: the data's name)")
@@ -143,6 +149,10 @@ def main() -> int:
     counts = np.asarray(clf.encoder.token_counts(data.texts))
     long_rows = counts > clf.manifest.max_length
     ways = readings(clf, args.longer)
+    baseline = None
+    if args.baseline:
+        baseline = f"baseline {args.baseline.name} (truncate)"
+        ways[baseline] = (Classifier.load(args.baseline, threads=1), LongText("truncate"))
     cpu = cpu_info()
     result = {
         "data": f"{data.source}: {len(data)} texts, {int(long_rows.sum())} longer than {clf.manifest.max_length} tokens",
@@ -152,7 +162,8 @@ def main() -> int:
         "cpu": cpu.record(),
         "threads": 1,
         "resolution": f"one text = {100 / len(data):.2f} points",
-        "readings": score(ways, data.texts, truth, long_rows),
+        "baseline": str(args.baseline) if args.baseline else None,
+        "readings": score(ways, data.texts, truth, long_rows, baseline),
         "accuracy_by_window": accuracy_by_window(clf, ways["chunk-mean"][1], data.texts, truth),
         "latency": latency(ways, data.texts, args.rounds),
         "huge_text": huge_text(args.artifact),

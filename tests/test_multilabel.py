@@ -190,3 +190,24 @@ def test_tune_and_distill_refuse_a_multi_label_model_with_what_to_do(multi_label
     args = ["distill", str(checkpoint), "--layers", "1", "--data", str(dev), "--out", str(tmp_path / "s")]
     assert main(args) == 2
     assert "multi-label model is not supported" in capsys.readouterr().err
+
+
+def test_node_gives_every_label_above_its_threshold(multi_label_run):
+    import subprocess
+
+    from edgebert import Classifier
+
+    from .conftest import npm_example
+    from .test_conformance import NODE_EXAMPLE
+
+    node = npm_example(NODE_EXAMPLE, "onnxruntime-node")
+    _, artifact, dev = multi_label_run
+    texts = [json.loads(line)["text"] for line in dev.read_text().splitlines()[:12]]
+    done = subprocess.run(["node", "edgebert.mjs", str(artifact), *texts], cwd=node, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    expected = Classifier.load(artifact).predict(texts)
+    assert [sorted(r["labels"]) for r in rows] == [sorted(p.labels) for p in expected]
+    assert any(len(p.labels) != 1 for p in expected)  # sigmoid and thresholds, not one argmax per text
+    for row, prediction in zip(rows, expected, strict=True):
+        assert row["scores"] == pytest.approx(prediction.scores, abs=1e-5)
