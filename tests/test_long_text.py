@@ -225,6 +225,8 @@ def test_serve_applies_the_artifact_policy_a_request_can_override_it_and_says_wh
         assert status == 413 and "inputs[2]" in body["error"] and "6 windows" in body["error"]
         status, body = server.json("/v1/classify", {"inputs": texts, "long_text": "all"})
         assert status == 422 and "long_text" in body["error"]
+        status, info = server.json("/info")
+        assert info["long_text"] == {"policy": "chunk", "stride": 8, "max_windows": 6, "aggregate": "mean"}
     finally:
         code, err = server.stop()
     assert code == 0 and "Traceback" not in err, err

@@ -558,3 +558,27 @@ def test_inference_api_top_k_zero_is_refused(server):
     status, body = server.json("/", {"inputs": "goal", "parameters": {"top_k": 0}})
     assert status == 422 and "top_k" in body["error"]
     assert len(server.json("/", {"inputs": "goal", "parameters": {"top_k": None}})[1][0]) == 3  # absent: all labels
+
+
+def test_flags_left_out_come_from_the_environment_and_a_bad_one_is_named(tiny_int8_artifact, tmp_path, capsys):
+    s = Server(tiny_int8_artifact, tmp_path, env={"EDGEBERT_MAX_INPUTS": "2", "EDGEBERT_REPLICAS": "1"})
+    try:
+        assert s.json("/v1/classify", {"inputs": ["a", "b"]})[0] == 200
+        status, body = s.json("/v1/classify", {"inputs": ["a", "b", "c"]})
+        assert status == 413 and "--max-inputs" in body["error"]
+    finally:
+        s.stop()
+    s = Server(tiny_int8_artifact, tmp_path, "--max-inputs", "3", env={"EDGEBERT_MAX_INPUTS": "2"})
+    try:
+        assert s.json("/v1/classify", {"inputs": ["a", "b", "c"]})[0] == 200  # a flag given wins
+    finally:
+        s.stop()
+    from edgebert.cli import main
+
+    for name, value in (("EDGEBERT_MAX_BATCH", "many"), ("EDGEBERT_SPINNING", "maybe")):
+        os.environ[name] = value
+        try:
+            assert main(["serve", str(tiny_int8_artifact), "--port", "0"]) == 2
+        finally:
+            del os.environ[name]
+        assert name in capsys.readouterr().err

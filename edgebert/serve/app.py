@@ -485,6 +485,7 @@ def _info(model, bundle) -> dict[str, Any]:
         "task": manifest.task,
         "labels": list(manifest.labels),
         "max_length": manifest.max_length,
+        "long_text": asdict(manifest.long_text),  # what a longer input gets (a request's "long_text" can override it)
         "backend": manifest.backend,
         "precision": manifest.precision,
         "recipe": quantization.recipe if quantization else None,

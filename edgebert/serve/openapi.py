@@ -86,7 +86,7 @@ ROUTES: dict[str, tuple[str, str, dict | None, dict]] = {
     "/ready": ("get", "Model loaded and not draining (503 otherwise)", None, {"type": "object"}),
     "/info": (
         "get",
-        "The artifact: labels, max length, backend, precision, recipe, model digest",
+        "The artifact: labels, max length, long-text policy, backend, precision, recipe, model digest",
         None,
         {"type": "object"},
     ),
