@@ -126,3 +126,18 @@ def test_a_fleet_bundle_is_signed_as_a_whole(tiny_int8_artifact, tiny_artifact, 
     (variant / "tokenizer.json").write_text((variant / "tokenizer.json").read_text() + " ")
     with pytest.raises(ArtifactError, match="signature"):
         Classifier.load(bundle, public_key=keys["public"])
+
+
+def test_predict_and_score_take_a_public_key_and_refuse_what_it_did_not_sign(signed, copy, keys, tmp_path, capsys):
+    key = ["--public-key", str(keys["public"])]
+    assert main(["predict", str(signed), "goal for the team", *key]) == 0
+    rewrite_manifest(copy, thresholds=None, labels=["a", "b", "c"])  # self-consistent, unsigned change
+    assert main(["predict", str(copy), "goal", *key]) == 2
+    assert main(["predict", str(signed), "goal", "--public-key", str(keys["other"])]) == 2
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "1", "text": "goal"}\n')
+    score = ["score", "--input", str(corpus), "--workers", "1", "--quiet"]
+    assert main([*score[:1], str(signed), *score[1:], "--output", str(tmp_path / "a.jsonl"), *key]) == 0
+    assert main([*score[:1], str(copy), *score[1:], "--output", str(tmp_path / "b.jsonl"), *key]) == 2
+    assert not (tmp_path / "b.jsonl").exists()
+    assert "signed" in capsys.readouterr().err

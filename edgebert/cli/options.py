@@ -124,3 +124,12 @@ def long_text_from_args(args: argparse.Namespace):
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise InputError(f"{flags} shape the windows of --long-text chunk; add --long-text chunk, or drop them.")
     return LongText(policy=args.long_text, **given) if args.long_text else None
+
+
+def add_public_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--public-key",
+        type=Path,
+        metavar="KEY",
+        help="use the artifact only if it is signed (model.sig) by this public key's holder and unchanged since",
+    )

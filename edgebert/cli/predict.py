@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.jsonl import json_line
-from .options import add_columns, add_long_text
+from .options import add_columns, add_long_text, add_public_key
 
 
 def add_predict(commands) -> None:
@@ -29,6 +29,7 @@ def add_predict(commands) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line, with every label's score")
     p.add_argument("--threads", type=int, help="inference threads (default: CPUs this process may use)")
     add_long_text(p, shape=False)
+    add_public_key(p)
     p.set_defaults(run=run_predict)
 
 
@@ -44,7 +45,7 @@ def run_predict(args) -> int:
 
     if front_door(args.artifact) is TokenClassifier:
         return _predict_tokens(args, texts)
-    classifier = Classifier.load(args.artifact, threads=args.threads)
+    classifier = Classifier.load(args.artifact, threads=args.threads, public_key=args.public_key)
     predictions = classifier.predict(texts, pairs, top_k=args.top_k, long_text=args.long_text)
     for text, prediction in zip(texts, predictions, strict=True):
         if args.json:
@@ -102,7 +103,7 @@ def _predict_tokens(args, texts: list[str]) -> int:
 
     from ..runtime import TokenClassifier
 
-    tagger = TokenClassifier.load(args.artifact, threads=args.threads)
+    tagger = TokenClassifier.load(args.artifact, threads=args.threads, public_key=args.public_key)
     for text in texts:
         entities = tagger.entities(text, long_text=args.long_text)
         if args.json:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..score.config import ScoreConfig
-from .options import config_from_args, config_option
+from .options import add_public_key, config_from_args, config_option
 
 
 def add_score(commands) -> None:
@@ -41,6 +41,7 @@ def add_score(commands) -> None:
     )
     p.add_argument("--force", action="store_true", help="overwrite OUT, or drop an unfinished run's saved shards")
     p.add_argument("--quiet", action="store_true")
+    add_public_key(p)
     p.set_defaults(run=run_score)
 
 
@@ -48,6 +49,10 @@ def run_score(args) -> int:
     from ..score.local import output_lock
 
     config = config_from_args(ScoreConfig, args)
+    if args.public_key is not None:  # before any worker starts; each worker then checks every file's checksum
+        from ..core.signature import verify_signature
+
+        verify_signature(args.artifact, args.public_key)
     with output_lock(args.output):
         report = _score(args, config)
     return _report(report)
