@@ -21,6 +21,7 @@ def test_manifest_records_what_the_runtime_needs(tiny_int8_artifact):
         "model.onnx",
         "tokenizer.json",
         "conformance.jsonl",
+        "README.md",
         "config.json",
         "tokenizer_config.json",
     }
@@ -127,3 +128,17 @@ def test_copied_artifact_loads_elsewhere(tiny_int8_artifact, tmp_path):
     dst = tmp_path / "moved"
     shutil.copytree(tiny_int8_artifact, dst)
     assert Classifier.load(dst).labels == ["business", "sports", "tech"]
+
+
+def test_every_artifact_carries_a_model_card_with_the_manifests_numbers(tiny_int8_artifact):
+    from edgebert.core.artifact import MODEL_CARD
+    from edgebert.core.files import sha256_file
+
+    manifest = read_manifest(tiny_int8_artifact)
+    card = (tiny_int8_artifact / MODEL_CARD).read_text(encoding="utf-8")
+    assert manifest.files[MODEL_CARD] == sha256_file(tiny_int8_artifact / MODEL_CARD)  # checksummed like the rest
+    assert card.startswith("---\nlibrary_name: edgebert\npipeline_tag: text-classification\n")
+    e = manifest.evaluation
+    assert f"| `{e.data}` | selected on | {e.n} | {100 * e.score:.2f}" in card
+    assert all(f"`{label}`" in card for label in manifest.labels)
+    assert f"recipe `{manifest.quantization.recipe}`" in card and "Classifier.load(" in card

@@ -211,6 +211,7 @@ def test_openvino_artifact_runs_with_openvino_alone(tiny_checkpoint, tiny_artifa
         "model.bin",
         "tokenizer.json",
         "conformance.jsonl",
+        "README.md",
         "config.json",
         "tokenizer_config.json",
     }

@@ -27,6 +27,7 @@ from .typed_json import decode, is_finite_number, reject_constant
 MANIFEST = "edgebert.json"
 TOKENIZER = "tokenizer.json"
 CONFORMANCE = "conformance.jsonl"  # strings and their token ids: the kit for ports to other languages
+MODEL_CARD = "README.md"  # what the model is, what it scored, how to load it (export/model_card.py)
 FORMAT_VERSION = 2
 MAX_MANIFEST_BYTES = 16 << 20  # a real one is a few hundred KB (golden logits of a token model included)
 

@@ -32,6 +32,7 @@ from ..core.artifact import (
     HF_TOKENIZER_CONFIG,
     HF_TOKENIZER_FILES,
     LONG_TEXT_POLICIES,
+    MODEL_CARD,
     TOKENIZER,
     AccuracyBudget,
     Evaluation,
@@ -62,6 +63,7 @@ from .builder import ModelBuilder, latency_cost
 from .config import ExportConfig
 from .conformance import write_conformance
 from .fuse import check_fusions, optimize_for_onnxruntime, require_attention_fusion
+from .model_card import model_card
 from .onnx_export import PARITY_TEXTS, check_parity, export_onnx
 
 TOOLS = ("edgebert", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "tokenizers", "numpy")
@@ -499,6 +501,7 @@ def write_bundle(
         inputs.long_text,
         _kit_logits(staging / model_files[0], inputs, config),
     )
+    (staging / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
     write_manifest(staging, manifest)
     return manifest
 

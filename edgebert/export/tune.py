@@ -25,7 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.artifact import TOKENIZER, TunedCandidate, Tuning, is_full_range_u8s8, read_manifest, write_manifest
+from ..core.artifact import (
+    MODEL_CARD,
+    TOKENIZER,
+    TunedCandidate,
+    Tuning,
+    is_full_range_u8s8,
+    read_manifest,
+    write_manifest,
+)
 from ..core.cpu import cpu_info
 from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
@@ -38,6 +46,7 @@ from .accuracy_budget import confirms, within
 from .agreement import changed_bound, check_pool, evidence_name
 from .config import ExportConfig, TuneConfig
 from .fleet import variant_kind, variant_rank
+from .model_card import model_card
 from .recipes import quantization_for_cpu, quantization_from_recipe
 from .tune_report import pareto_front, write_report
 
@@ -390,4 +399,5 @@ def _save(winner: Path, out: Path, tuning: Tuning, force: bool) -> None:
             shutil.copyfile(winner / name, staging / name)
         write_report(staging, tuning)
         manifest.tuning = tuning
+        (staging / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")  # now saying how it was chosen
         write_manifest(staging, manifest)  # re-hashes: tuning.md and tuning.svg are part of the bundle
