@@ -530,11 +530,12 @@ def fresh_check() -> str | None:
                     f"`make demo` downloads {d['bytes'] / 1e9:.2f} GB on a machine with no pip cache ({d['packages']} "
                     f"packages; the largest: {', '.join(f'{k} {v / 1e6:.0f} MB' for k, v in list(d['largest'].items())[:3])})."
                 )
-        notes.append(f"Commit {data['commit'][:7]}, {data['when']}.")
+        targets = ", ".join(f"`{run['target']}`" for run in data["runs"])
+        notes.append(f"{targets}: one clone of commit {data['commit'][:7]}, {data['when']}.")
     notes.append(
         "Measured by `make fresh-check` (benchmarks/fresh_check.py): a clone of HEAD in a temporary folder with "
-        "`../shared` beside it, each target run after the ones above it in the same clone (so `make test`'s time "
-        "excludes the install it shares with the demo)."
+        "`../shared` beside it, its targets run in order from nothing (the first installs; so `make test`'s time "
+        "excludes the install it shares with the demo), pinned to one core while the other did other work."
     )
     return "\n".join(rows) + "\n\n" + " ".join(notes)
 
