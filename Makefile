@@ -244,6 +244,7 @@ lint: $(LINT_VENV)/.installed
 docs: $(VENV)/.installed
 	$(BIN)/python -m edgebert.cli.reference_page
 	$(BIN)/python benchmarks/docs_tables.py
+	$(BIN)/python benchmarks/docs_pictures.py
 
 # The README's two commands on a fresh clone of HEAD in a temporary folder (../shared beside it), from nothing: times,
 # venv and download sizes, the CPU -> benchmarks/results/fresh_check-<cpu>.json. Runs the system python3.

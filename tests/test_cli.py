@@ -205,6 +205,9 @@ def test_result_tables_in_readme_and_docs_are_rendered_from_the_results_files():
         [sys.executable, str(root / "benchmarks" / "docs_tables.py"), "--check"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    pictures = [sys.executable, str(root / "benchmarks" / "docs_pictures.py"), "--check"]
+    result = subprocess.run(pictures, capture_output=True, text=True)  # each picture drawn from today's results
+    assert result.returncode == 0, result.stdout + result.stderr
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert "<!-- table:zh-reviews -->" in readme and "<!-- table:msra-ner -->" in readme
     assert len(readme.splitlines()) <= 300, "README.md is a map: move detail to docs/"
