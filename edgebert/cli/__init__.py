@@ -11,7 +11,7 @@ import sys
 from .. import __version__
 from ..core.errors import EdgebertError
 from ..core.files import terminate_as_interrupt
-from . import bench, bundle, encoders, export, predict, score, serve, train, verify
+from . import bench, bundle, encoders, export, predict, publish, score, serve, train, verify
 
 COMMANDS = (
     train.add_adapt,
@@ -19,6 +19,7 @@ COMMANDS = (
     train.add_distill,
     export.add_export,
     bundle.add_bundle,
+    publish.add_publish,
     predict.add_predict,
     verify.add_verify,
     score.add_score,
