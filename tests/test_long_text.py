@@ -242,8 +242,10 @@ def test_score_reads_a_corpus_as_the_artifact_says(chunked_artifact, tmp_path):
     rows.sort(key=lambda r: r["position"])
     clf = Classifier.load(out)
     expected = clf.predict_proba(texts)
-    assert np.allclose([list(r["scores"].values()) for r in rows], expected, atol=1e-5)
-    assert not np.allclose(expected, clf.predict_proba(texts, long_text="truncate"), atol=1e-3)
+    scored = np.asarray([list(r["scores"].values()) for r in rows])
+    assert np.abs(scored - expected).max() < 1e-5  # scores are written to 6 decimals
+    # and not the truncated reading (the tiny model's probabilities are near-uniform: the gap is small but real)
+    assert np.abs(scored - clf.predict_proba(texts, long_text="truncate")).max() > 1e-4
 
 
 def test_the_kit_carries_long_texts_with_their_windows_and_logits_and_verify_checks_them(chunked_artifact, capsys):
