@@ -361,3 +361,31 @@ def test_windows_in_training_are_refused_where_they_do_not_apply(tiny_checkpoint
         TrainConfig(task="token", long_text="chunk")
     with pytest.raises(InputError, match="--long-text chunk"):
         TrainConfig(teacher=str(tiny_checkpoint), student_layers=1, long_text="chunk")
+
+
+def test_the_javascript_tokenizer_reads_a_huge_text_only_as_far_as_its_windows_with_pythons_ids(
+    chunked_artifact, tmp_path
+):
+    import subprocess
+
+    from .test_conformance import NODE_EXAMPLE
+
+    out = chunked_artifact[0]
+    script = tmp_path / "huge.mjs"
+    script.write_text(
+        f'import {{ readFileSync }} from "node:fs";\n'
+        f'import {{ tokenizerFromJson, encodeWindows }} from "{(NODE_EXAMPLE / "tokenizer.mjs").as_posix()}";\n'
+        f'const m = JSON.parse(readFileSync("{out}/edgebert.json", "utf8"));\n'
+        f'const t = tokenizerFromJson(JSON.parse(readFileSync("{out}/tokenizer.json", "utf8")), m.max_length);\n'
+        'const huge = "the team scored a late goal in the cup ".repeat(250000);\n'  # 10 MB
+        "const read = encodeWindows(t, huge, m.long_text);\n"
+        "console.log(JSON.stringify({ ids: t.encode(huge), windows: read.windows, truncated: read.truncated }));\n"
+    )
+    done = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    node = json.loads(done.stdout)
+    clf = Classifier.load(out)
+    huge = "the team scored a late goal in the cup " * 250_000
+    windows = clf.encoder.encode_windows([huge], None, clf.long_text_policy())
+    assert node["ids"] == clf.encoder.encode([huge])[0][0]
+    assert node["windows"] == windows.ids and node["truncated"] is True == bool(windows.truncated[0])

@@ -71,7 +71,7 @@ export class WordPieceTokenizer {
 
   /** Token ids of one text: [CLS] pieces [SEP], cut to maxLength. */
   encode(text) {
-    return [this.clsId, ...this.pieceIds(text).slice(0, this.maxLength - 2), this.sepId];
+    return [this.clsId, ...firstPieces(this, text, this.maxLength - 2).slice(0, this.maxLength - 2), this.sepId];
   }
 
   /** The text's pieces, uncut and without [CLS]/[SEP]. */
@@ -264,7 +264,7 @@ export class UnigramTokenizer {
   }
 
   encode(text) {
-    return [this.clsId, ...this.pieceIds(text).slice(0, this.maxLength - 2), this.sepId];
+    return [this.clsId, ...firstPieces(this, text, this.maxLength - 2).slice(0, this.maxLength - 2), this.sepId];
   }
 
   pieceIds(text) {
@@ -343,6 +343,30 @@ export function tokenizerFromJson(json, maxLength) {
 
 // ---- texts longer than the model: edgebert.json "long_text" (edgebert/runtime/windows.py, docs/artifact-format.md)
 
+const CHARS_PER_TOKEN = 16; // first cut: a piece rarely spans more characters
+const MAX_WIDENINGS = 2; // the cut grows x8 at most twice
+const SPILL = 128; // pieces past `count` that prove the kept ones are the whole text's (a word is at most 100)
+
+/** At least the first `count` pieces of `text` (more when the text has them), reading only as much of a long text
+ * as they need, as edgebert's TextEncoder does: cut at a whitespace after count * 16 characters, the cut widened
+ * while it gives fewer than count + 128 pieces. A 10 MB paste costs what its first windows cost. */
+export function firstPieces(tokenizer, text, count) {
+  let limit = count * CHARS_PER_TOKEN;
+  for (let widenings = 0; ; widenings++) {
+    if (text.length <= limit) return tokenizer.pieceIds(text);
+    const ids = tokenizer.pieceIds(cutAt(text, limit));
+    if (ids.length > count + SPILL || widenings === MAX_WIDENINGS) return ids;
+    limit *= 8;
+  }
+}
+
+function cutAt(text, limit) {
+  const space = Math.max(text.lastIndexOf(" ", limit), text.lastIndexOf("\n", limit));
+  if (space > limit - 200 && space > 0) return text.slice(0, space);
+  const code = text.charCodeAt(limit - 1); // never split a surrogate pair
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? limit - 1 : limit);
+}
+
 /** Where each window starts among `pieces`: 0, step, 2 step, ... (step = width - stride), the last moved back to end
  * at the text's end; at most maxWindows (then the first maxWindows: the rest of the text is cut). */
 export function windowStarts(pieces, width, stride, maxWindows) {
@@ -356,12 +380,15 @@ export function windowStarts(pieces, width, stride, maxWindows) {
 /** The model inputs for one text: { windows: [ids, ...], truncated }. longText: the manifest's "long_text" (absent or
  * "truncate": one window, today's ids). */
 export function encodeWindows(tokenizer, text, longText) {
-  const all = tokenizer.pieceIds(text);
   const width = tokenizer.maxLength - 2; // [CLS] ... [SEP]
   const wrap = (ids) => [tokenizer.clsId, ...ids, tokenizer.sepId];
-  if (longText?.policy !== "chunk") return { windows: [wrap(all.slice(0, width))], truncated: all.length > width };
+  if (longText?.policy !== "chunk") {
+    const all = firstPieces(tokenizer, text, width);
+    return { windows: [wrap(all.slice(0, width))], truncated: all.length > width };
+  }
   const stride = longText.stride ?? Math.floor(width / 4);
   const span = (longText.max_windows - 1) * (width - stride) + width; // pieces the windows can hold
+  const all = firstPieces(tokenizer, text, span);
   const pieces = Math.min(all.length, span);
   const starts = windowStarts(pieces, width, stride, longText.max_windows);
   const windows = starts.map((start) => wrap(all.slice(start, Math.min(start + width, pieces))));
