@@ -20,10 +20,11 @@ RESULTS = Path(__file__).parent / "results"
 IMAGES = Path(__file__).parent.parent / "docs" / "images"
 SOURCE = re.compile(r"edgebert-source: ([0-9a-f]{64})")
 
-# docs/images/<name>.svg <- benchmarks/results/<file>
-PICTURES = {
+# docs/images/<name>.svg <- benchmarks/results/<file>, drawn by PICTURES' drawer (below)
+SOURCES = {
     "peers-zh-zen4": "peers-zh-zen4.json",
     "peers-bbc-sapphirerapids": "peers-bbc-sapphirerapids.json",
+    "runtimes": "browser.json",
 }
 FAMILIES = (  # name prefix -> colour, legend label
     ("edgebert", "#d62728", "edgebert"),
@@ -68,7 +69,40 @@ def peers_scatter(data: dict, title: str):
     return fig
 
 
+def runtime_bars(data: dict, title: str):
+    """The same INT8 artifact in Python, Node and Chromium (WASM), one thread: p50 ms at 1x16 and 1x128."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {
+        "Python (onnxruntime)": data["python_1_thread"],
+        "Node (onnxruntime-node)": data["node_1_thread"],
+        "Chromium (onnxruntime-web, WASM)": data["browser"],
+    }
+    if "browser_fp32_artifact" in data:
+        runs["Chromium, the fp32 artifact"] = data["browser_fp32_artifact"]
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    names = list(runs)
+    for k, (shape, colour) in enumerate((("1x16", "#1f77b4"), ("1x128", "#d62728"))):
+        values = [runs[n][f"p50_{shape}_ms"] for n in names]
+        bars = ax.barh([i + 0.4 * k for i in range(len(names))], values, height=0.38, color=colour, label=shape)
+        ax.bar_label(bars, fmt="%.0f ms", fontsize=7, padding=2)
+    ax.set_yticks([i + 0.2 for i in range(len(names))], names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("p50 ms per call, one thread (tokens per call: 16 or 128)")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlim(0, 1.15 * max(run["p50_1x128_ms"] for run in runs.values()))
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
 def title_of(data: dict) -> str:
+    if "machine" not in data:  # browser.json
+        cpu = data["cpu"]
+        return f"bbc_news INT8 in each runtime, one thread (CPU: {cpu.get('microarchitecture', '?')}, {cpu.get('isa', '')})"
     m = data["machine"]
     record = m.get("cpu_record", m)
     cpu = m.get("microarchitecture") or record.get("microarchitecture") or m.get("cpu", "?")
@@ -82,12 +116,15 @@ def draw(name: str, source: Path, out: Path) -> None:
     matplotlib.rcParams["svg.hashsalt"] = "edgebert"  # stable ids
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text
     data = json.loads(source.read_text(encoding="utf-8"))
-    fig = peers_scatter(data, title_of(data))
+    fig = PICTURES[name](data, title_of(data))
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     fig.savefig(out, format="svg", metadata={"Date": None, "Description": f"edgebert-source: {digest}"})
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+PICTURES = {"peers-zh-zen4": peers_scatter, "peers-bbc-sapphirerapids": peers_scatter, "runtimes": runtime_bars}
 
 
 def stale(name: str, source: Path, out: Path) -> bool:
@@ -102,7 +139,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail when a picture is older than its results file")
     args = parser.parse_args()
     behind = []
-    for name, file in PICTURES.items():
+    for name, file in SOURCES.items():
         source, out = RESULTS / file, IMAGES / f"{name}.svg"
         if not source.is_file():
             continue
