@@ -111,10 +111,9 @@ def write_conformance(
 def _window_rows(encoder: TextEncoder, texts: list[str], long_text: LongText, text_logits) -> list[dict]:
     windows = encoder.encode_windows(texts, None, long_text)
     logits = text_logits(windows) if text_logits else None
-    first = np.concatenate([[0], np.cumsum(windows.counts)])
     rows = []
-    for i, text in enumerate(texts):
-        row = {"text": text, "ids": encoder.encode([text])[0][0], "windows": windows.ids[first[i] : first[i + 1]]}
+    for i, (text, mine) in enumerate(zip(texts, windows.per_text(), strict=True)):
+        row = {"text": text, "ids": encoder.encode([text])[0][0], "windows": windows.ids[mine.start : mine.stop]}
         row["truncated"] = bool(windows.truncated[i])
         if logits is not None:
             row["logits"] = [float(x) for x in logits[i]]

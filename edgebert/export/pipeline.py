@@ -55,7 +55,7 @@ from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta
 from ..modeling.vocabulary import KEEP_RULE, plan_trim, trim_embeddings, trim_tokenizer
 from ..runtime.backends import open_backend
 from ..runtime.tokenization import TextEncoder
-from ..runtime.windows import Windows, aggregate
+from ..runtime.windows import Windows, text_logits
 from ..tasks import Encoded, Task, task_of
 from .accuracy_budget import fit_accuracy_budget
 from .agreement import changed_bound, check_pool, evidence_name
@@ -543,7 +543,7 @@ def _kit_logits(model_path: Path, inputs: ExportInputs, config: ExportConfig):
     def logits(windows: Windows) -> np.ndarray:
         engine = open_backend(config.backend, model_path, usable_cpu_count())
         rows = inputs.task.logits(engine, inputs.encoder, windows.ids, windows.type_ids, batch_size=1)
-        return aggregate(rows, windows.owners, len(windows.truncated), inputs.long_text.aggregate)
+        return text_logits(rows, windows, inputs.long_text.aggregate)
 
     return logits
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.artifact import MULTI_LABEL, SEQUENCE, LongText
 from .model import ArtifactModel, batched_logits, softmax
-from .windows import Windows, aggregate
+from .windows import Windows, text_logits
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")  # "none": the raw logits
 
@@ -73,10 +73,7 @@ class Classifier(ArtifactModel):
 
     def logits_of_windows(self, windows: Windows, long_text: LongText) -> np.ndarray:
         """(N, num_labels) logits of texts read as `windows` (TextEncoder.encode_windows under `long_text`)."""
-        logits = self.logits_of_ids(windows.ids, windows.type_ids)  # (W, K)
-        if len(windows.ids) == len(windows.truncated):  # one window per text: already one row per text, in order
-            return logits
-        return aggregate(logits, windows.owners, len(windows.truncated), long_text.aggregate)
+        return text_logits(self.logits_of_ids(windows.ids, windows.type_ids), windows, long_text.aggregate)
 
     def logits_of_ids(self, ids: list[list[int]], type_ids: list[list[int]]) -> np.ndarray:
         """(N, num_labels) logits of texts already tokenized by `self.encoder` (ids and type ids per text)."""

@@ -142,8 +142,9 @@ class ArtifactModel:
         if long_text is None:
             return self.manifest.long_text
         policy = replace(self.manifest.long_text, policy=long_text) if isinstance(long_text, str) else long_text
-        if not isinstance(policy, LongText) or (problem := policy.problem(self.manifest.max_length)):
-            problem = "must be 'truncate', 'chunk' or a LongText" if not isinstance(policy, LongText) else problem
+        if not isinstance(policy, LongText):
+            raise InputError("long_text: must be 'truncate', 'chunk' or a LongText.")
+        if problem := policy.problem(self.manifest.max_length):
             raise InputError(f"long_text: {problem}.")
         return policy
 

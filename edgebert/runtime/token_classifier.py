@@ -59,10 +59,8 @@ class TokenClassifier(ArtifactModel):
         rows = batched_token_logits(
             self.backend, self.encoder, windows.ids, windows.type_ids, self.batch_size, len(self.labels)
         )
-        first = np.concatenate([[0], np.cumsum(windows.counts)])  # text i's windows: first[i] .. first[i + 1] - 1
         results = []
-        for i, (text, (tokens, word_ids, offsets)) in enumerate(zip(batch, windows.read, strict=True)):
-            mine = range(first[i], first[i + 1])
+        for text, (tokens, word_ids, offsets), mine in zip(batch, windows.read, windows.per_text(), strict=True):
             results.append(self._words(text, _text_rows(windows, rows, mine, tokens), word_ids, offsets))
         return results[0] if single else results
 

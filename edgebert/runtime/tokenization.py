@@ -79,10 +79,14 @@ class TextEncoder:
     def encode_counted(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> tuple[list, list, list]:
         """`encode`, plus the tokens each text (or pair) has before truncation, from the same tokenizer pass
         (capped: a count past max_length + SPILL is only 'too long')."""
+        encodings, counts = self._read_truncated(texts, pairs)
+        return [e.ids for e in encodings], [e.type_ids for e in encodings], counts
+
+    def _read_truncated(self, texts: Sequence[str], pairs: Sequence[str] | None) -> tuple[list, list[int]]:
+        """Encodings cut at max_length, and the tokens each text (or pair) has before the cut."""
         inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
         encodings = self._encode_bounded(inputs)
-        counts = [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in encodings]
-        return [e.ids for e in encodings], [e.type_ids for e in encodings], counts
+        return encodings, [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in encodings]
 
     def encode_windows(
         self,
@@ -95,11 +99,9 @@ class TextEncoder:
         """The rows the model runs for `texts` under `long_text` (runtime/windows.py), with what maps them back.
         words: also keep each text's word ids and character offsets as read (token classification)."""
         if long_text.policy == "truncate" or pairs is not None:
-            inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
-            encodings = self._encode_bounded(inputs)
+            encodings, counts = self._read_truncated(texts, pairs)
             if pairs is not None and long_text.policy == "chunk":
                 _refuse_long_pairs(encodings, self.max_length)
-            counts = [len(e.ids) + sum(len(o.ids) for o in e.overflowing) for e in encodings]
             windows = Windows(
                 ids=[e.ids for e in encodings],
                 type_ids=[e.type_ids for e in encodings],

@@ -31,6 +31,11 @@ class Windows:
         """(N,) windows per text."""
         return np.bincount(self.owners, minlength=len(self.truncated))
 
+    def per_text(self) -> list[range]:
+        """Each text's windows, as a range of rows (a text's windows are consecutive)."""
+        ends = np.cumsum(self.counts).tolist()
+        return [range(end - n, end) for end, n in zip(ends, self.counts.tolist(), strict=True)]
+
 
 def window_starts(pieces: int, width: int, stride: int, max_windows: int) -> list[int]:
     """Where each window starts among a text's `pieces`: 0, step, 2 step, ... (step = width - stride), the last one
@@ -56,6 +61,14 @@ def aggregate(logits: np.ndarray, owners: np.ndarray, texts: int, how: str = "me
         return out
     np.add.at(out, owners, logits)
     return out / np.bincount(owners, minlength=texts)[:, None]
+
+
+def text_logits(logits: np.ndarray, windows: Windows, how: str = "mean") -> np.ndarray:
+    """(W, K) logits of `windows`' rows -> (N, K) logits per text: the rows themselves when every text took one
+    window, else `aggregate`d."""
+    if len(windows.ids) == len(windows.truncated):
+        return logits
+    return aggregate(logits, windows.owners, len(windows.truncated), how)
 
 
 def stitch(rows: list[np.ndarray], starts: list[int], prefix: int, suffix: int, tokens: int) -> np.ndarray:

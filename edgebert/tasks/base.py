@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +17,7 @@ from ..data.tokens import IGNORE
 from ..runtime.backends import Backend, open_backend
 from ..runtime.model import ArtifactModel
 from ..runtime.tokenization import Batch, TextEncoder
-from ..runtime.windows import Windows, aggregate
+from ..runtime.windows import Windows, text_logits
 
 EVAL_BOOTSTRAP = 2000  # resamples of the eval rows for the export's intervals (a few ms on thousands of rows)
 
@@ -110,14 +110,9 @@ class Task:
 
     def encode_read(self, encoder: TextEncoder, data, long_text: LongText) -> Encoded:
         """`encode`, each text read as the artifact will read it: with long_text "chunk", rows are windows and
-        `text_logits` turns their logits back into one row per text."""
-        encoded = self.encode(encoder, data)
-        if long_text.policy == "truncate":
-            return encoded
-        windows = encoder.encode_windows(data.texts, data.pairs, long_text)
-        return replace(
-            encoded, ids=windows.ids, type_ids=windows.type_ids, windows=windows, aggregate=long_text.aggregate
-        )
+        `text_logits` turns their logits back into one row per text. Default: as `encode` (sentences given as words
+        are scored as encoded; the runtime's windows stitch raw texts)."""
+        return self.encode(encoder, data)
 
     def encode_training(self, encoder: TextEncoder, data, long_text: LongText) -> Encoded:
         """`encode` for training: with long_text "chunk", every window of a long text is a row with the text's
@@ -131,10 +126,7 @@ class Task:
     @staticmethod
     def text_logits(rows: np.ndarray, encoded: Encoded) -> np.ndarray:
         """Logits per text from logits per row (the same, unless the texts were read in windows)."""
-        windows = encoded.windows
-        if windows is None or len(windows.ids) == len(windows.truncated):
-            return rows
-        return aggregate(rows, windows.owners, len(windows.truncated), encoded.aggregate)
+        return rows if encoded.windows is None else text_logits(rows, encoded.windows, encoded.aggregate)
 
     @staticmethod
     def encode_inputs(encoder: TextEncoder, data) -> tuple[list, list]:

@@ -64,11 +64,9 @@ class MultiLabelTask(SequenceTask):
     def decision_thresholds(self) -> list[float]:
         return [float(t) for t in self.thresholds]
 
-    def encode(self, encoder: TextEncoder, data: TextDataset) -> Encoded:
-        if not data.texts:
-            raise InputError(f"{data.source} is empty.")
-        ids, types = encoder.encode(data.texts, data.pairs)
-        return Encoded(ids, types, self.multi_hot(_label_sets(data), data.source).tolist())
+    def targets(self, data: TextDataset) -> list:
+        """What each text should be given: a 0/1 row over the labels."""
+        return self.multi_hot(_label_sets(data), data.source).tolist()
 
     def multi_hot(self, label_sets: list[tuple[str, ...]], source: str) -> np.ndarray:
         """(N, K) 0/1 float32 from each text's labels."""

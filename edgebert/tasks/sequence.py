@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import SEQUENCE, Drift, Evaluation
+from ..core.artifact import SEQUENCE, Drift, Evaluation, LongText
 from ..core.errors import InputError
 from ..core.metrics import (
     accuracy_interval,
@@ -65,10 +65,21 @@ class SequenceTask(Task):
         return [*data.texts, *(p for p in data.pairs or () if p)], False
 
     def encode(self, encoder: TextEncoder, data: TextDataset) -> Encoded:
+        return self.encode_read(encoder, data, LongText("truncate"))
+
+    def encode_read(self, encoder: TextEncoder, data: TextDataset, long_text: LongText) -> Encoded:
         if not data.texts:
             raise InputError(f"{data.source} is empty.")
-        ids, types = encoder.encode(data.texts, data.pairs)
-        return Encoded(ids, types, self.labels.encode(_single_labels(data), data.source))
+        if long_text.policy == "truncate":
+            ids, types = encoder.encode(data.texts, data.pairs)
+            return Encoded(ids, types, self.targets(data))
+        windows = encoder.encode_windows(data.texts, data.pairs, long_text)  # one tokenizer pass: rows are windows
+        targets = self.targets(data)
+        return Encoded(windows.ids, windows.type_ids, targets, windows=windows, aggregate=long_text.aggregate)
+
+    def targets(self, data: TextDataset) -> list:
+        """What each text should be given: its label's id."""
+        return self.labels.encode(_single_labels(data), data.source)
 
     def class_counts(self, encoded: Encoded) -> np.ndarray:
         return np.bincount(encoded.targets, minlength=self.num_labels)

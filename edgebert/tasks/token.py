@@ -82,10 +82,6 @@ class TokenTask(Task):
     def tokenizer_inputs(data: TokenDataset) -> tuple[list, bool]:
         return [list(words) for words in data.words], True
 
-    def encode_read(self, encoder: TextEncoder, data: TokenDataset, long_text) -> Encoded:
-        """Sentences given as words are scored as encoded (the runtime's windows stitch raw texts)."""
-        return self.encode(encoder, data)
-
     def encode(self, encoder: TextEncoder, data: TokenDataset) -> Encoded:
         if not data.words:
             raise InputError(f"{data.source} is empty.")
