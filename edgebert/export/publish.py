@@ -40,6 +40,9 @@ def publish(artifact: Path, out: Path, *, force: bool = False) -> list[str]:
     with atomic_directory(out, force) as staging:
         for name in [*manifest.files, "edgebert.json"]:
             shutil.copyfile(artifact / name, staging / name)
+        if read_manifest(staging) != manifest:  # the copies, not only the originals: nothing changed in between
+            raise InputError(f"{artifact} changed while it was published; publish it again.")
+        verify_files(staging, manifest)
         for source, names in hub_names(manifest.backend, manifest.precision).items():
             for name in names:
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
