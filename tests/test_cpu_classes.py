@@ -10,6 +10,7 @@ from edgebert.core.artifact import read_manifest
 from edgebert.core.cpu import cpu_info
 from edgebert.core.errors import ArtifactError, InputError
 from edgebert.core.fleet import unsafe_reason
+from edgebert.data.text import TextDataset
 from edgebert.export.config import TuneConfig
 from edgebert.export.recipes import quantization_for_cpu
 from edgebert.export.tune import candidate_plans, refuse_unfaithful_scoring
@@ -84,3 +85,19 @@ def test_tune_for_a_target_is_planned_from_the_table_and_refused_where_scoring_w
             refuse_unfaithful_scoring(plans, cpu_info(), target)
     else:
         refuse_unfaithful_scoring(plans, cpu_info(), target)
+
+
+@pytest.mark.parametrize("cpu_class", list(SIMULATED_CPUS))
+def test_tune_builds_bf16_candidates_only_where_bf16_is_native_and_timed(cpu_class, simulate_cpu, tiny_checkpoint):
+    simulate_cpu(cpu_class)
+    calibration = TextDataset(["a text"], None, "calib")
+    config = TuneConfig(light_last_layer=False)
+    names = [
+        p.name for p in candidate_plans({"teacher": tiny_checkpoint}, config, cpu_info().isa, calibration, timed=True)
+    ]
+    assert ("teacher/openvino-bf16" in names) is EXPECTED[cpu_class][4]
+    assert {"teacher/dynamic", "teacher/static", "teacher/openvino"} <= set(names)
+    for plan in candidate_plans({"teacher": tiny_checkpoint}, config, cpu_info().isa, calibration, timed=True):
+        assert (plan.config.openvino_precision == "bf16") is plan.name.endswith("openvino-bf16")
+    target = candidate_plans({"teacher": tiny_checkpoint}, TuneConfig(target="avx2"), "avx2", calibration, timed=False)
+    assert all(p.config.openvino_precision == "f32" for p in target)  # another CPU's artifact: never bf16

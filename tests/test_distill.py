@@ -12,7 +12,7 @@ import torch
 from edgebert.cli import main
 from edgebert.core.errors import InputError
 from edgebert.data.text import load_file
-from edgebert.data.tokens import IGNORE
+from edgebert.data.tokens import IGNORE, UNLABELLED
 from edgebert.train.config import TrainConfig
 from edgebert.train.distill import distillation_loss, hidden_state_loss, kept_layers, student_from_teacher
 
@@ -51,6 +51,57 @@ def test_distillation_loss_is_the_hard_loss_when_student_equals_teacher_and_skip
     other = distillation_loss(logits, torch.randn(2, 5, 3), targets, temperature=2.0, alpha=1.0)
     other.backward()
     assert other.item() > 0 and logits.grad[0, 2].abs().sum() == 0  # an unlabelled position gets no gradient
+
+
+def test_unlabelled_rows_learn_the_teacher_alone_and_a_batch_of_them_has_a_finite_loss():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3)
+    targets = torch.tensor([0, UNLABELLED, 2, UNLABELLED])
+    mixed = distillation_loss(student, teacher, targets, temperature=2.0, alpha=0.5)
+    labelled = torch.tensor([True, False, True, False])
+    hard = torch.nn.functional.cross_entropy(student[labelled], targets[labelled])
+    soft = distillation_loss(student, teacher, targets, temperature=2.0, alpha=1.0)  # every row's teacher term
+    assert mixed.item() == pytest.approx(0.5 * soft.item() + 0.5 * hard.item(), rel=1e-5)
+    only = distillation_loss(student, teacher, torch.full((4,), UNLABELLED), temperature=2.0, alpha=0.5)
+    only.backward()
+    assert torch.isfinite(only) and only.item() == pytest.approx(0.5 * soft.item(), rel=1e-5)
+    assert (student.grad.abs().sum(dim=1) > 0).all()  # unlabelled rows still learn from the teacher
+
+
+def test_distill_learns_unlabelled_texts_in_windows_and_the_student_reads_long_texts_so(
+    tiny_checkpoint, data_dir, tmp_path, capsys
+):
+    from edgebert import Classifier
+
+    rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
+    long_texts = [{"text": " ".join(r["text"] for r in rows[i : i + 6])} for i in range(0, 48, 6)]  # no labels
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    unlabelled.write_text("".join(json.dumps(r) + "\n" for r in long_texts), encoding="utf-8")
+    out = tmp_path / "student"
+    args = ["distill", str(tiny_checkpoint), "--layers", "1", "--data", str(data_dir / "train.jsonl")]
+    args += ["--eval", str(data_dir / "dev.jsonl"), "--unlabelled", str(unlabelled), "--long-text", "chunk"]
+    args += ["--out", str(out), "--epochs", "3", "--lr", "5e-3", "--hidden-weight", "1"]
+    assert main(args) == 0, capsys.readouterr().err
+    said = capsys.readouterr().err
+    windows = int(said.split(" unlabelled rows")[0].rsplit(" ", 1)[1])
+    assert windows > len(long_texts)  # each long text became several windows
+    meta = json.loads((out / "edgebert_checkpoint.json").read_text())
+    assert meta["train_config"]["distill_unlabelled"] == [str(unlabelled)]
+    assert meta["train_config"]["long_text"] == "chunk"
+    assert main(["export", str(out), "--out", str(tmp_path / "fp32"), "--quiet"]) == 0
+    student = Classifier.load(tmp_path / "fp32")
+    assert student.manifest.long_text.policy == "chunk"  # the policy it was distilled with is the default
+    assert student.predict(long_texts[0]["text"]).windows > 1
+
+
+def test_unlabelled_texts_need_a_teacher_and_a_text_classifier(tiny_token_checkpoint, token_data_dir, tmp_path, capsys):
+    with pytest.raises(InputError, match="edgebert distill"):
+        TrainConfig(distill_unlabelled=("more.jsonl",))
+    args = ["distill", str(tiny_token_checkpoint), "--layers", "1", "--data", str(token_data_dir / "train.jsonl")]
+    args += ["--eval", str(token_data_dir / "dev.jsonl"), "--unlabelled", str(token_data_dir / "dev.jsonl")]
+    args += ["--out", str(tmp_path / "s"), "--quiet"]
+    assert main(args) == 2
+    assert "needs labels" in capsys.readouterr().err
 
 
 def test_distilled_student_trains_exports_and_runs(tiny_checkpoint, data_dir, tmp_path, capsys):

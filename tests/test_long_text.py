@@ -360,7 +360,22 @@ def test_windows_in_training_are_refused_where_they_do_not_apply(tiny_checkpoint
     with pytest.raises(InputError, match="--long-text chunk"):
         TrainConfig(task="token", long_text="chunk")
     with pytest.raises(InputError, match="--long-text chunk"):
-        TrainConfig(teacher=str(tiny_checkpoint), student_layers=1, long_text="chunk")
+        TrainConfig(ensemble=("a",), long_text="chunk")
+    TrainConfig(teacher=str(tiny_checkpoint), student_layers=1, long_text="chunk")  # a student learns every window
+
+
+def test_bench_reads_real_texts_as_each_variant_reads_them(chunked_artifact, tiny_checkpoint):
+    from edgebert.bench.run import _Variant
+
+    out, _, dev = chunked_artifact
+    from edgebert.data.text import load_file
+
+    texts = load_file(dev).texts
+    artifact, reference = _Variant("int8", out, 1), _Variant("torch", tiny_checkpoint, 1)
+    clf = Classifier.load(out, threads=1)
+    assert np.allclose(artifact.logits(texts), clf.predict_logits(texts), atol=1e-5)  # chunked, as the app reads
+    assert reference.long_text.policy == "truncate"  # the checkpoint was trained on truncated texts
+    assert np.allclose(artifact.logits(texts[-12:]), clf.predict_logits(texts[-12:], long_text="truncate"), atol=1e-5)
 
 
 def test_the_javascript_tokenizer_reads_a_huge_text_only_as_far_as_its_windows_with_pythons_ids(

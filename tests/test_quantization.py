@@ -12,14 +12,14 @@ import pytest
 
 from edgebert import Classifier
 from edgebert.cli import main
-from edgebert.core.artifact import read_manifest
-from edgebert.core.errors import AccuracyBudgetError, InputError
+from edgebert.core.artifact import Manifest, read_manifest
+from edgebert.core.errors import AccuracyBudgetError, ArtifactError, InputError
 from edgebert.data.text import load_file
 from edgebert.export.accuracy_budget import fit_accuracy_budget
 from edgebert.export.config import ExportConfig, QuantizationConfig
 from edgebert.export.pipeline import export_artifact
 from edgebert.export.quantize import QuantUnit, quantizable_units, quantize_dynamic_int8
-from edgebert.export.recipes import quantization_from_recipe
+from edgebert.export.recipes import quantization_for_cpu, quantization_from_recipe
 from edgebert.export.summary import format_export_summary
 from edgebert.tasks import Encoded, task_for
 
@@ -347,6 +347,44 @@ def test_openvino_bf16_is_opt_in_checked_by_the_golden_replay_and_refused_withou
         pytest.skip("this CPU has no native bf16: the bf16 run itself cannot be checked here")
     bf16 = Classifier.load(artifact, openvino_precision="bf16")  # passed the golden replay
     assert np.abs(bf16.predict_logits(texts) - f32.predict_logits(texts)).max() < 0.1
+
+
+def test_a_bf16_openvino_export_records_its_precision_and_runs_in_f32_where_bf16_is_not_native(
+    tiny_checkpoint, data_dir, tmp_path, monkeypatch
+):
+    from edgebert.core import cpu
+    from edgebert.export import pipeline
+    from edgebert.runtime import model as runtime_model
+
+    no_bf16 = cpu.CpuInfo("x", "x86_64", frozenset({"avx2"}))
+    calibration = load_file(data_dir / "train.jsonl", label_column=None)
+    quantization = quantization_from_recipe("openvino-int8")
+    with pytest.raises(InputError, match="applies to OpenVINO artifacts"):
+        ExportConfig(quantization=quantization_for_cpu("avx2"), openvino_precision="bf16")
+    bf16_config = ExportConfig(backend="openvino", quantization=quantization, openvino_precision="bf16")
+    with monkeypatch.context() as patch:  # the export measures bf16 on its own CPU: refused where it is emulated
+        patch.setattr(pipeline, "cpu_info", lambda: no_bf16)
+        with pytest.raises(InputError, match="no native bf16"):
+            export_artifact(tiny_checkpoint, tmp_path / "x", bf16_config, calibration_data=calibration, progress=False)
+    artifact = tmp_path / "ov"
+    if cpu.cpu_info().native_bf16:  # the real thing: evaluated and recorded in bf16, replayed so at load
+        export_artifact(tiny_checkpoint, artifact, bf16_config, calibration_data=calibration, progress=False)
+        assert read_manifest(artifact).openvino_precision == "bf16"
+        assert read_manifest(artifact).golden.atol == pipeline.GOLDEN_ATOL["bf16"]
+        Classifier.load(artifact)
+    else:  # an f32 export relabelled as a bf16 one stands in for it (the manifest is not in its own checksums)
+        config = ExportConfig(backend="openvino", quantization=quantization)
+        export_artifact(tiny_checkpoint, artifact, config, calibration_data=calibration, progress=False)
+        manifest = json.loads((artifact / "edgebert.json").read_text())
+        (artifact / "edgebert.json").write_text(json.dumps({**manifest, "openvino_precision": "bf16"}))
+    monkeypatch.setattr(runtime_model, "cpu_info", lambda: no_bf16)
+    with pytest.warns(UserWarning, match="no native bf16, so they run in f32"):
+        model = Classifier.load(artifact)  # the golden replay passed in f32
+    assert model.predict("the team won the match").label
+    onnx_manifest = json.loads((artifact / "edgebert.json").read_text())
+    onnx_manifest["backend"] = "onnxruntime"
+    with pytest.raises(ArtifactError, match="openvino_precision"):
+        Manifest.from_dict(onnx_manifest, "edgebert.json")
 
 
 def test_changed_share_bound_is_a_wilson_upper_end_in_points():

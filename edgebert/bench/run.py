@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..core.artifact import TOKENIZER
+from ..core.artifact import TOKENIZER, LongText
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import InputError
 from ..core.metrics import (
@@ -171,6 +171,7 @@ class _Variant:
 
             clf = Classifier.load(self.path, threads=threads)
             self.labels, self.encoder, self.backend = clf.labels, clf.encoder, clf.backend
+            self.long_text = clf.manifest.long_text  # real texts are read as the artifact reads them
             self.vocab_size = clf.encoder.tokenizer.get_vocab_size()
             self.description = f"{clf.manifest.backend} {clf.manifest.precision}"
             self.model_files = [self.path / name for name in clf.manifest.model_files]
@@ -188,15 +189,22 @@ class _Variant:
         model = load_checkpoint_model(self.path)
         self.labels, self.backend = meta.labels, TorchBackend(model)
         self.encoder = TextEncoder.from_file(self.path / TOKENIZER, meta.max_length)
+        self.long_text = LongText(meta.trained_long_text)  # as its export reads texts by default
         self.vocab_size = model.config.vocab_size
         self.description = "torch fp32 (eager)"
         self.model_files = sorted(self.path.glob("*.safetensors"))
 
     def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """(N, K) per text; a text longer than the model is truncated or read in windows, as the variant reads it."""
         from ..runtime.model import batched_logits
+        from ..runtime.windows import text_logits
 
-        ids, types = self.encoder.encode(texts)
-        return batched_logits(self.backend, self.encoder, ids, types, batch_size, len(self.labels))
+        if self.long_text.policy == "truncate":
+            ids, types = self.encoder.encode(texts)
+            return batched_logits(self.backend, self.encoder, ids, types, batch_size, len(self.labels))
+        windows = self.encoder.encode_windows(texts, None, self.long_text)
+        rows = batched_logits(self.backend, self.encoder, windows.ids, windows.type_ids, batch_size, len(self.labels))
+        return text_logits(rows, windows, self.long_text.aggregate)
 
 
 def run_bench(

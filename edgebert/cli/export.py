@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.artifact import BACKENDS
+from ..core.artifact import BACKENDS, OPENVINO_PRECISIONS
 from ..core.errors import InputError
 from ..export.config import CALIB_METHODS, TUNE_ENGINES, ExportConfig, TuneConfig
 from ..modeling.vocabulary import TRIM_SCRIPTS
@@ -79,6 +79,15 @@ def add_export(commands) -> None:
         help="with --tune: INT8 engines to try (default: all; static and openvino need --calib)",
     )
     config_option(p, "--opset", ExportConfig, "opset", "ONNX opset", type=int)
+    config_option(
+        p,
+        "--openvino-precision",
+        ExportConfig,
+        "openvino_precision",
+        "OpenVINO artifacts: what the float layers compute in; 'bf16' (faster on CPUs with native bf16: AMX, "
+        "avx512_bf16) is evaluated and recorded on this CPU, and the runtime follows the manifest",
+        choices=list(OPENVINO_PRECISIONS),
+    )
     p.add_argument(
         "--light-last-layer",
         action="store_true",
@@ -141,6 +150,7 @@ def run_export(args) -> int:
         trim_vocabulary=bool(args.trim_vocab) or None,
         trim_keep_scripts=tuple(args.trim_keep) or None,
         long_text=long_text_from_args(args),
+        openvino_precision=args.openvino_precision,
     )
     eval_data, calibration = _eval_and_calibration(args)
     report = export_artifact(

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from ..core.artifact import OPENVINO_PRECISIONS
 from ..core.errors import InputError
 from ..serve.config import ServeConfig
 from .options import config_from_args, config_option
@@ -58,8 +59,9 @@ def add_serve(commands) -> None:
         "--openvino-precision",
         ServeConfig,
         "openvino_precision",
-        "OpenVINO artifacts: bf16 on CPUs with native bf16 (faster; the golden replay still checks)",
-        choices=["f32", "bf16"],
+        "OpenVINO artifacts: the precision of their float layers; default: the manifest's (bf16 where the export "
+        "chose it and this CPU has native bf16, else f32)",
+        choices=list(OPENVINO_PRECISIONS),
     )
     config_option(
         p, "--public-key", ServeConfig, "public_key", "serve only an artifact signed by this key's holder (model.sig)"

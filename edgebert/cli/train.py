@@ -40,6 +40,10 @@ def _freeze_option(parser) -> None:
     )
 
 
+def _long_text_option(parser, text: str) -> None:
+    config_option(parser, "--long-text", TrainConfig, "long_text", text, choices=LONG_TEXT_POLICIES)
+
+
 def _shared(parser, config_class) -> None:
     for flag, name, text, kwargs in SHARED:
         config_option(parser, flag, config_class, name, text, **kwargs)
@@ -105,14 +109,10 @@ def add_train(commands) -> None:
     )
     config_option(p, "--pooling", TrainConfig, "pooling", "sentence vector: [CLS] or mean of tokens", choices=POOLINGS)
     config_option(p, "--max-length", TrainConfig, "max_length", "truncate to N tokens, or 'auto' (99th percentile)")
-    config_option(
+    _long_text_option(
         p,
-        "--long-text",
-        TrainConfig,
-        "long_text",
         "'chunk': train on every window of a text longer than --max-length (each with the text's label) and score "
         "dev with the windows' logits averaged, as the exported artifact will read it",
-        choices=LONG_TEXT_POLICIES,
     )
     _shared(p, TrainConfig)
     config_option(p, "--grad-accum", TrainConfig, "grad_accum", "optimizer step every N batches", type=int)
@@ -210,6 +210,21 @@ def add_distill(commands) -> None:
         "distill_hidden_weight",
         "weight of a loss matching each student layer's hidden states to the teacher layer it was copied from",
         type=float,
+    )
+    config_option(
+        p,
+        "--unlabelled",
+        TrainConfig,
+        "distill_unlabelled",
+        "more in-domain texts without labels (repeatable; any label column is not read): the student learns the "
+        "teacher's answers on them too",
+        action="append",
+        metavar="DATA",
+    )
+    _long_text_option(
+        p,
+        "'chunk': learn the teacher's answer on every window of a text longer than the teacher's max length (the "
+        "text's label on each) and score dev with the windows' logits averaged, as the exported artifact will read it",
     )
     _freeze_option(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")

@@ -48,6 +48,7 @@ MAX_GOLDEN_ATOL = 1.0  # a wider tolerance would accept a different model
 LONG_TEXT_POLICIES = ("truncate", "chunk")  # what a text longer than max_length gets (LongText)
 AGGREGATIONS = ("mean", "max")  # how a chunked text's window logits become its own
 MAX_WINDOWS_LIMIT = 1024  # windows per text a manifest may ask for (the default is DEFAULT_MAX_WINDOWS)
+OPENVINO_PRECISIONS = ("f32", "bf16")  # what OpenVINO computes the layers it keeps in floating point in
 DEFAULT_MAX_WINDOWS = 16  # ~1,500 tokens at max_length 128: a long article read whole, a 10 MB text bounded
 
 
@@ -277,6 +278,9 @@ class Manifest:
     tuning: Tuning | None = None
     tools: dict[str, str] = field(default_factory=dict)  # versions of the tools that produced it
     long_text: LongText = field(default_factory=LongText)  # texts longer than max_length: truncated or chunked
+    # OpenVINO artifacts: the precision their float layers were evaluated and their golden logits recorded in ("bf16"
+    # only where the exporting CPU computes bf16 natively); a CPU without native bf16 runs them in f32
+    openvino_precision: str = "f32"
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -326,6 +330,10 @@ class Manifest:
             raise bad("max_length", f"is {self.max_length}, outside 3..512")
         if (problem := self.long_text.problem(self.max_length)) is not None:
             raise bad("long_text", problem)
+        if self.openvino_precision not in OPENVINO_PRECISIONS or (
+            self.openvino_precision != "f32" and self.backend != "openvino"
+        ):
+            raise bad("openvino_precision", f"is {self.openvino_precision!r}: 'f32', or 'bf16' for an OpenVINO model")
 
     def _validate_files(self, bad) -> None:
         if self.model_files != MODEL_FILES[self.backend]:

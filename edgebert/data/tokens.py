@@ -15,6 +15,7 @@ from ..core.errors import InputError
 from .text import read_jsonl_rows
 
 IGNORE = -100  # torch.nn.functional.cross_entropy's default ignore_index
+UNLABELLED = -101  # distill --unlabelled: a row the student learns from its teacher's answer alone (no label)
 
 
 @dataclass

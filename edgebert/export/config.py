@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.artifact import BACKENDS, LongText
+from ..core.artifact import BACKENDS, OPENVINO_PRECISIONS, LongText
 from ..core.errors import InputError
 from ..core.validate import choice, positive
 from ..modeling.vocabulary import TRIM_SCRIPTS
@@ -60,8 +60,14 @@ class ExportConfig:
     trim_keep_scripts: tuple[str, ...] = ()  # with trim_vocabulary: keep every piece of these scripts too ("cjk")
     # recorded in the manifest, and --eval/--test read texts so; None: as the checkpoint was trained, else truncate
     long_text: LongText | None = None
+    # OpenVINO: what its float layers compute in ("bf16" needs a CPU with native bf16 at export: the evaluation and
+    # golden logits are measured so); recorded in the manifest, which the runtime follows
+    openvino_precision: str = "f32"
 
     def __post_init__(self) -> None:
+        choice(self, "openvino_precision", OPENVINO_PRECISIONS)
+        if self.openvino_precision != "f32" and self.backend != "openvino":
+            raise InputError("--openvino-precision applies to OpenVINO artifacts; add --recipe openvino-int8.")
         if self.long_text and (problem := self.long_text.problem(512)):  # checked again at the model's length
             raise InputError(f"--long-text: {problem}.")
         if not 14 <= self.opset <= 21:
@@ -81,11 +87,17 @@ class ExportConfig:
             self.quantization = self.quantization.with_options(mode="static")
 
     @property
+    def engine_options(self) -> dict[str, str]:
+        """How the saved model is opened (runtime.backends.open_backend), as the manifest tells the runtime."""
+        return {"precision": self.openvino_precision} if self.backend == "openvino" else {}
+
+    @property
     def needs_calibration(self) -> bool:
         return self.quantization is not None and self.quantization.mode == "static"
 
 
-TUNE_ENGINES = ("dynamic", "static", "openvino")
+# openvino-bf16: OpenVINO INT8 with its float layers in bf16, built only on CPUs with native bf16 (AMX, avx512_bf16)
+TUNE_ENGINES = ("dynamic", "static", "openvino", "openvino-bf16")
 
 
 @dataclass

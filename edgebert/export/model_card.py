@@ -97,6 +97,11 @@ def _quantization(m: Manifest) -> str:
         f"{q.mode} INT8 ({q.weight_type} weights, {'per channel' if q.per_channel else 'per tensor'}"
         f"{', 7-bit' if q.reduce_range else ''}), recipe `{q.recipe or 'custom'}`, exported on a `{q.export_cpu}` CPU.",
     ]
+    if m.openvino_precision == "bf16":
+        lines.append(
+            "OpenVINO runs its floating-point layers in bf16 (evaluated so, golden logits recorded so); a CPU without "
+            "native bf16 (AMX, avx512_bf16) runs them in f32 instead."
+        )
     if q.calibration_source:
         lines.append(f"Calibrated on {q.calibration_texts or q.calibration_size} texts of `{q.calibration_source}`.")
     budget = q.accuracy_budget

@@ -31,7 +31,6 @@ from ..core.artifact import (
     HF_CONFIG,
     HF_TOKENIZER_CONFIG,
     HF_TOKENIZER_FILES,
-    LONG_TEXT_POLICIES,
     MODEL_CARD,
     TOKENIZER,
     AccuracyBudget,
@@ -53,7 +52,7 @@ from ..data.text import TextDataset
 from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta
 from ..modeling.vocabulary import KEEP_RULE, plan_trim, trim_embeddings, trim_tokenizer
-from ..runtime.backends import open_backend
+from ..runtime.backends import Backend, open_backend
 from ..runtime.tokenization import TextEncoder
 from ..runtime.windows import Windows, text_logits
 from ..tasks import Encoded, Task, task_of
@@ -68,7 +67,7 @@ from .onnx_export import PARITY_TEXTS, check_parity, export_onnx
 
 TOOLS = ("edgebert", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "tokenizers", "numpy")
 TRIM_CHECK_ROWS = 256  # covered rows re-tokenized and re-run in torch after trimming
-GOLDEN_ATOL = {"fp32": 1e-3, "int8": 0.05}  # INT8 kernels differ slightly between CPUs
+GOLDEN_ATOL = {"fp32": 1e-3, "int8": 0.05, "bf16": 0.1}  # INT8 kernels and bf16 rounding differ between CPUs
 
 
 @dataclass
@@ -189,8 +188,7 @@ def load_inputs(
 def reading(config: ExportConfig, meta: CheckpointMeta) -> LongText:
     """How the artifact will read long texts: --long-text, else as the checkpoint was trained (`train --long-text
     chunk` trains on windows, so its artifact chunks), else truncate."""
-    trained = meta.train_config.get("long_text") if isinstance(meta.train_config, dict) else None
-    long_text = config.long_text or LongText(trained if trained in LONG_TEXT_POLICIES else "truncate")
+    long_text = config.long_text or LongText(meta.trained_long_text)
     if (problem := long_text.problem(meta.max_length)) is not None:
         raise InputError(f"--long-text: {problem}.")
     return long_text
@@ -216,6 +214,11 @@ def check_stage_inputs(
         raise InputError(
             f"--test {test_data.source} is also --eval: the test set must be one nothing was selected on. "
             "Select on dev (--eval DATA:dev) and report on test (--test DATA:test)."
+        )
+    if config.openvino_precision == "bf16" and not cpu_info().native_bf16:
+        raise InputError(
+            "--openvino-precision bf16 is evaluated and recorded on the exporting CPU, and this one has no native bf16 "
+            "(avx512_bf16 or AMX): export on such a CPU, or drop the flag."
         )
     if config.max_drop_points is not None and eval_data is None:
         raise InputError("--max-drop measures the drop on labelled data: add --eval FILE (e.g. --eval bbc_news:dev).")
@@ -370,13 +373,13 @@ def agreement_evidence(graph: Graph, inputs: ExportInputs, config: ExportConfig,
     pool = inputs.agreement_data
     if pool is None:
         return None, ""
-    task, per_call = inputs.task, quantizes_per_call(config.backend, config.quantization)
+    task = inputs.task
     ids, types = task.encode_inputs(inputs.encoder, pool)
     say(f"agreement pool: {len(ids)} unlabelled texts from {pool.source}, fp32 reference")
     reference = task.model_logits("onnxruntime", graph.path, inputs.encoder, ids, types)
 
     def evidence(path: Path) -> list[float]:
-        candidate = task.model_logits(config.backend, path, inputs.encoder, ids, types, row_by_row=per_call)
+        candidate = task.logits(saved_engine(path, config), inputs.encoder, ids, types)
         return changed_bound(task.changed_labels(reference, candidate), say)
 
     return evidence, evidence_name(pool, "the fp32 graph")
@@ -384,11 +387,10 @@ def agreement_evidence(graph: Graph, inputs: ExportInputs, config: ExportConfig,
 
 def _budget_logits(inputs: ExportInputs, config: ExportConfig) -> Callable[[Path, np.ndarray | None], np.ndarray]:
     """logits_of(model, rows) for the budget, run as the runtime will run it (one row per call where that matters)."""
-    per_call = quantizes_per_call(config.backend, config.quantization)
 
     def logits_of(path: Path, rows: np.ndarray | None) -> np.ndarray:
         def run(ids: list, types: list) -> np.ndarray:
-            return inputs.task.model_logits(config.backend, path, inputs.encoder, ids, types, row_by_row=per_call)
+            return inputs.task.logits(saved_engine(path, config), inputs.encoder, ids, types)
 
         return inputs.task.budget_logits(run, inputs.encoded_eval, rows)
 
@@ -430,24 +432,25 @@ def _read_evaluation(model_path: Path, graph: Graph, inputs: ExportInputs, confi
 
 
 def _evaluation(model_path, graph, inputs, config, source: str, encoded: Encoded, fp32_logits) -> Evaluation:
-    per_call = quantizes_per_call(config.backend, config.quantization)
     task = inputs.task
     return task.artifact_evaluation(
         source=source,
         encoded=encoded,
         candidate=lambda: task.text_logits(
-            task.model_logits(
-                config.backend, model_path, inputs.encoder, encoded.ids, encoded.type_ids, row_by_row=per_call
-            ),
-            encoded,
+            task.logits(saved_engine(model_path, config), inputs.encoder, encoded.ids, encoded.type_ids), encoded
         ),
         fp32_reference=fp32_logits,
         fp32_graph=graph.path if config.quantization else None,
         encoder=inputs.encoder,
-        backend=config.backend,
-        model_path=model_path,
-        row_by_row=per_call,
+        candidate_engine=lambda: saved_engine(model_path, config),
     )
+
+
+def saved_engine(model_path: Path, config: ExportConfig) -> Backend:
+    """The saved model opened as the runtime will run it: one row per call where its INT8 scales are picked per
+    call (core.artifact.quantizes_per_call), its float layers in the precision the manifest records."""
+    per_call = quantizes_per_call(config.backend, config.quantization)
+    return open_backend(config.backend, model_path, usable_cpu_count(), row_by_row=per_call, **config.engine_options)
 
 
 # ---- save
@@ -486,12 +489,13 @@ def write_bundle(
             pretrained=meta.pretrained,
         ),
         quantization=_quantization_record(config, budget, inputs.calibration_data),
-        golden=golden_sample(config.backend, staging / model_files[0], inputs, config.quantization is not None),
+        golden=golden_sample(staging / model_files[0], inputs, config),
         evaluation=evaluations[0],
         test_evaluation=evaluations[1],
         thresholds=task.decision_thresholds(),
         tools=tool_versions(),
         long_text=inputs.long_text,
+        openvino_precision=config.openvino_precision,
     )
     write_hf_config(staging, inputs)
     write_conformance(
@@ -523,15 +527,20 @@ def write_hf_config(staging: Path, inputs: ExportInputs) -> None:
         (staging / HF_TOKENIZER_CONFIG).write_text(json.dumps(minimal, indent=2), encoding="utf-8")
 
 
-def golden_sample(backend: str, model_path: Path, inputs: ExportInputs, quantized: bool) -> GoldenSample:
+def golden_sample(model_path: Path, inputs: ExportInputs, config: ExportConfig) -> GoldenSample:
     """The parity texts' ids and logits from the saved model, one text per call, as the runtime replays them
     (dynamic INT8 picks activation scales per batch, so batch-mates would change the logits)."""
     ids, types = inputs.encoder.encode(PARITY_TEXTS)
-    engine = open_backend(backend, model_path, usable_cpu_count())
+    engine = open_backend(config.backend, model_path, usable_cpu_count(), **config.engine_options)
     logits = inputs.task.golden_logits(engine, inputs.encoder, ids, types)
-    return GoldenSample(
-        texts=PARITY_TEXTS, input_ids=ids, logits=logits, atol=GOLDEN_ATOL["int8" if quantized else "fp32"]
-    )
+    return GoldenSample(texts=PARITY_TEXTS, input_ids=ids, logits=logits, atol=GOLDEN_ATOL[golden_kind(config)])
+
+
+def golden_kind(config: ExportConfig) -> str:
+    """Which tolerance another machine's replay gets: bf16 layers round differently by CPU, INT8 kernels a little."""
+    if config.openvino_precision == "bf16":
+        return "bf16"
+    return "int8" if config.quantization else "fp32"
 
 
 def _kit_logits(model_path: Path, inputs: ExportInputs, config: ExportConfig):
@@ -541,7 +550,7 @@ def _kit_logits(model_path: Path, inputs: ExportInputs, config: ExportConfig):
         return None
 
     def logits(windows: Windows) -> np.ndarray:
-        engine = open_backend(config.backend, model_path, usable_cpu_count())
+        engine = open_backend(config.backend, model_path, usable_cpu_count(), **config.engine_options)
         rows = inputs.task.logits(engine, inputs.encoder, windows.ids, windows.type_ids, batch_size=1)
         return text_logits(rows, windows, inputs.long_text.aggregate)
 

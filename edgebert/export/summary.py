@@ -15,7 +15,7 @@ def format_export_summary(report: ExportReport) -> str:
     q = m.quantization
     rows = [
         ("artifact", str(report.out)),
-        ("backend", m.backend),
+        ("backend", m.backend + (" (float layers in bf16)" if m.openvino_precision == "bf16" else "")),
         ("precision", m.precision + (f" ({q.mode}, recipe {q.recipe or 'custom'})" if q else "")),
         ("model size", f"{report.size_bytes / 1e6:.1f} MB"),
         ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or m.optimization.note or "none"),

@@ -1,7 +1,8 @@
 """`export --tune`: build every candidate that applies, time each on this CPU, keep the fastest within the budget.
 
 Candidates: for the teacher and each student checkpoint, each INT8 engine (ORT dynamic with this CPU's recipe,
-ORT static, OpenVINO INT8), each with and without the light last layer. Each is a complete artifact built by
+ORT static, OpenVINO INT8, and on CPUs with native bf16 OpenVINO INT8 whose float layers run in bf16), each with and
+without the light last layer. Each is a complete artifact built by
 the ordinary export pipeline (so its evaluation is what users get), scored against the *teacher's* fp32 graph
 (a 95% paired-bootstrap interval of the drop over the eval texts), and timed interleaved with the others on
 real eval texts and the 1x128 shape.
@@ -55,7 +56,7 @@ TUNE_RULE = (
     "texts, timings whose round spreads overlap the fastest's being ties, won by the smallest artifact, then the "
     "simpler recipe (when none is confirmed, ties go first to the interval that reaches least far)"
 )
-ENGINE_SIMPLICITY = ("dynamic", "static", "openvino")
+ENGINE_SIMPLICITY = ("dynamic", "static", "openvino", "openvino-bf16")
 
 
 @dataclasses.dataclass
@@ -204,8 +205,10 @@ def candidate_plans(
     import importlib.util
 
     engines = [e for e in config.engines if e == "dynamic" or calibration is not None]
-    if "openvino" in engines and importlib.util.find_spec("openvino") is None:
-        engines.remove("openvino")
+    if importlib.util.find_spec("openvino") is None:
+        engines = [e for e in engines if not e.startswith("openvino")]
+    if not (timed and cpu_info().native_bf16):  # a candidate this CPU cannot run natively is never built
+        engines = [e for e in engines if e != "openvino-bf16"]
     if not engines:
         raise InputError(
             f"None of --tune-engines {','.join(config.engines)} can be built here: static and openvino need --calib "
@@ -341,9 +344,12 @@ def _export_config(engine: str | None, isa: str, light: bool, config: TuneConfig
     trim.update({"long_text": config.long_text} if config else {})  # every candidate reads long texts the same way
     if engine is None:
         return ExportConfig(**trim)
-    if engine == "openvino":
+    if engine.startswith("openvino"):
         quantization = quantization_from_recipe("openvino-int8")
-        return ExportConfig(backend="openvino", quantization=quantization, light_last_layer=light, **trim)
+        precision = "bf16" if engine == "openvino-bf16" else "f32"
+        return ExportConfig(
+            backend="openvino", quantization=quantization, light_last_layer=light, openvino_precision=precision, **trim
+        )
     quantization = quantization_for_cpu(isa)
     if engine == "static":
         quantization = quantization.with_options(mode="static")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.artifact import HF_CONFIG, MULTI_LABEL, SEQUENCE, TASKS, TOKEN, TOKENIZER
+from ..core.artifact import HF_CONFIG, LONG_TEXT_POLICIES, MULTI_LABEL, SEQUENCE, TASKS, TOKEN, TOKENIZER
 from ..core.bio import non_bio_labels
 from ..core.errors import ArtifactError
 from .input_directory import check_contained, check_input_directory
@@ -37,6 +37,12 @@ class CheckpointMeta:
     pooling: str = "cls"  # "cls" | "mean" (sequence task)
     pretrained: dict[str, Any] | None = None  # the encoder's source (modeling/pretrained.provenance)
     thresholds: list[float] | None = None  # multi_label: per-label decision thresholds, chosen on dev
+
+    @property
+    def trained_long_text(self) -> str:
+        """How training read texts longer than max_length ("chunk": every window), so exports read them the same."""
+        trained = self.train_config.get("long_text") if isinstance(self.train_config, dict) else None
+        return trained if trained in LONG_TEXT_POLICIES else "truncate"
 
 
 def read_checkpoint_meta(path: Path) -> CheckpointMeta:

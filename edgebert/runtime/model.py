@@ -7,6 +7,7 @@ against the labels, so a swapped, corrupt or lying artifact is refused before it
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..core.artifact import (
     MULTI_LABEL,
+    OPENVINO_PRECISIONS,
     SEQUENCE,
     TOKEN,
     TOKENIZER,
@@ -34,7 +36,6 @@ from .tokenization import TextEncoder
 
 ModelT = TypeVar("ModelT", bound="ArtifactModel")
 OPENVINO_MODES = ("latency", "throughput")
-OPENVINO_PRECISIONS = ("f32", "bf16")  # what OpenVINO computes the layers it keeps in floating point in
 FRONT_DOOR_NAMES = {
     SEQUENCE: "Classifier",
     MULTI_LABEL: "Classifier",
@@ -64,7 +65,7 @@ class ArtifactModel:
         check_golden: bool = True,
         batch_size: int = 32,
         openvino_mode: str = "latency",
-        openvino_precision: str = "f32",
+        openvino_precision: str | None = None,
         spinning: bool = False,
         allow_saturation: bool = False,
         variant: str | None = None,
@@ -85,8 +86,10 @@ class ArtifactModel:
         variant: a fleet bundle's variant to load (refused if unsafe on this CPU); default: the bundle's choice
             for this CPU's instruction set, skipping unsafe variants and engines that are not installed (warned).
         probe: for a fleet bundle, time every safe variant briefly (1x128) and load the fastest.
-        openvino_precision: "bf16" lets OpenVINO run its floating-point layers in bf16 on CPUs that have it
-            (avx512_bf16, AMX): faster, and answers may move slightly; the golden replay still has to pass.
+        openvino_precision: what OpenVINO computes its floating-point layers in. Default: the manifest's (the
+            precision the artifact was evaluated in: "bf16" when `export --tune` chose it on a CPU with native bf16;
+            a CPU without it runs such an artifact in "f32", with a warning). "bf16" on a CPU that has it (avx512_bf16,
+            AMX): faster, and answers may move slightly; the golden replay still has to pass.
         public_key: refuse the artifact unless it is signed (`export --sign`) by this key's holder and no file has
             changed since (needs `pip install 'edgebert[sign]'`).
         """
@@ -116,7 +119,9 @@ class ArtifactModel:
             _refuse_saturating_int8(bundle, manifest)
         model_bytes, tokenizer_bytes = _read_opened(bundle, manifest, verify)
         encoder = TextEncoder.from_bytes(tokenizer_bytes, manifest.max_length, where=bundle / TOKENIZER)
-        options = {"mode": openvino_mode, "precision": openvino_precision} if manifest.backend == "openvino" else {}
+        options = {}
+        if manifest.backend == "openvino":
+            options = {"mode": openvino_mode, "precision": _openvino_precision(manifest, openvino_precision, bundle)}
         row_by_row = quantizes_per_call(manifest.backend, manifest.quantization)  # same answer whatever the batch
         backend = open_backend(
             manifest.backend,
@@ -209,7 +214,21 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def _check_options(threads: int | None, batch_size: int, openvino_mode: str, openvino_precision: str) -> None:
+def _openvino_precision(manifest: Manifest, asked: str | None, bundle: Path) -> str:
+    """The caller's choice (checked in _check_options), else the manifest's where this CPU computes it natively."""
+    if asked is not None:
+        return asked
+    if manifest.openvino_precision == "bf16" and not cpu_info().native_bf16:
+        warnings.warn(
+            f"{bundle} was evaluated with bf16 float layers; this CPU has no native bf16, so they run in f32 (answers "
+            "may move slightly; the golden replay still checks them).",
+            stacklevel=3,
+        )
+        return "f32"
+    return manifest.openvino_precision
+
+
+def _check_options(threads: int | None, batch_size: int, openvino_mode: str, openvino_precision: str | None) -> None:
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise InputError(
             f"threads must be a whole number of at least 1 (or None for all usable CPUs), got {threads!r}."
@@ -218,7 +237,7 @@ def _check_options(threads: int | None, batch_size: int, openvino_mode: str, ope
         raise InputError(f"batch_size must be a whole number of at least 1, got {batch_size!r}.")
     if openvino_mode not in OPENVINO_MODES:
         raise InputError(f"openvino_mode must be one of {list(OPENVINO_MODES)}, got {openvino_mode!r}.")
-    if openvino_precision not in OPENVINO_PRECISIONS:
+    if openvino_precision is not None and openvino_precision not in OPENVINO_PRECISIONS:
         raise InputError(f"openvino_precision must be one of {list(OPENVINO_PRECISIONS)}, got {openvino_precision!r}.")
     if openvino_precision == "bf16" and not cpu_info().native_bf16:
         raise InputError(

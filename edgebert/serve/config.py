@@ -26,7 +26,7 @@ class ServeConfig:
     max_inputs: int = 256  # texts per request; more gets 413
     max_body_bytes: int = 4 << 20  # request body; more gets 413
     spinning: bool = False  # ORT worker threads busy-wait between calls (see runtime/backends.py)
-    openvino_precision: str = "f32"  # "bf16": OpenVINO's floating-point layers in bf16 (CPUs with native bf16)
+    openvino_precision: str | None = None  # None: the manifest's; "bf16" on CPUs with native bf16, "f32"
     drain_seconds: float = 30.0  # on SIGTERM, how long in-flight requests may take
     read_timeout_seconds: float = 10.0  # a request body must arrive within this; 408 beyond
     max_connections: int = 512  # open connections; more get 503 (below the usual 1,024 open-file limit)

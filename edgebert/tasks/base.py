@@ -123,6 +123,11 @@ class Task:
         owners = read.windows.owners
         return Encoded(read.ids, read.type_ids, [read.targets[i] for i in owners])
 
+    def encode_unlabelled(self, encoder: TextEncoder, data, long_text: LongText) -> Encoded:
+        """Rows a student learns from its teacher alone (distill --unlabelled): read as training reads texts, every
+        target UNLABELLED."""
+        raise InputError(f"distill --unlabelled takes text classifiers' texts; a '{self.name}' model needs labels.")
+
     @staticmethod
     def text_logits(rows: np.ndarray, encoded: Encoded) -> np.ndarray:
         """Logits per text from logits per row (the same, unless the texts were read in windows)."""
@@ -155,12 +160,9 @@ class Task:
         """Per text, one per call (as the runtime replays them): what the manifest's golden sample stores."""
         raise NotImplementedError
 
-    def model_logits(
-        self, backend: str, path: Path, encoder: TextEncoder, ids: list, type_ids: list, *, row_by_row: bool = False
-    ) -> np.ndarray:
-        """`logits` from a saved graph. row_by_row: as the runtime will run it (core.artifact.quantizes_per_call)."""
-        engine = open_backend(backend, path, usable_cpu_count(), row_by_row=row_by_row)
-        return self.logits(engine, encoder, ids, type_ids)
+    def model_logits(self, backend: str, path: Path, encoder: TextEncoder, ids: list, type_ids: list) -> np.ndarray:
+        """`logits` from a saved graph (an fp32 reference: one call per batch is how the runtime runs it too)."""
+        return self.logits(open_backend(backend, path, usable_cpu_count()), encoder, ids, type_ids)
 
     # ---- scores
     def evaluate(self, backend, encoder: TextEncoder, encoded: Encoded, batch_size: int) -> dict[str, Any]:
@@ -196,11 +198,10 @@ class Task:
         fp32_reference: np.ndarray | None,
         fp32_graph: Path | None,
         encoder: TextEncoder,
-        backend: str,
-        model_path: Path,
-        row_by_row: bool,
+        candidate_engine: Callable[[], Backend],
     ) -> Evaluation:
-        """The manifest's evaluation of a saved model and, when quantized, what changed against its fp32 graph."""
+        """The manifest's evaluation of a saved model and, when quantized, what changed against its fp32 graph.
+        candidate(): its logits per text; candidate_engine(): the saved model opened as the runtime runs it."""
         raise NotImplementedError
 
     # ---- stage rules

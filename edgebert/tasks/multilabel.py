@@ -121,7 +121,7 @@ class MultiLabelTask(SequenceTask):
         )["ci95"]
 
     def artifact_evaluation(
-        self, *, source, encoded, candidate, fp32_reference, fp32_graph, encoder, backend, model_path, row_by_row
+        self, *, source, encoded, candidate, fp32_reference, fp32_graph, encoder, candidate_engine
     ) -> Evaluation:
         candidate_logits = candidate()
         reference_logits = candidate_logits if fp32_reference is None else fp32_reference

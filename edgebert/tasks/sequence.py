@@ -19,6 +19,7 @@ from ..core.metrics import (
 )
 from ..data.load import load_dataset, training_splits
 from ..data.text import LabelSet, TextDataset, require_labels
+from ..data.tokens import UNLABELLED
 from ..runtime.backends import Backend
 from ..runtime.classifier import Classifier
 from ..runtime.model import batched_logits
@@ -77,12 +78,23 @@ class SequenceTask(Task):
         targets = self.targets(data)
         return Encoded(windows.ids, windows.type_ids, targets, windows=windows, aggregate=long_text.aggregate)
 
+    def encode_unlabelled(self, encoder: TextEncoder, data: TextDataset, long_text: LongText) -> Encoded:
+        if not data.texts:
+            raise InputError(f"{data.source} is empty.")
+        if long_text.policy == "truncate":
+            ids, types = encoder.encode(data.texts, data.pairs)
+        else:
+            windows = encoder.encode_windows(data.texts, data.pairs, long_text)  # every window is a row of its own
+            ids, types = windows.ids, windows.type_ids
+        return Encoded(ids, types, [UNLABELLED] * len(ids))
+
     def targets(self, data: TextDataset) -> list:
         """What each text should be given: its label's id."""
         return self.labels.encode(_single_labels(data), data.source)
 
     def class_counts(self, encoded: Encoded) -> np.ndarray:
-        return np.bincount(encoded.targets, minlength=self.num_labels)
+        labelled = [t for t in encoded.targets if t >= 0]  # distill --unlabelled rows have no class
+        return np.bincount(labelled, minlength=self.num_labels)
 
     def batch_targets(self, encoded: Encoded, batch: Batch) -> np.ndarray:
         return np.asarray([encoded.targets[i] for i in batch.indices], dtype=np.int64)  # (B,)
@@ -117,7 +129,7 @@ class SequenceTask(Task):
         return run([encoded.ids[i] for i in rows], [encoded.type_ids[i] for i in rows])
 
     def artifact_evaluation(
-        self, *, source, encoded, candidate, fp32_reference, fp32_graph, encoder, backend, model_path, row_by_row
+        self, *, source, encoded, candidate, fp32_reference, fp32_graph, encoder, candidate_engine
     ) -> Evaluation:
         return sequence_evaluation(source, fp32_reference, candidate(), encoded.targets, self.labels)
 

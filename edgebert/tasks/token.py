@@ -151,10 +151,9 @@ class TokenTask(Task):
         return flat if rows is None else flat[rows]
 
     def artifact_evaluation(
-        self, *, source, encoded, candidate, fp32_reference, fp32_graph, encoder, backend, model_path, row_by_row
+        self, *, source, encoded, candidate, fp32_reference, fp32_graph, encoder, candidate_engine
     ) -> Evaluation:
-        engine = open_backend(backend, model_path, usable_cpu_count(), row_by_row=row_by_row)
-        true_tags, candidate_tags = self.tags(engine, encoder, encoded, 32)
+        true_tags, candidate_tags = self.tags(candidate_engine(), encoder, encoded, 32)
         scores = reference = entity_metrics(true_tags, candidate_tags)
         candidate_counts = entity_counts(true_tags, candidate_tags)
         rows = bootstrap_rows(len(true_tags), samples=EVAL_BOOTSTRAP)

@@ -55,6 +55,8 @@ class TrainConfig:
     distill_temperature: float = 2.0
     distill_alpha: float = 0.5  # weight of the soft-target term; 1 - alpha on the hard labels
     distill_hidden_weight: float = 0.0  # weight of matching the kept layers' hidden states to the teacher's (0: off)
+    # more in-domain text without labels (data sources): the student learns the teacher's answers on it as well
+    distill_unlabelled: tuple[str, ...] = ()
     # an ensemble distilled into one model: exported artifacts (any encoder, any tokenizer) whose averaged answers on
     # the training texts the model learns beside the labels, with distill_temperature and distill_alpha
     ensemble: tuple[str, ...] = ()
@@ -93,10 +95,13 @@ class TrainConfig:
         if not 0 <= self.distill_hidden_weight <= 100:  # also refuses NaN
             raise InputError(f"--hidden-weight must be in [0, 100], got {self.distill_hidden_weight}.")
         self.ensemble = tuple(str(path) for path in self.ensemble)
-        if self.long_text == "chunk" and (self.teacher or self.ensemble or self.task == TOKEN):
+        self.distill_unlabelled = tuple(str(source) for source in self.distill_unlabelled)
+        if self.distill_unlabelled and not self.teacher:
+            raise InputError("--unlabelled texts are learnt from a teacher's answers: use it with `edgebert distill`.")
+        if self.long_text == "chunk" and (self.ensemble or self.task == TOKEN):
             raise InputError(
                 "--long-text chunk trains text classifiers on every window of their texts; it does not combine with "
-                "distillation, --ensemble or --task token (token models read windows at run time without it)."
+                "--ensemble or --task token (token models read windows at run time without it)."
             )
         if self.ensemble and (self.teacher or self.task != SEQUENCE):
             raise InputError(

@@ -8,7 +8,8 @@ labels, and trains with the usual loop (train/loop.py) on
     loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * cross_entropy(labels)
 
 (Hinton et al.'s soft targets; T^2 keeps the soft term's gradient scale independent of T). For token tasks both
-terms skip positions without a label (IGNORE). With `hidden_weight` > 0 the loss also pulls each student layer's
+terms skip positions without a label (IGNORE). Rows from `--unlabelled` texts (target UNLABELLED) have only the
+soft term: the teacher's answer is all the student learns from them. With `hidden_weight` > 0 the loss also pulls each student layer's
 output towards the output of the teacher layer it was copied from (mean squared error over real tokens; the
 intermediate-layer term of TinyBERT / DistilBERT's cosine loss), which keeps the thinned stack close to the
 teacher's representations. The student is an ordinary checkpoint: `edgebert export` takes it.
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from ..core.errors import InputError
-from ..data.tokens import IGNORE
+from ..data.tokens import IGNORE, UNLABELLED
 
 
 def kept_layers(teacher_layers: int, student_layers: int) -> list[int]:
@@ -53,7 +54,7 @@ def student_from_teacher(teacher: nn.Module, student_layers: int) -> tuple[nn.Mo
 def distillation_loss(
     student_logits: torch.Tensor,  # (B, K) or (B, T, K)
     teacher_logits: torch.Tensor,  # same shape
-    targets: torch.Tensor,  # (B,) or (B, T), IGNORE where there is no label
+    targets: torch.Tensor,  # (B,) or (B, T): IGNORE where nothing is compared, UNLABELLED for the teacher alone
     *,
     temperature: float,
     alpha: float,
@@ -61,11 +62,14 @@ def distillation_loss(
 ) -> torch.Tensor:
     k = student_logits.shape[-1]
     student, teacher, flat_targets = student_logits.reshape(-1, k), teacher_logits.reshape(-1, k), targets.reshape(-1)
-    hard = nn.functional.cross_entropy(student, flat_targets, weight=class_weights, ignore_index=IGNORE)
-    labelled = flat_targets != IGNORE
+    compared = flat_targets != IGNORE  # rows (or tokens) the teacher's answer is learnt on
+    labelled = compared & (flat_targets != UNLABELLED)
+    hard = student.new_zeros(())  # a batch of unlabelled rows only has no hard term (cross entropy would be NaN)
+    if labelled.any():
+        hard = nn.functional.cross_entropy(student[labelled], flat_targets[labelled], weight=class_weights)
     soft = nn.functional.kl_div(
-        nn.functional.log_softmax(student[labelled] / temperature, dim=-1),
-        nn.functional.log_softmax(teacher[labelled] / temperature, dim=-1),
+        nn.functional.log_softmax(student[compared] / temperature, dim=-1),
+        nn.functional.log_softmax(teacher[compared] / temperature, dim=-1),
         log_target=True,
         reduction="batchmean",
     )

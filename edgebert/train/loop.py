@@ -205,6 +205,12 @@ def encode_splits(config: TrainConfig, task: Task, encoder: TextEncoder, train_d
     eval_set = task.encode_read(encoder, eval_data, long_text)
     if len(train_set.ids) != len(train_data):
         say(f"{len(train_data)} training texts read as {len(train_set.ids)} windows of {encoder.max_length} tokens")
+    for source in config.distill_unlabelled:
+        more = task.encode_unlabelled(encoder, task.load_unlabelled(source, text_column=config.text_column), long_text)
+        say(f"{source}: {len(more.ids)} unlabelled rows, learnt from the teacher's answers alone")
+        train_set = Encoded(
+            train_set.ids + more.ids, train_set.type_ids + more.type_ids, train_set.targets + more.targets
+        )
     return train_set, eval_set
 
 

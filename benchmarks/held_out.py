@@ -1,6 +1,6 @@
 """Artifacts scored side by side on a dataset's test split (selected on dev, never on this), with intervals.
 
-    python benchmarks/on_test.py --data bbc_news:test --artifact minilm=runs/bbc-minilm-int8 \
+    python benchmarks/held_out.py --data bbc_news:test --artifact minilm=runs/bbc-minilm-int8 \
         --artifact e5=runs/bbc-e5-int8 --out benchmarks/results/bbc_news_encoders.json
 
 Per artifact: accuracy and macro-F1 with a 95% bootstrap interval, its dev score at training, size, vocabulary,
@@ -29,6 +29,9 @@ def main() -> int:
     parser.add_argument("--data", required=True, help="a test split, e.g. bbc_news:test")
     parser.add_argument("--artifact", action="append", required=True, help="NAME=DIR; the first is the reference")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--long-text", choices=["truncate", "chunk"], help="read every artifact so (default: each its manifest's)"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     from edgebert.runtime import Classifier
@@ -43,11 +46,13 @@ def main() -> int:
         "data": f"{data.source} ({len(data)} texts; one text = {100 / len(data):.2f} points)",
         "cpu": cpu_info().record(),
         "threads": args.threads,
+        "long_text": args.long_text or "each artifact's own policy",
         "artifacts": {},
     }
     correct = {}
     for name, model in models.items():
-        predicted = np.asarray([labels.index(p.label) for p in model.predict(data.texts)])
+        answers = model.predict(data.texts, long_text=args.long_text)
+        predicted = np.asarray([labels.index(p.label) for p in answers])
         correct[name] = predicted == truth
         manifest = read_manifest(Path(named[name]))
         trim = manifest.optimization.vocabulary
@@ -67,7 +72,7 @@ def main() -> int:
             correct[name], correct[reference], rows
         )
     texts = data.texts[:64]
-    runs = {name: (lambda m=model: m.predict(texts)) for name, model in models.items()}
+    runs = {name: (lambda m=model: m.predict(texts, long_text=args.long_text)) for name, model in models.items()}
     samples = measure_interleaved(runs, rounds=3, seconds_per_round=2.0, warmup=1)
     for name in models:
         report["artifacts"][name]["ms_per_text"] = round(median_ms(samples[name]) / len(texts), 2)
