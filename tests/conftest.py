@@ -140,6 +140,36 @@ def tiny_int8_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def bpe_artifact(tmp_path_factory, data_dir) -> Path:
+    """A tiny random BERT that reads text with a byte-level BPE tokenizer as RoBERTa's is (ByteLevel pre-tokenizer,
+    BPE merges, <s> A </s>), trained on our words and the kit's scripts, fine-tuned briefly and exported INT8."""
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
+
+    from edgebert.data.text import load_file
+    from edgebert.export.conformance import SEGMENTS
+    from edgebert.export.config import ExportConfig
+    from edgebert.export.pipeline import export_artifact
+    from edgebert.export.recipes import quantization_from_recipe
+    from edgebert.train.config import TrainConfig
+    from edgebert.train.loop import train
+
+    root = tmp_path_factory.mktemp("bpe")
+    train_set, dev = load_file(data_dir / "train.jsonl"), load_file(data_dir / "dev.jsonl")
+    tokenizer = ByteLevelBPETokenizer()
+    texts = [*train_set.texts, *(text for segment in SEGMENTS.values() for text in segment)]
+    tokenizer.train_from_iterator(texts, vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
+    tokenizer.post_processor = RobertaProcessing(("</s>", 2), ("<s>", 0))
+    save_tiny_bert(root / "base", tokenizer.get_vocab_size(), pad_token_id=1)
+    tokenizer.save(str(root / "base" / "tokenizer.json"))
+    settings = dict(max_length=48, epochs=2, batch_size=16, learning_rate=5e-3)
+    train(train_set, dev, TrainConfig(model=str(root / "base"), **settings), root / "ckpt", progress=False)
+    config = ExportConfig(quantization=quantization_from_recipe("avx2"))
+    export_artifact(root / "ckpt", root / "int8", config, eval_data=dev, progress=False)
+    return root / "int8"
+
+
+@pytest.fixture(scope="session")
 def vnni_artifact(tmp_path_factory, tiny_checkpoint, data_dir) -> Path:
     """Full-range INT8 weights (the VNNI recipe): right on VNNI CPUs and arm64, saturating on AVX2 ones."""
     from edgebert.data.text import load_file
@@ -234,7 +264,8 @@ def token_int8_artifact(tmp_path_factory, tiny_token_checkpoint, token_data_dir)
 
 
 def npm_example(directory: Path, package: str) -> Path:
-    """An examples/ directory with its npm packages installed (`npm ci`), or the test skipped saying why.
+    """An examples/ directory with its npm packages installed (`npm ci`), or the test skipped saying why. `package`
+    is the one the test needs; every package.json dependency must be there, or they are installed again.
 
     --ignore-scripts: onnxruntime-node's install script downloads GPU binaries; the CPU build is in the package."""
     import shutil
@@ -242,7 +273,9 @@ def npm_example(directory: Path, package: str) -> Path:
 
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node/npm not on PATH")
-    if not (directory / "node_modules" / package).is_dir():
+    manifest = json.loads((directory / "package.json").read_text(encoding="utf-8"))
+    needed = {package, *manifest.get("dependencies", {}), *manifest.get("devDependencies", {})}
+    if not all((directory / "node_modules" / name).is_dir() for name in needed):
         command = ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
         result = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,24 @@ def test_node_classifies_like_python_on_a_unigram_artifact(node_example, unigram
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     expected = Classifier.load(unigram_artifact).predict(texts)
     assert [r["label"] for r in rows] == [p.label for p in expected]
+
+
+def test_node_port_passes_the_kit_on_a_byte_level_bpe_artifact(node_example, bpe_artifact):
+    tokenizer = json.loads((bpe_artifact / "tokenizer.json").read_text())
+    assert (tokenizer["model"]["type"], tokenizer["pre_tokenizer"]["type"]) == ("BPE", "ByteLevel")
+    assert main(["verify", str(bpe_artifact)]) == 0  # Python's own ids, then Node's
+    report = _node_kit(node_example, bpe_artifact)
+    assert report["golden_max_abs_diff"] <= report["golden_atol"]
+
+
+def test_the_wordpiece_ports_unicode_table_is_what_the_rust_library_generates(node_example):
+    result = subprocess.run(
+        [sys.executable, str(NODE_EXAMPLE / "rust_unicode_classes.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 TRANSFORMERS_JS = Path(__file__).parent.parent / "examples" / "transformers-js"

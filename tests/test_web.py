@@ -50,7 +50,10 @@ def page_server(artifact: Path, tmp_path: Path):
         server.wait(timeout=30)
 
 
-def test_page_classifies_in_chromium_like_python(web_example, tiny_int8_artifact, tmp_path):
+@pytest.mark.parametrize("tokenizer", ["wordpiece", "byte-level BPE"])
+def test_page_classifies_in_chromium_like_python(web_example, tokenizer, request, tmp_path):
+    # WordPiece runs on the port in tokenizer.mjs, byte-level BPE (RoBERTa's) on @huggingface/tokenizers
+    tiny_int8_artifact = request.getfixturevalue("tiny_int8_artifact" if tokenizer == "wordpiece" else "bpe_artifact")
     kit = [json.loads(line) for line in (tiny_int8_artifact / "conformance.jsonl").read_text().splitlines()]
     texts = [row["text"] for row in kit[:KIT_TEXTS]]
     (tmp_path / "texts.json").write_text(json.dumps(texts, ensure_ascii=False))

@@ -3,7 +3,8 @@
     python examples/web/serve.py ARTIFACT [--port 8000] [--port-file FILE]
 
 then open http://127.0.0.1:8000/. Paths: / the page, /artifact/* the artifact's files (only those its manifest
-lists, plus the manifest), /tokenizer.mjs the tokenizer shared with the Node example, /ort/* onnxruntime-web.
+lists, plus the manifest), /tokenizer.mjs the tokenizer shared with the Node example, /tokenizers.mjs the @huggingface/tokenizers library it
+imports (the page's import map names it), /ort/* onnxruntime-web.
 The page is cross-origin isolated (COOP/COEP headers), so onnxruntime-web may use WASM threads.
 """
 
@@ -22,6 +23,7 @@ FIXED = {
     "/index.html": HERE / "index.html",
     "/app.mjs": HERE / "app.mjs",
     "/tokenizer.mjs": HERE.parent / "node" / "tokenizer.mjs",
+    "/tokenizers.mjs": HERE / "node_modules" / "@huggingface" / "tokenizers" / "dist" / "tokenizers.min.mjs",
 }
 ORT = HERE / "node_modules" / "onnxruntime-web" / "dist"
 mimetypes.add_type("text/javascript", ".mjs")
