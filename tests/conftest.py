@@ -147,8 +147,8 @@ def bpe_artifact(tmp_path_factory, data_dir) -> Path:
     from tokenizers.processors import RobertaProcessing
 
     from edgebert.data.text import load_file
-    from edgebert.export.conformance import SEGMENTS
     from edgebert.export.config import ExportConfig
+    from edgebert.export.conformance import SEGMENTS
     from edgebert.export.pipeline import export_artifact
     from edgebert.export.recipes import quantization_from_recipe
     from edgebert.train.config import TrainConfig
