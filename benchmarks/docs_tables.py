@@ -185,6 +185,35 @@ def peers_zh(name: str) -> str | None:
     )
 
 
+def speed(name: str) -> str | None:
+    """The README's speed table from a peers.py results file: torch, Optimum's baseline preset, optimum-intel where it
+    ran, and edgebert's artifacts; one text per call (as an app asks) and 1x128, as ratios to the baseline."""
+    data = load(f"{name}.json")
+    if data is None:
+        return None
+    baseline, _ = optimum_baseline(data)
+    latency = data["latency"]
+    shape = "real-text-1" if "real-text-1" in latency else "real-text"
+    shown = [n for n in latency["1x128"] if not n.startswith("Optimum ORT") or n == baseline]
+    rows = [
+        f"| {data['data']}, one thread | accuracy | MB | one text per call, ms | vs Optimum | 1x128, ms | vs Optimum |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in shown:
+        per_text, at_128 = latency[shape][n]["p50_ms"], latency["1x128"][n]["p50_ms"]
+        mark = "**" if n.startswith("edgebert") else ""
+        rows.append(
+            f"| {mark}{n}{mark} | {100 * data['accuracy'][n]['accuracy']:.2f} | {data['sizes_mb'][n]:.0f} | "
+            f"{per_text:.1f} | {mark}{per_text / latency[shape][baseline]['p50_ms']:.2f}x{mark} | {at_128:.1f} | "
+            f"{at_128 / latency['1x128'][baseline]['p50_ms']:.2f}x |"
+        )
+    unit = "real texts one per call" if shape == "real-text-1" else "real texts in batches of 32 (ms per batch)"
+    return "\n".join(rows) + (
+        f"\n\n{unit}; Optimum's baseline: its fastest preset within 0.5 points of torch ({baseline}); "
+        f"CPU: {machine_label(data['machine'])}; {data['when'][:10]}."
+    )
+
+
 def bbc_encoders() -> str | None:
     data = load("bbc_news_encoders.json")
     if data is None:
@@ -639,6 +668,7 @@ MARKER = re.compile(r"(<!-- table:([a-z0-9-]+)(?::([A-Za-z0-9_.-]+))? -->)\n.*?(
 FILE_TABLES = {
     "peers": peers,
     "peers-zh": peers_zh,
+    "speed": speed,
     "long-text": long_text,
 }  # tables that take a results file named in the marker
 
