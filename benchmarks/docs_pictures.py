@@ -99,7 +99,45 @@ def runtime_bars(data: dict, title: str):
     return fig
 
 
+def budget_path(data: dict, title: str):
+    """The accuracy budget's path: the drop and its 95% interval as units return to fp32, one step at a time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budget = data["budget"]
+    steps = budget["steps"]
+    xs = [len(step["fp32_units"]) for step in steps]
+    ys = [step["drop_points"] for step in steps]
+    low = [y - (step["drop_ci95"] or [y, y])[0] for y, step in zip(ys, steps, strict=True)]
+    high = [(step["drop_ci95"] or [y, y])[1] - y for y, step in zip(ys, steps, strict=True)]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    ax.errorbar(xs, ys, yerr=[low, high], fmt="o-", color="#d62728", capsize=3, label="drop, 95% paired interval")
+    ax.axhline(
+        budget["max_drop_points"], color="#7f7f7f", ls="--", lw=1, label=f"--max-drop {budget['max_drop_points']}"
+    )
+    ax.axhline(0, color="#000000", lw=0.5)
+    for x, y, step in zip(xs, ys, steps, strict=True):
+        if step["fp32_units"]:
+            ax.annotate(f"+{step['fp32_units'][-1]}", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.set_xlabel("units kept in fp32 (most sensitive first)")
+    ax.set_ylabel(f"{data['metric']} drop vs fp32, points")
+    ax.set_xticks(range(0, max(xs) + 1))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def title_of(data: dict) -> str:
+    if "budget" in data:  # accuracy_budget.py
+        cpu = data["cpu"]
+        return (
+            f"INT8 accuracy budget of {Path(data['checkpoint']).name} ({data['recipe']}) on {data['data']} "
+            f"({data['n']} texts; CPU: {cpu.get('microarchitecture') or cpu.get('isa')})"
+        )
     if "machine" not in data:  # browser.json
         cpu = data["cpu"]
         return f"bbc_news INT8 in each runtime, one thread (CPU: {cpu.get('microarchitecture', '?')}, {cpu.get('isa', '')})"

@@ -219,9 +219,9 @@ def test_serve_applies_the_artifact_policy_a_request_can_override_it_and_says_wh
         assert [r["score"] for r in body["results"]] == pytest.approx([p.score for p in expected], abs=1e-5)
         status, body = server.json("/v1/classify", {"inputs": texts, "long_text": "truncate"})
         assert [(r["windows"], r["truncated"]) for r in body["results"]] == [(1, True), (1, False), (1, True)]
-        status, body = server.json("/predict", {"inputs": texts[:2]})  # read whole: nothing to refuse
+        status, body = server.json("/predict", {"inputs": [[t] for t in texts[:2]]})  # read whole: nothing to refuse
         assert status == 200
-        status, body = server.json("/predict", {"inputs": texts})
+        status, body = server.json("/predict", {"inputs": [[t] for t in texts]})
         assert status == 413 and "inputs[2]" in body["error"] and "6 windows" in body["error"]
         status, body = server.json("/v1/classify", {"inputs": texts, "long_text": "all"})
         assert status == 422 and "long_text" in body["error"]

@@ -348,10 +348,20 @@ def test_predict_speaks_text_embeddings_inference(server, tiny_int8_artifact):
     expected = model.predict_proba(["goal for the team"])[0]
     assert status == 200 and [r["label"] for r in one] == [model.labels[i] for i in expected.argsort()[::-1]]
     assert one[0]["score"] == pytest.approx(float(expected.max()), abs=1e-5)
-    status, many = server.json("/predict", {"inputs": ["goal for the team", "bank profit"], "raw_scores": True})
+    # TEI's grammar: a batch is a list of sequences, each [text] or a pair [text, text]
+    batch = [["goal for the team"], ["bank profit"], ["goal for the team", "bank profit"]]
+    status, many = server.json("/predict", {"inputs": batch, "raw_scores": True})
     logits = model.predict_logits(["goal for the team", "bank profit"])
-    assert status == 200 and len(many) == 2
+    pair = model.predict_logits(["goal for the team"], ["bank profit"])[0]
+    assert status == 200 and len(many) == 3
     assert many[1][0]["score"] == pytest.approx(float(logits[1].max()), abs=1e-4)
+    assert many[2][0]["score"] == pytest.approx(float(pair.max()), abs=1e-4)
+    status, one_pair = server.json("/predict", {"inputs": ["goal for the team", "bank profit"], "raw_scores": True})
+    assert status == 200 and one_pair == many[2]  # a flat list of two strings is ONE pair, as in TEI
+    assert server.json("/predict", {"inputs": ["goal for the team"]})[1] == one  # [text] is that text
+    for bad in (["a", "b", "c"], [["a", "b", "c"]], [["a"], "b"], [], [[]], {"text": "a"}):
+        status, body = server.json("/predict", {"inputs": bad})
+        assert status == 422 and "[text, text]" in body["error"] and body["error_type"] == "Validation"
     long_text = "goal " * 500
     status, body = server.json("/predict", {"inputs": long_text})
     assert status == 413 and body["error_type"] == "Validation" and "truncate" in body["error"]

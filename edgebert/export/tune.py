@@ -29,6 +29,7 @@ import numpy as np
 from ..core.artifact import (
     MODEL_CARD,
     TOKENIZER,
+    LongText,
     TunedCandidate,
     Tuning,
     is_full_range_u8s8,
@@ -87,7 +88,10 @@ def tune_artifact(
     check_writable(out, force, inputs=(teacher, *students, *sources))
     if eval_data is None:
         raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
-    task = read_checkpoint_meta(teacher).task
+    teacher_meta = read_checkpoint_meta(teacher)
+    task = teacher_meta.task
+    if config.long_text is None:  # every candidate, students too, reads long texts as the teacher was trained to
+        config = dataclasses.replace(config, long_text=LongText(teacher_meta.trained_long_text))
     if not task_class(task).tunable:
         raise InputError(
             f"--tune ranks single-label sequence classifiers; for this {task} model use --int8 --max-drop POINTS."

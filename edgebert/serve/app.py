@@ -136,23 +136,33 @@ class Handlers:
         }
 
     async def predict(self, scope, receive) -> tuple[int, Any]:
-        """text-embeddings-inference's /predict: {"inputs": str | [str], "raw_scores"?, "truncate"?} ->
-        [{"label", "score"}] sorted by score (a list of those for a list of inputs)."""
+        """text-embeddings-inference's /predict: {"inputs", "raw_scores"?, "truncate"?} -> [{"label", "score"}] sorted
+        by score. `inputs` as TEI reads it: a text, [text] or [text, text] (one text, or one pair) gets one such
+        list; a batch [[text], [text, text], ...] gets one per sequence."""
         self._texts_only()
         model = self.model
         body = await _json_body(scope, receive, self.config, fields=PREDICT_FIELDS)
-        texts = _strings(body, "inputs", self.config.max_inputs)
+        sequences, batch = _tei_sequences(body.get("inputs"), self.config.max_inputs)
         raw = _flag(body, "raw_scores")
         if body.get("truncation_direction", "Right") not in ("Right", "right"):  # TEI's spelling, and lower case
             raise HttpError(
                 422, "'truncation_direction': edgebert keeps the start of a long text (\"Right\"); drop the field."
             )
         policy = model.long_text_policy().policy  # the artifact's: chunked texts are read whole, up to max_windows
+        singles = [i for i, s in enumerate(sequences) if isinstance(s, str)]
+        pairs = [i for i, s in enumerate(sequences) if not isinstance(s, str)]
         if not _flag(body, "truncate"):  # TEI's default: an input longer than the model reads is an error, not cut
-            _refuse_too_long(model, texts, None, policy, 'send "truncate": true to cut it')
-        answers = await _submit(self.batcher, texts, scope, group=(False, policy))
+            fix = 'send "truncate": true to cut it'
+            _refuse_too_long(model, [sequences[i] for i in singles], None, policy, fix, rows=singles)
+            texts, seconds = zip(*(sequences[i] for i in pairs), strict=True) if pairs else ((), ())
+            _refuse_too_long(model, list(texts), list(seconds), policy, fix, rows=pairs)
+        answers: list = [None] * len(sequences)
+        for rows, with_pairs in ((singles, False), (pairs, True)):  # a pair and a text never share a model call
+            done = await _submit(self.batcher, [sequences[i] for i in rows], scope, group=(with_pairs, policy))
+            for i, answer in zip(rows, done, strict=True):
+                answers[i] = answer
         scored = [_ranked(model.labels, row if raw else model.activate(row[None])[0]) for row, _, _ in answers]
-        return 200, scored[0] if isinstance(body["inputs"], str) else scored
+        return 200, scored if batch else scored[0]
 
     async def inference_api(self, scope, receive) -> tuple[int, Any]:
         """The Hugging Face Inference API's text classification, as huggingface_hub's InferenceClient calls it:
@@ -377,6 +387,30 @@ def _strings(body: dict, key: str, limit: int) -> list[str]:
     return [valid_unicode(value) for value in values]
 
 
+TEI_INPUTS = "a text, a pair [text, text], or a batch of texts and pairs [[text], [text, text], ...]"
+
+
+def _tei_sequences(inputs: Any, limit: int) -> tuple[list[str | tuple[str, str]], bool]:
+    """TEI's `inputs` grammar -> (sequences: a text or a (text, text) pair each, whether it was a batch). As in
+    text-embeddings-inference, a flat list of one or two strings is ONE sequence; a batch is a list of lists."""
+    if isinstance(inputs, str):
+        return [valid_unicode(inputs)], False
+    if not isinstance(inputs, list) or not inputs:
+        raise HttpError(422, f"'inputs' is {TEI_INPUTS}.")
+    if isinstance(inputs[0], str):
+        return [_tei_sequence(inputs, "inputs")], False
+    if len(inputs) > limit:
+        raise HttpError(413, f"{len(inputs)} inputs in one request; at most {limit} (--max-inputs).")
+    return [_tei_sequence(item, f"inputs[{i}]") for i, item in enumerate(inputs)], True
+
+
+def _tei_sequence(value: Any, where: str) -> str | tuple[str, str]:
+    if not isinstance(value, list) or not 1 <= len(value) <= 2 or not all(isinstance(v, str) for v in value):
+        raise HttpError(422, f"'{where}' must be [text] or a pair [text, text]; 'inputs' is {TEI_INPUTS}.")
+    texts = [valid_unicode(v) for v in value]
+    return texts[0] if len(texts) == 1 else (texts[0], texts[1])
+
+
 async def _submit(batcher: MicroBatcher, rows: list, scope, group: Any = None) -> list:
     """The rows' results; their timings go to the scope, for the response headers."""
     if not rows:
@@ -426,17 +460,22 @@ def _timing_headers(timing: dict[str, float] | None, started: float) -> tuple[tu
     return tuple((name.encode(), str(round(values[name] * 1000)).encode()) for name in TIMING_HEADERS if name in values)
 
 
-def _refuse_too_long(model, texts: list[str], pairs: list[str] | None, policy: str, fix: str) -> None:
+def _refuse_too_long(
+    model, texts: list[str], pairs: list[str] | None, policy: str, fix: str, rows: list[int] | None = None
+) -> None:
     """413 for the first input (text or pair) longer than the model reads under `policy`, when the request asked
-    not to cut."""
+    not to cut. rows: each input's index in the request, where it is not its place in `texts`."""
+    if not texts:
+        return
+    rows = rows or list(range(len(texts)))
     if policy == "chunk" and pairs is None:
         long_text = model.long_text_policy(policy)
-        for i, cut in enumerate(model.encoder.encode_windows(texts, None, long_text).truncated):
+        for i, cut in zip(rows, model.encoder.encode_windows(texts, None, long_text).truncated, strict=True):
             if cut:
                 where = f"{long_text.max_windows} windows of {model.encoder.max_length} tokens"
                 raise HttpError(413, f"inputs[{i}] is longer than this model reads ({where}); {fix}.")
         return
-    for i, n in enumerate(model.encoder.token_counts(texts, pairs)):
+    for i, n in zip(rows, model.encoder.token_counts(texts, pairs), strict=True):
         if n > model.encoder.max_length:
             raise HttpError(
                 413, f"inputs[{i}] is {n} tokens, more than this model's {model.encoder.max_length}; {fix}."

@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 TEXTS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+SEQUENCE = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2}  # [text] or [text, text]
+TEI_INPUTS = {  # text-embeddings-inference's: a text, one sequence, or a batch of sequences
+    "oneOf": [{"type": "string"}, SEQUENCE, {"type": "array", "items": SEQUENCE}],
+}
 LABEL_SCORE = {
     "type": "object",
     "properties": {"label": {"type": "string"}, "score": {"type": "number"}},
@@ -60,7 +64,7 @@ ROUTES: dict[str, tuple[str, str, dict | None, dict]] = {
         "post",
         "text-embeddings-inference's classifier route: labels sorted by score",
         {
-            "inputs": TEXTS,
+            "inputs": TEI_INPUTS,
             "raw_scores": {"type": "boolean", "default": False},
             "truncate": {"type": "boolean", "default": False},
             "truncation_direction": {"type": "string", "enum": ["right"]},
