@@ -32,13 +32,10 @@ from ..runtime.classifier import ACTIVATIONS, Classifier
 from .batcher import MicroBatcher, QueueFull
 from .config import ServeConfig
 from .metrics import Metrics
-from .openapi import TIMING_HEADERS, openapi_document
+from .openapi import ROUTES, TIMING_HEADERS, openapi_document, request_fields
 
 OPEN_PATHS = ("/health", "/ready")  # liveness probes need no token
-CLASSIFY_FIELDS = ("inputs", "pairs", "top_k", "truncate", "long_text")
-PREDICT_FIELDS = ("inputs", "raw_scores", "truncate", "truncation_direction")
-INFERENCE_API_FIELDS = ("inputs", "parameters")
-INFERENCE_API_PARAMETERS = ("top_k", "function_to_apply")
+INFERENCE_API_PARAMETERS = tuple(ROUTES["/"][2]["parameters"]["properties"])  # the fields of its "parameters"
 TIMING = "edgebert.timing"  # scope key: a handler's {stage: seconds}, sent as x-*-time headers
 ERROR_TYPES = {
     403: "Forbidden",
@@ -114,7 +111,7 @@ class Handlers:
     async def classify(self, scope, receive) -> tuple[int, Any]:
         self._texts_only()
         model, config = self.model, self.config
-        body = await _json_body(scope, receive, config)
+        body = await _json_body(scope, receive, config, "/v1/classify")
         texts = _strings(body, "inputs", config.max_inputs)
         pairs = _strings(body, "pairs", config.max_inputs) if "pairs" in body else None
         if pairs is not None and len(pairs) != len(texts):
@@ -141,7 +138,7 @@ class Handlers:
         list; a batch [[text], [text, text], ...] gets one per sequence."""
         self._texts_only()
         model = self.model
-        body = await _json_body(scope, receive, self.config, fields=PREDICT_FIELDS)
+        body = await _json_body(scope, receive, self.config, "/predict")
         sequences, batch = _tei_sequences(body.get("inputs"), self.config.max_inputs)
         raw = _flag(body, "raw_scores")
         if body.get("truncation_direction", "Right") not in ("Right", "right"):  # TEI's spelling, and lower case
@@ -170,7 +167,7 @@ class Handlers:
         ranked list per input, a list of one for a str). Long inputs are cut, as that API does."""
         self._texts_only()
         model = self.model
-        body = await _json_body(scope, receive, self.config, fields=INFERENCE_API_FIELDS)
+        body = await _json_body(scope, receive, self.config, "/")
         texts = _strings(body, "inputs", self.config.max_inputs)
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict) or set(parameters) - set(INFERENCE_API_PARAMETERS):
@@ -186,7 +183,7 @@ class Handlers:
     async def entities(self, scope, receive) -> tuple[int, Any]:
         if self.classifies_texts:
             raise HttpError(404, "This artifact classifies whole texts: POST /v1/classify instead.")
-        body = await _json_body(scope, receive, self.config)
+        body = await _json_body(scope, receive, self.config, "/v1/entities")
         found = await _submit(self.batcher, _strings(body, "inputs", self.config.max_inputs), scope)
         return 200, {"results": [[asdict(e) for e in row] for row in found]}
 
@@ -329,7 +326,9 @@ async def _send(send, status: int, response: tuple[bytes, bytes], extra_headers:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _json_body(scope, receive, config: ServeConfig, fields: tuple[str, ...] = CLASSIFY_FIELDS) -> dict:
+async def _json_body(scope, receive, config: ServeConfig, path: str) -> dict:
+    """The request's JSON object, refused unless every field is one the route declares (serve/openapi.py ROUTES,
+    where each route's fields are written once: the OpenAPI document and this check both read them)."""
     # JSON only: a web page can send text/plain, form or multipart bodies cross-origin without asking (no CORS
     # preflight), application/json it cannot, so this also keeps other sites' pages from using a local server.
     kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
@@ -353,9 +352,10 @@ async def _json_body(scope, receive, config: ServeConfig, fields: tuple[str, ...
         ) from None
     if not isinstance(body, dict):
         raise HttpError(422, 'The body must be a JSON object like {"inputs": ["text"]}.')
-    unknown = set(body) - set(fields)
+    fields = request_fields(path)
+    unknown = set(body) - fields
     if unknown:
-        raise HttpError(422, f"Unknown fields {sorted(unknown)}; known: {', '.join(fields)}.")
+        raise HttpError(422, f"Unknown fields {sorted(unknown)}; known: {', '.join(sorted(fields))}.")
     return body
 
 
