@@ -300,7 +300,7 @@ def test_server_on_a_fleet_bundle_answers_with_the_variant_this_cpu_gets(tiny_in
 def test_an_answer_json_cannot_hold_is_a_json_500_not_a_broken_response():
     import asyncio
 
-    from edgebert.serve.app import ServeApp
+    from edgebert.serve.asgi import ServeApp
     from edgebert.serve.config import ServeConfig
     from edgebert.serve.metrics import Metrics
 
