@@ -8,6 +8,7 @@ Rendered from the manifest alone, after every other field is known, so the card 
 from __future__ import annotations
 
 from ..core.artifact import MULTI_LABEL, TOKEN, Evaluation, Manifest
+from ..runtime import FRONT_DOORS
 
 PIPELINE_TAGS = {TOKEN: "token-classification"}  # others: text-classification
 
@@ -129,8 +130,8 @@ def _reading(m: Manifest) -> str:
 
 
 def _loading(m: Manifest) -> str:
-    front_door = "TokenClassifier" if m.task == TOKEN else "Classifier"
-    call = 'model.entities("…")' if m.task == TOKEN else 'model.predict("…")'
+    door = FRONT_DOORS[m.task]
+    front_door, call = door.__name__, door.EXAMPLE_CALL
     engine = "openvino" if m.backend == "openvino" else "onnxruntime"
     lines = [
         "## Use it",
@@ -144,7 +145,7 @@ def _loading(m: Manifest) -> str:
         "",
         "Over HTTP: `edgebert serve path/to/this/folder` (text-embeddings-inference's `/predict`, and `/v1/classify`).",
     ]
-    if m.backend == "onnxruntime" and m.task != TOKEN:
+    if m.backend == "onnxruntime" and door.IN_JAVASCRIPT:
         lines.append(
             "In Node.js or a web page: `examples/node/edgebert.mjs` and `examples/web/` in the edgebert repository "
             "(onnxruntime-node / onnxruntime-web). The inputs and outputs: docs/artifact-format.md there."

@@ -43,6 +43,8 @@ class Classifier(ArtifactModel):
     """
 
     TASKS = (SEQUENCE, MULTI_LABEL)
+    EXAMPLE_CALL = 'model.predict("…")'
+    IN_JAVASCRIPT = True
 
     def predict_logits(
         self,

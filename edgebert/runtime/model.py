@@ -15,10 +15,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..core.artifact import (
-    MULTI_LABEL,
     OPENVINO_PRECISIONS,
-    SEQUENCE,
-    TOKEN,
     TOKENIZER,
     LongText,
     Manifest,
@@ -36,17 +33,14 @@ from .tokenization import TextEncoder
 
 ModelT = TypeVar("ModelT", bound="ArtifactModel")
 OPENVINO_MODES = ("latency", "throughput")
-FRONT_DOOR_NAMES = {
-    SEQUENCE: "Classifier",
-    MULTI_LABEL: "Classifier",
-    TOKEN: "TokenClassifier",
-}  # for messages (runtime/__init__ maps classes)
 
 
 class ArtifactModel:
     """Subclasses set TASK and say how far their outputs are from the golden logits (`_golden_diff`)."""
 
-    TASKS: tuple[str, ...] = ()  # the manifest tasks this front door serves
+    TASKS: tuple[str, ...] = ()  # the manifest tasks this front door serves: the one task -> front door map
+    EXAMPLE_CALL: str = ""  # how an app asks it, for model cards: 'model.predict("…")'
+    IN_JAVASCRIPT: bool = False  # examples/node and examples/web run its artifacts
 
     def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
         self.manifest = manifest
@@ -108,7 +102,7 @@ class ArtifactModel:
         if manifest.task not in cls.TASKS:
             raise ArtifactError(
                 f"{bundle} holds a '{manifest.task}' model, not {' or '.join(repr(t) for t in cls.TASKS)}; "
-                f"load it with {FRONT_DOOR_NAMES.get(manifest.task, 'the matching class')}."
+                f"load it with {front_door_name(manifest.task)}."
             )
         # The model and tokenizer are read once and checked in memory: what answers is what was verified, even if
         # the files on disk are replaced while the app runs (a re-export with --force, a copy over it).
@@ -268,3 +262,8 @@ def _refuse_saturating_int8(bundle: Path, manifest: Manifest) -> None:
             "would be wrong. Re-export for this CPU (`edgebert export ... --int8`, or `--target avx2` for a fleet), or "
             "load with allow_saturation=True to accept it."
         )
+
+
+def front_door_name(task: str) -> str:
+    """The name of the class that loads `task`'s artifacts, for messages (each front door lists its TASKS)."""
+    return next((door.__name__ for door in ArtifactModel.__subclasses__() if task in door.TASKS), "the matching class")

@@ -47,6 +47,7 @@ class TokenClassifier(ArtifactModel):
     """
 
     TASKS = (TOKEN,)
+    EXAMPLE_CALL = 'model.entities("…")'
 
     def predict(
         self, texts: str | Sequence[str], *, long_text: str | LongText | None = None

@@ -15,7 +15,6 @@ from ..core.errors import InputError
 from ..data.text import LabelSet
 from ..data.tokens import IGNORE
 from ..runtime.backends import Backend, open_backend
-from ..runtime.model import ArtifactModel
 from ..runtime.tokenization import Batch, TextEncoder
 from ..runtime.windows import Windows, text_logits
 
@@ -43,7 +42,6 @@ class Task:
     hf_task: ClassVar[str]  # optimum's exporter task
     hf_auto_class: ClassVar[str]  # the transformers Auto class of its head
     hf_problem_type: ClassVar[str | None] = None  # config.problem_type, where transformers distinguishes it
-    runtime_class: ClassVar[type[ArtifactModel]]  # the front door that serves its artifacts
     tunable: ClassVar[bool]  # `export --tune` can time and pick its candidates
     poolings: ClassVar[tuple[str, ...]]  # sentence-vector options it accepts (train --pooling)
     headline_keys: ClassVar[tuple[str, ...]]  # the dev scores a checkpoint records and the CLI prints

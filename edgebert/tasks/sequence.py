@@ -21,7 +21,6 @@ from ..data.load import load_dataset, training_splits
 from ..data.text import LabelSet, TextDataset, require_labels
 from ..data.tokens import UNLABELLED
 from ..runtime.backends import Backend
-from ..runtime.classifier import Classifier
 from ..runtime.model import batched_logits
 from ..runtime.tokenization import Batch, TextEncoder
 from .base import EVAL_BOOTSTRAP, Encoded, Task
@@ -35,7 +34,6 @@ class SequenceTask(Task):
     parity_unit = "texts"
     hf_task = "text-classification"
     hf_auto_class = "AutoModelForSequenceClassification"
-    runtime_class = Classifier
     tunable = True
     poolings = ("cls", "mean")
     headline_keys = ("accuracy", "macro_f1")

@@ -28,7 +28,6 @@ from ..data.text import LabelSet
 from ..data.tokens import IGNORE, TokenDataset, align_tags
 from ..runtime.backends import Backend, open_backend
 from ..runtime.model import batched_token_logits
-from ..runtime.token_classifier import TokenClassifier
 from ..runtime.tokenization import Batch, TextEncoder
 from .base import EVAL_BOOTSTRAP, Encoded, Task
 
@@ -41,7 +40,6 @@ class TokenTask(Task):
     parity_unit = "tokens"
     hf_task = "token-classification"
     hf_auto_class = "AutoModelForTokenClassification"
-    runtime_class = TokenClassifier
     tunable = False
     poolings = ("cls",)  # every token is labelled: there is no sentence vector
     headline_keys = ("precision", "recall", "f1")
