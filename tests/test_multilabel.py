@@ -182,11 +182,20 @@ def test_serve_and_score_give_every_label_above_its_threshold(multi_label_run, t
     assert [r["labels"] for r in scored] == expected
 
 
-def test_tune_and_distill_refuse_a_multi_label_model_with_what_to_do(multi_label_run, tmp_path, capsys):
+def test_tune_scores_a_multi_label_model_in_micro_f1_and_distill_refuses_it(multi_label_run, tmp_path, capsys):
+    from edgebert.core.artifact import read_manifest
+
     checkpoint, _, dev = multi_label_run
     args = ["export", str(checkpoint), "--int8", "--tune", "--eval", str(dev), "--out", str(tmp_path / "t")]
-    assert main(args) == 2
-    assert "multi_label model use --int8 --max-drop" in capsys.readouterr().err
+    args += ["--tune-engines", "dynamic", "--max-drop", "100", "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    manifest = read_manifest(tmp_path / "t")
+    chosen = next(c for c in manifest.tuning.candidates if c.name == manifest.tuning.chosen)
+    assert manifest.task == "multi_label" and manifest.thresholds is not None
+    # the drop the tuner measured is the export's own micro-F1 drop against the same fp32 graph
+    assert chosen.drop_points == pytest.approx(manifest.evaluation.drop_points, abs=1e-6)
+    assert main([*args[:-1], "--agreement", str(dev), "--force"]) == 2
+    assert "--agreement" in capsys.readouterr().err
     args = ["distill", str(checkpoint), "--layers", "1", "--data", str(dev), "--out", str(tmp_path / "s")]
     assert main(args) == 2
     assert "multi-label model is not supported" in capsys.readouterr().err

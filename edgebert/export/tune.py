@@ -39,11 +39,10 @@ from ..core.artifact import (
 from ..core.cpu import cpu_info
 from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
-from ..core.metrics import bootstrap_rows, paired_accuracy_difference
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
 from ..data.text import TextDataset
 from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
-from ..tasks import task_class, task_for
+from ..tasks import Encoded, task_class, task_for, task_of
 from .accuracy_budget import confirms, within
 from .agreement import changed_bound, check_pool, evidence_name
 from .config import ExportConfig, TuneConfig
@@ -86,16 +85,10 @@ def tune_artifact(
     teacher, out = Path(teacher), Path(out)
     sources = tuple(d.source for d in (eval_data, calibration_data, test_data, agreement_data) if d)
     check_writable(out, force, inputs=(teacher, *students, *sources))
-    if eval_data is None:
-        raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
     teacher_meta = read_checkpoint_meta(teacher)
-    task = teacher_meta.task
+    check_tunable(teacher_meta, eval_data, agreement_data)
     if config.long_text is None:  # every candidate, students too, reads long texts as the teacher was trained to
         config = dataclasses.replace(config, long_text=LongText(teacher_meta.trained_long_text))
-    if not task_class(task).tunable:
-        raise InputError(
-            f"--tune ranks single-label sequence classifiers; for this {task} model use --int8 --max-drop POINTS."
-        )
     checkpoints = _named_checkpoints(teacher, [Path(s) for s in students])
     info = cpu_info()
     this_isa, cpu_model = info.isa, info.model
@@ -111,9 +104,8 @@ def tune_artifact(
         reference = _export(reference_plan, Path(tmp) / "reference", eval_data, None, coverage_data)
         teacher_score = reference.manifest.evaluation.score
         reference_model = Classifier.load(reference.out)
-        reference_correct = correct_rows(reference_model, eval_data)
-        confirm = drop_interval_on(agreement_data, reference_model, say)
-        rows = bootstrap_rows(len(eval_data))
+        scoring = Scoring(task_of(teacher_meta), eval_data, reference_model)
+        confirm = drop_interval_on(agreement_data, reference_model, scoring.task, say)
         built: dict[str, Path] = {}
         loaded: dict[str, Classifier] = {}  # each candidate loaded (and verified) once: scored, then timed
         results: dict[str, TunedCandidate] = {}
@@ -129,9 +121,9 @@ def tune_artifact(
                 say(f"    skipped: {exc}")
                 continue
             built[plan.name], loaded[plan.name] = report.out, Classifier.load(report.out)
-            difference = paired_accuracy_difference(reference_correct, correct_rows(loaded[plan.name], eval_data), rows)
-            candidate.drop_points = round(difference["points"], 4)
-            candidate.drop_ci95 = confirm(loaded[plan.name]) if confirm else difference["ci95"]
+            drop_points, drop_ci95 = scoring.drop(loaded[plan.name])
+            candidate.drop_points = round(drop_points, 4)
+            candidate.drop_ci95 = confirm(loaded[plan.name]) if confirm else drop_ci95
             candidate.confirmed = confirms(candidate.drop_points, candidate.drop_ci95, config.max_drop_points)
             candidate.size_bytes = report.size_bytes
             candidate.measured = measuring
@@ -160,6 +152,16 @@ def tune_artifact(
     return tuning
 
 
+def check_tunable(teacher_meta, eval_data: TextDataset | None, agreement_data: TextDataset | None) -> None:
+    if eval_data is None:
+        raise InputError("--tune scores every candidate's accuracy: add --eval FILE (e.g. --eval bbc_news:dev).")
+    task = teacher_meta.task
+    if not task_class(task).tunable:
+        raise InputError(f"--tune ranks text classifiers; for this {task} model use --int8 --max-drop POINTS.")
+    if agreement_data is not None:  # refuses tasks whose metric the changed-label share does not bound, up front
+        task_of(teacher_meta).changed_labels(np.zeros((1, 2)), np.zeros((1, 2)))
+
+
 def refuse_unfaithful_scoring(plans: list[Plan], cpu, target: str | None) -> None:
     """Candidates are scored by running them here: a target's full-range INT8 (VNNI, arm64) on an x86 CPU without
     VNNI would be scored through saturating kernels, so its accuracy here is not the target's."""
@@ -175,7 +177,7 @@ def refuse_unfaithful_scoring(plans: list[Plan], cpu, target: str | None) -> Non
         )
 
 
-def drop_interval_on(pool: TextDataset | None, reference, say):
+def drop_interval_on(pool: TextDataset | None, reference, task, say):
     """--agreement POOL: interval(candidate) -> ±(95% upper end of the share of pool texts whose label the candidate
     changes against the teacher's fp32 graph), which bounds the accuracy change on texts like the pool's; a student
     that agrees with its teacher on 12,000 texts is confirmed where 1,736 labelled ones cannot tell. None: no pool."""
@@ -183,24 +185,33 @@ def drop_interval_on(pool: TextDataset | None, reference, say):
         return None
     check_pool(pool)
     say(f"agreement pool: {len(pool)} unlabelled texts from {pool.source}, the teacher's fp32 graph as reference")
-    teacher_labels = labels_of(reference, pool)
+    teacher = reference.predict_logits(pool.texts, pool.pairs)
 
     def interval(model) -> list[float]:
-        return changed_bound(labels_of(model, pool) != teacher_labels, say)
+        return changed_bound(task.changed_labels(teacher, model.predict_logits(pool.texts, pool.pairs)), say)
 
     interval.name = evidence_name(pool, "the teacher's fp32 graph")
     return interval
 
 
-def labels_of(model, data: TextDataset) -> np.ndarray:
-    """(N,) label index per text, run as an app runs it."""
-    return model.predict_logits(data.texts, data.pairs).argmax(-1)
+class Scoring:
+    """A candidate's drop against the teacher's fp32 graph on --eval, in the task's own metric (accuracy, or micro-F1
+    for multi-label models at the teacher's thresholds) with its 95% paired interval; every model run as an app runs
+    it (Classifier.predict_logits: its long-text policy, one text per call where INT8 scales are per call)."""
 
+    def __init__(self, task, data: TextDataset, reference) -> None:
+        targets = Encoded([], [], task.targets(data))  # the budget's score and interval read targets only
+        self.score, self.interval = task.budget_score(targets), task.budget_interval(targets)
+        self.task, self.data = task, data
+        self.reference = self.logits(reference)
 
-def correct_rows(model, data: TextDataset) -> np.ndarray:
-    """(N,) bool: which eval texts a loaded artifact (Classifier) labels right, run as an app runs it."""
-    predictions = model.predict(data.texts, data.pairs)
-    return np.array([p.label == truth for p, truth in zip(predictions, data.labels, strict=True)])
+    def logits(self, model) -> np.ndarray:
+        return model.predict_logits(self.data.texts, self.data.pairs)
+
+    def drop(self, model) -> tuple[float, list[float]]:
+        candidate = self.logits(model)
+        points = 100 * (self.score(self.reference) - self.score(candidate))
+        return points, self.interval(self.reference, candidate)
 
 
 def candidate_plans(

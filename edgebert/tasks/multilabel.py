@@ -39,7 +39,7 @@ class MultiLabelTask(SequenceTask):
     score_name = "micro_f1"
     metric = "micro F1"
     hf_problem_type = "multi_label_classification"
-    tunable = False  # --tune scores candidates by single-label accuracy
+    tunable = True  # scored in micro-F1 at the model's thresholds
     changed_labels = Task.changed_labels  # a changed label set does not bound micro F1 the way it bounds accuracy
     headline_keys = ("micro_f1", "macro_f1", "exact_match")
     headline_key = "micro_f1"
