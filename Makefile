@@ -171,8 +171,8 @@ $(RUNS)/tuned/edgebert.json: $(RUNS)/student3/edgebert_checkpoint.json
 		--student $(RUNS)/student3 --max-drop 0.3 --test bbc_news:test --out $(RUNS)/tuned --force
 
 demo-tune: $(RUNS)/tuned/edgebert.json $(RUNS)/int8/edgebert.json
-	$(BIN)/python benchmarks/gemm_ceiling.py --artifact $(RUNS)/tuned --config $(RUNS)/student3/config.json \
-		--artifact $(RUNS)/int8 --config $(RUNS)/checkpoint/config.json --out benchmarks/results/gemm_ceiling
+	$(BIN)/python benchmarks/gemm_ceiling.py --artifact $(RUNS)/tuned --config $(RUNS)/tuned/config.json \
+		--artifact $(RUNS)/int8 --config $(RUNS)/int8/config.json --out benchmarks/results/gemm_ceiling
 
 # ---- ARM64 under emulation (docs/export.md "ARM64"): the demo model exported with --target arm64 and --target avx2,
 # bundled, then checked by aarch64 Python under qemu-user (Debian packages; needs root for apt-get and a private

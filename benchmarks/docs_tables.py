@@ -214,6 +214,12 @@ def speed(name: str) -> str | None:
     )
 
 
+def text(name: str) -> str | None:
+    """A command's output as it printed it (benchmarks/results/<name>.txt), fenced: e.g. an `edgebert export` summary."""
+    path = RESULTS / f"{name}.txt"
+    return f"```text\n{path.read_text(encoding='utf-8').rstrip()}\n```" if path.is_file() else None
+
+
 def bbc_encoders() -> str | None:
     data = load("bbc_news_encoders.json")
     if data is None:
@@ -669,6 +675,7 @@ FILE_TABLES = {
     "peers": peers,
     "peers-zh": peers_zh,
     "speed": speed,
+    "text": text,
     "long-text": long_text,
 }  # tables that take a results file named in the marker
 
