@@ -132,4 +132,6 @@ def _reading(m) -> str:
     if t.policy == "truncate":
         return f"cut at {m.max_length} tokens"
     stride = "a quarter" if t.stride is None else f"{t.stride} tokens"
-    return f"read whole in windows of {m.max_length} tokens ({stride} shared, up to {t.max_windows}), logits {t.aggregate}"
+    return (
+        f"read whole in windows of {m.max_length} tokens ({stride} shared, up to {t.max_windows}), logits {t.aggregate}"
+    )
