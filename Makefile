@@ -68,7 +68,8 @@ bench-peers: $(RUNS)/int8/edgebert.json $(RUNS)/tuned/edgebert.json | $(VENV)/.i
 	$(BIN)/edgebert export $(RUNS)/checkpoint --out $(RUNS)/ov-int8 --recipe openvino-int8 --calib bbc_news:train \
 		--eval bbc_news:dev --test bbc_news:test --force --quiet
 	$(BIN)/python benchmarks/peers.py --checkpoint $(RUNS)/checkpoint --data bbc_news:test --threads 1 \
-		--artifact $(RUNS)/int8 --artifact $(RUNS)/ov-int8 --artifact $(RUNS)/tuned --out benchmarks/results/peers-bbc-$(UARCH)
+		--artifact $(RUNS)/int8 --artifact $(RUNS)/ov-int8 --artifact $(RUNS)/tuned --artifact-whole $(RUNS)/tuned \
+		--real-batches 1 --out benchmarks/results/peers-bbc-$(UARCH)
 
 # ---- Chinese sentiment with multilingual-e5-small (MIT; docs/chinese.md). The teacher: the vocabulary trimmed to
 # the data before fine-tuning (250,002 -> 26,966 pieces, every CJK piece kept) so the word embeddings train too;

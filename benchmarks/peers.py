@@ -14,6 +14,8 @@ Peers are used the way their docs show:
   transformers classification class: the peers load it as their docs show for sentence encoders, the
   feature-extraction class (AutoModel / ORTModelForFeatureExtraction / OVModelForFeatureExtraction), then mean
   pooling over the attention mask and the checkpoint's linear head (mean_pool_head.safetensors) in numpy.
+edgebert's artifacts read each text as the peers do, its first 128 tokens, whatever their manifests' long-text policy;
+--artifact-whole adds a row that reads long texts whole in windows (more accurate on long texts, more work per text).
 Shapes are synthetic (batch x tokens, full attention); "real-text" is end to end over the dataset's own
 texts in batches of 32 (tokenization included, padding to the batch's longest), "real-text-1" one text per call
 (as an app answering one request at a time; --real-batches).
@@ -249,15 +251,19 @@ def _let_optimum_quantize_fused_graphs() -> None:
     optimum_quantization.ONNXQuantizer = Quantizer
 
 
-def edgebert_peer(artifact: Path, threads: int) -> Peer:
+def edgebert_peer(artifact: Path, threads: int, long_text: str = "truncate") -> Peer:
+    """An artifact through the torch-free runtime. long_text "truncate" reads a text as every peer does (its first
+    max_length tokens); "chunk" reads it whole in windows (more work per text), a row of its own."""
     from edgebert import Classifier
 
     clf = Classifier.load(artifact, threads=threads)
     m = clf.manifest
     mode = f" {m.quantization.mode}" if m.quantization else ""
-    name = f"edgebert {m.backend} {m.precision}{mode} ({artifact.name})"
+    bf16 = ", bf16 float layers" if m.openvino_precision == "bf16" else ""
+    whole = ", texts read whole in windows" if long_text == "chunk" else ""
+    name = f"edgebert {m.backend} {m.precision}{mode} ({artifact.name}{bf16}{whole})"
     size = sum((artifact / f).stat().st_size for f in m.model_files) / 1e6
-    peer = Peer(name, clf.backend.run, clf.predict_logits, size)
+    peer = Peer(name, clf.backend.run, lambda texts: clf.predict_logits(texts, long_text=long_text), size)
     peer.vocab_size = clf.encoder.tokenizer.get_vocab_size()
     return peer
 
@@ -265,7 +271,16 @@ def edgebert_peer(artifact: Path, threads: int) -> Peer:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--artifact", type=Path, action="append", default=[])
+    parser.add_argument(
+        "--artifact", type=Path, action="append", default=[], help="an edgebert artifact, reading texts as the peers do"
+    )
+    parser.add_argument(
+        "--artifact-whole",
+        type=Path,
+        action="append",
+        default=[],
+        help="an artifact that also reads long texts whole (long_text chunk): a row of its own",
+    )
     parser.add_argument("--data", default="bbc_news:dev")
     parser.add_argument("--calib", default="bbc_news:train", help="calibration texts for optimum-intel's INT8")
     parser.add_argument("--shapes", default="1x16,1x128,32x128")
@@ -298,6 +313,7 @@ def main() -> int:
         peer, intel_status = _optimum_intel_peer(args, calibration)
         peers += [peer] if peer else []
     peers += [edgebert_peer(a, args.threads) for a in args.artifact]
+    peers += [edgebert_peer(a, args.threads, "chunk") for a in args.artifact_whole]
     labels = json.loads((args.checkpoint / "edgebert_checkpoint.json").read_text())["labels"]
     y = LabelSet(tuple(labels)).encode(data.labels, data.source)
 
