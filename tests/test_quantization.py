@@ -353,7 +353,7 @@ def test_a_bf16_openvino_export_records_its_precision_and_runs_in_f32_where_bf16
     tiny_checkpoint, data_dir, tmp_path, monkeypatch
 ):
     from edgebert.core import cpu
-    from edgebert.export import pipeline
+    from edgebert.export import pipeline, save
     from edgebert.runtime import model as runtime_model
 
     no_bf16 = cpu.CpuInfo("x", "x86_64", frozenset({"avx2"}))
@@ -370,7 +370,7 @@ def test_a_bf16_openvino_export_records_its_precision_and_runs_in_f32_where_bf16
     if cpu.cpu_info().native_bf16:  # the real thing: evaluated and recorded in bf16, replayed so at load
         export_artifact(tiny_checkpoint, artifact, bf16_config, calibration_data=calibration, progress=False)
         assert read_manifest(artifact).openvino_precision == "bf16"
-        assert read_manifest(artifact).golden.atol == pipeline.GOLDEN_ATOL["bf16"]
+        assert read_manifest(artifact).golden.atol == save.GOLDEN_ATOL["bf16"]
         Classifier.load(artifact)
     else:  # an f32 export relabelled as a bf16 one stands in for it (the manifest is not in its own checksums)
         config = ExportConfig(backend="openvino", quantization=quantization)

@@ -5,9 +5,9 @@
     export_graph         torch -> ONNX, then every graph must reproduce torch on the parity texts
     fuse_graph           ONNX Runtime's transformer fusions (attention must fuse on every layer)
     quantize_graph       INT8 (dynamic, static or OpenVINO), within the accuracy budget when --max-drop is set
-    evaluate_saved       the saved model's scores on --eval and what quantization changed
-    evaluate_on_test     --test: the same on held-out data nothing above was chosen on (reported, never read back)
-    write_bundle         golden sample, conformance kit, provenance and the manifest, next to the model files
+    evaluate_saved       (evaluate.py) the saved model's scores on --eval and what quantization changed
+    evaluate_on_test     (evaluate.py) --test: the same on held-out data nothing above was chosen on (reported only)
+    write_bundle         (save.py) golden sample, conformance kit, provenance and the manifest, next to the model files
 
 The runtime never sees anything but the saved directory (its format: core/artifact.py). What differs between
 sequence and token models is asked of the task (edgebert/tasks/), never compared here.
@@ -16,9 +16,6 @@ sequence and token models is asked of the task (edgebert/tasks/), never compared
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
-import json
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,46 +25,31 @@ from typing import Any
 import numpy as np
 
 from ..core.artifact import (
-    HF_CONFIG,
-    HF_TOKENIZER_CONFIG,
-    HF_TOKENIZER_FILES,
-    MODEL_CARD,
     TOKENIZER,
     AccuracyBudget,
-    Evaluation,
-    GoldenSample,
     LongText,
     Manifest,
-    Optimization,
-    Quantization,
-    Source,
     VocabularyTrim,
-    quantizes_per_call,
-    write_manifest,
 )
-from ..core.cpu import cpu_info, usable_cpu_count
+from ..core.cpu import cpu_info
 from ..core.errors import InputError, ParityError, require
 from ..core.files import atomic_directory, check_writable, temporary_directory
 from ..data.text import TextDataset
 from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta
 from ..modeling.vocabulary import KEEP_RULE, plan_trim, trim_embeddings, trim_tokenizer
-from ..runtime.backends import Backend, open_backend
 from ..runtime.tokenization import TextEncoder
-from ..runtime.windows import Windows, text_logits
 from ..tasks import Encoded, Task, task_of
 from .accuracy_budget import fit_accuracy_budget
 from .agreement import changed_bound, check_pool, evidence_name
 from .builder import ModelBuilder, latency_cost
 from .config import ExportConfig
-from .conformance import write_conformance
-from .fuse import check_fusions, optimize_for_onnxruntime, require_attention_fusion
-from .model_card import model_card
+from .evaluate import evaluate_on_test, evaluate_saved, saved_engine
+from .fuse import optimize_for_onnxruntime, require_attention_fusion
 from .onnx_export import PARITY_TEXTS, check_parity, export_onnx
+from .save import write_bundle
 
-TOOLS = ("edgebert", "torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "tokenizers", "numpy")
 TRIM_CHECK_ROWS = 256  # covered rows re-tokenized and re-run in torch after trimming
-GOLDEN_ATOL = {"fp32": 1e-3, "int8": 0.05, "bf16": 0.1}  # INT8 kernels and bf16 rounding differ between CPUs
 
 
 @dataclass
@@ -397,166 +379,6 @@ def _budget_logits(inputs: ExportInputs, config: ExportConfig) -> Callable[[Path
     return logits_of
 
 
-def evaluate_saved(
-    model_path: Path, graph: Graph, fp32_eval: np.ndarray | None, inputs: ExportInputs, config: ExportConfig, say
-) -> Evaluation | None:
-    """The saved model's scores on --eval, as the runtime will run it, and what changed against the fp32 graph."""
-    if inputs.eval_data is None:
-        return None
-    say(f"evaluating on {len(inputs.eval_data)} {inputs.task.data_unit} from {inputs.eval_data.source}")
-    if inputs.long_text.policy == "truncate":
-        return _evaluation(model_path, graph, inputs, config, inputs.eval_data.source, inputs.encoded_eval, fp32_eval)
-    return _read_evaluation(model_path, graph, inputs, config, inputs.eval_data)  # the budget's rows were truncated
-
-
-def evaluate_on_test(
-    model_path: Path, graph: Graph, inputs: ExportInputs, config: ExportConfig, say
-) -> Evaluation | None:
-    """--test: the saved model on held-out data, after every choice was made on --eval; nothing reads it back."""
-    if inputs.test_data is None:
-        return None
-    say(f"reporting on {len(inputs.test_data)} held-out {inputs.task.data_unit} from {inputs.test_data.source}")
-    return _read_evaluation(model_path, graph, inputs, config, inputs.test_data)
-
-
-def _read_evaluation(model_path: Path, graph: Graph, inputs: ExportInputs, config: ExportConfig, data) -> Evaluation:
-    """The evaluation of `data` read as the artifact reads texts (inputs.long_text), fp32 graph beside it."""
-    task, encoder = inputs.task, inputs.encoder
-    encoded = task.encode_read(encoder, data, inputs.long_text)
-    fp32 = None
-    if config.quantization:
-        fp32 = task.text_logits(
-            task.model_logits("onnxruntime", graph.path, encoder, encoded.ids, encoded.type_ids), encoded
-        )
-    return _evaluation(model_path, graph, inputs, config, data.source, encoded, fp32)
-
-
-def _evaluation(model_path, graph, inputs, config, source: str, encoded: Encoded, fp32_logits) -> Evaluation:
-    task = inputs.task
-    return task.artifact_evaluation(
-        source=source,
-        encoded=encoded,
-        candidate=lambda: task.text_logits(
-            task.logits(saved_engine(model_path, config), inputs.encoder, encoded.ids, encoded.type_ids), encoded
-        ),
-        fp32_reference=fp32_logits,
-        fp32_graph=graph.path if config.quantization else None,
-        encoder=inputs.encoder,
-        candidate_engine=lambda: saved_engine(model_path, config),
-    )
-
-
-def saved_engine(model_path: Path, config: ExportConfig) -> Backend:
-    """The saved model opened as the runtime will run it: one row per call where its INT8 scales are picked per
-    call (core.artifact.quantizes_per_call), its float layers in the precision the manifest records."""
-    per_call = quantizes_per_call(config.backend, config.quantization)
-    return open_backend(config.backend, model_path, usable_cpu_count(), row_by_row=per_call, **config.engine_options)
-
-
-# ---- save
-def write_bundle(
-    staging: Path,
-    model_files: list[str],
-    graph: Graph,
-    budget: AccuracyBudget | None,
-    evaluations: tuple[Evaluation | None, Evaluation | None],
-    inputs: ExportInputs,
-    config: ExportConfig,
-) -> Manifest:
-    """Everything next to the model files: golden sample, conformance kit, then the manifest (written last)."""
-    meta, task = inputs.meta, inputs.task
-    manifest = Manifest(
-        task=task.name,
-        labels=list(task.labels.names),
-        max_length=meta.max_length,
-        backend=config.backend,
-        precision="int8" if config.quantization else "fp32",
-        model_files=model_files,
-        files={},
-        optimization=Optimization(
-            opset=config.opset,
-            fusions=graph.fusions,
-            unfused=check_fusions(graph.fusions, graph.fusable_layers) if graph.fusions else [],
-            last_layer="cls_only" if config.light_last_layer else "full",
-            vocabulary=inputs.vocabulary,
-            note=graph.note,
-        ),
-        source=Source(
-            checkpoint=str(inputs.checkpoint),
-            base_model=meta.base_model,
-            pooling=meta.pooling,
-            train_dev_metrics=meta.dev_metrics,
-            pretrained=meta.pretrained,
-        ),
-        quantization=_quantization_record(config, budget, inputs.calibration_data),
-        golden=golden_sample(staging / model_files[0], inputs, config),
-        evaluation=evaluations[0],
-        test_evaluation=evaluations[1],
-        thresholds=task.decision_thresholds(),
-        tools=tool_versions(),
-        long_text=inputs.long_text,
-        openvino_precision=config.openvino_precision,
-    )
-    write_hf_config(staging, inputs)
-    write_conformance(
-        staging,
-        inputs.encoder,
-        getattr(inputs.eval_data, "texts", None) or (),
-        inputs.long_text,
-        _kit_logits(staging / model_files[0], inputs, config),
-    )
-    (staging / MODEL_CARD).write_text(model_card(manifest), encoding="utf-8")
-    write_manifest(staging, manifest)
-    return manifest
-
-
-def write_hf_config(staging: Path, inputs: ExportInputs) -> None:
-    """config.json (labels in id2label, vocab_size as trimmed) and the tokenizer's companion files, so tools that
-    speak the Hugging Face layout (Optimum's ORTModelFor..., transformers' AutoTokenizer) open the artifact too."""
-    config = json.loads((inputs.checkpoint / HF_CONFIG).read_text(encoding="utf-8"))
-    labels = list(inputs.task.labels.names)
-    config.update(id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
-    if inputs.vocabulary is not None:
-        config["vocab_size"] = inputs.vocabulary.kept
-    (staging / HF_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
-    for name in HF_TOKENIZER_FILES:
-        if (inputs.checkpoint / name).is_file():
-            shutil.copyfile(inputs.checkpoint / name, staging / name)
-    if not (staging / HF_TOKENIZER_CONFIG).is_file():  # transformers.js needs one to build the tokenizer
-        minimal = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": inputs.meta.max_length}
-        (staging / HF_TOKENIZER_CONFIG).write_text(json.dumps(minimal, indent=2), encoding="utf-8")
-
-
-def golden_sample(model_path: Path, inputs: ExportInputs, config: ExportConfig) -> GoldenSample:
-    """The parity texts' ids and logits from the saved model, one text per call, as the runtime replays them
-    (dynamic INT8 picks activation scales per batch, so batch-mates would change the logits)."""
-    ids, types = inputs.encoder.encode(PARITY_TEXTS)
-    engine = open_backend(config.backend, model_path, usable_cpu_count(), **config.engine_options)
-    logits = inputs.task.golden_logits(engine, inputs.encoder, ids, types)
-    return GoldenSample(texts=PARITY_TEXTS, input_ids=ids, logits=logits, atol=GOLDEN_ATOL[golden_kind(config)])
-
-
-def golden_kind(config: ExportConfig) -> str:
-    """Which tolerance another machine's replay gets: bf16 layers round differently by CPU, INT8 kernels a little."""
-    if config.openvino_precision == "bf16":
-        return "bf16"
-    return "int8" if config.quantization else "fp32"
-
-
-def _kit_logits(model_path: Path, inputs: ExportInputs, config: ExportConfig):
-    """logits(windows) per text from the saved model, one window per call as golden logits are; None for token
-    models (their windows are stitched per token, not aggregated)."""
-    if inputs.task.parity_unit != "texts":
-        return None
-
-    def logits(windows: Windows) -> np.ndarray:
-        engine = open_backend(config.backend, model_path, usable_cpu_count(), **config.engine_options)
-        rows = inputs.task.logits(engine, inputs.encoder, windows.ids, windows.type_ids, batch_size=1)
-        return text_logits(rows, windows, inputs.long_text.aggregate)
-
-    return logits
-
-
 def _parity_ids(inputs: ExportInputs) -> tuple[list, list]:
     """The first 32 eval texts and the fixed parity texts (mixed scripts, long and short)."""
     texts = (inputs.eval_data.texts[:32] if inputs.eval_data else []) + PARITY_TEXTS
@@ -565,25 +387,3 @@ def _parity_ids(inputs: ExportInputs) -> tuple[list, list]:
 
 def _calibration_ids(inputs: ExportInputs) -> tuple[list, list]:
     return inputs.encoder.encode(inputs.calibration_data.texts) if inputs.calibration_data else ([], [])
-
-
-def _quantization_record(
-    config: ExportConfig, budget: AccuracyBudget | None, calibration: TextDataset | None
-) -> Quantization | None:
-    if config.quantization is None:
-        return None
-    record = Quantization(**config.quantization.to_dict(), export_cpu=cpu_info().isa, accuracy_budget=budget)
-    if calibration is not None:
-        record.calibration_source = calibration.source
-        record.calibration_texts = min(len(calibration), config.quantization.calibration_size)
-    return record
-
-
-def tool_versions() -> dict[str, str]:
-    versions = {}
-    for name in TOOLS:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
