@@ -36,8 +36,9 @@ from ..modeling.checkpoint import ADAPT_META
 from ..modeling.pretrained import resolve_model
 from ..runtime.tokenization import TextEncoder
 from .config import AdaptConfig
-from .loop import VOCAB_FILE, train_batches
+from .loop import train_batches
 from .optimizer import adamw_with_linear_schedule, seed_everything, use_bf16
+from .text import VOCAB_FILE
 from .tokenizer import encoder_positions, prepare_tokenizer
 from .vocab import plain_tokenizer
 
