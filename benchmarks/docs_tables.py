@@ -214,6 +214,32 @@ def speed(name: str) -> str | None:
     )
 
 
+def held_out(name: str) -> str | None:
+    """benchmarks/held_out.py: artifacts side by side on one split, each against the first with a paired interval."""
+    data = load(f"{name}.json")
+    if data is None:
+        return None
+    names = list(data["artifacts"])
+    reference = names[0]
+    rows = [
+        f"| {data['data']} | accuracy [95% CI] | vs {reference}, points [95% CI] | model MB | ms per text |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for n in names:
+        a = data["artifacts"][n]
+        gap = a.get(f"vs_{reference}")
+        versus = f"{gap['points']:+.2f} {interval(*gap['ci95'], sign=True)}" if gap else "-"
+        rows.append(
+            f"| {n} | {100 * a['accuracy']:.2f} {interval(*a['ci95'], scale=100)} | {versus} | {a['model_mb']} | "
+            f"{a['ms_per_text']} |"
+        )
+    reading = data.get("long_text", "each artifact's own policy")
+    return "\n".join(rows) + (
+        f"\n\nLong texts: {reading}; {data['threads']} thread(s), ms per text over 64 texts in interleaved rounds. "
+        f"CPU: {machine_label(data['cpu'])}."
+    )
+
+
 def text(name: str) -> str | None:
     """A command's output as it printed it (benchmarks/results/<name>.txt), fenced: e.g. an `edgebert export` summary."""
     path = RESULTS / f"{name}.txt"
@@ -676,6 +702,7 @@ FILE_TABLES = {
     "peers-zh": peers_zh,
     "speed": speed,
     "text": text,
+    "held-out": held_out,
     "long-text": long_text,
 }  # tables that take a results file named in the marker
 
