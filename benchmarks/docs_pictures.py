@@ -24,6 +24,7 @@ SOURCE = re.compile(r"edgebert-source: ([0-9a-f]{64})")
 SOURCES = {
     "peers-zh-zen4": "peers-zh-zen4.json",
     "peers-bbc-sapphirerapids": "peers-bbc-sapphirerapids.json",
+    "peers-bbc-zen4": "peers-bbc-zen4.json",
     "runtimes": "browser.json",
 }
 FAMILIES = (  # name prefix -> colour, legend label
@@ -162,7 +163,12 @@ def draw(name: str, source: Path, out: Path) -> None:
     plt.close(fig)
 
 
-PICTURES = {"peers-zh-zen4": peers_scatter, "peers-bbc-sapphirerapids": peers_scatter, "runtimes": runtime_bars}
+PICTURES = {
+    "peers-zh-zen4": peers_scatter,
+    "peers-bbc-sapphirerapids": peers_scatter,
+    "peers-bbc-zen4": peers_scatter,
+    "runtimes": runtime_bars,
+}
 
 
 def stale(name: str, source: Path, out: Path) -> bool:
