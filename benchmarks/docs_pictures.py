@@ -26,6 +26,7 @@ SOURCES = {
     "peers-bbc-sapphirerapids": "peers-bbc-sapphirerapids.json",
     "peers-bbc-zen4": "peers-bbc-zen4.json",
     "runtimes": "browser.json",
+    "accuracy-budget-zh-e5": "accuracy_budget-zh-e5-zen4.json",
 }
 FAMILIES = (  # name prefix -> colour, legend label
     ("edgebert", "#d62728", "edgebert"),
@@ -168,6 +169,7 @@ PICTURES = {
     "peers-bbc-sapphirerapids": peers_scatter,
     "peers-bbc-zen4": peers_scatter,
     "runtimes": runtime_bars,
+    "accuracy-budget-zh-e5": budget_path,
 }
 
 
