@@ -9,9 +9,9 @@ import pytest
 
 from edgebert import Classifier
 from edgebert.cli import main
-from edgebert.core.artifact import TunedCandidate
 from edgebert.core.cpu import cpu_info
 from edgebert.core.errors import AccuracyBudgetError, InputError
+from edgebert.core.measurements import TunedCandidate
 from edgebert.data.text import load_file
 from edgebert.export.config import TuneConfig
 from edgebert.export.tune import choose, tune_artifact

@@ -33,54 +33,87 @@ def add_export(commands) -> None:
         help="checkpoint directory from `edgebert train`, or any Hugging Face classifier directory (save_pretrained)",
     )
     add_output(p, "artifact directory")
-    p.add_argument(
+    _quantization_options(p)
+    _accuracy_options(p)
+    _tune_options(p)
+    _graph_options(p)
+    add_long_text(p, shape=True)
+    p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
+    p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
+    add_signing(p)
+    add_columns(p)
+    p.set_defaults(run=run_export)
+
+
+def _quantization_options(p) -> None:
+    g = p.add_argument_group("quantization")
+    g.add_argument(
         "--int8", action="store_true", help="dynamic INT8 quantization with the recipe for this CPU (or --target)"
     )
-    p.add_argument("--recipe", help="named export recipe from export/ (e.g. avx2, avx512-vnni, arm64) or a .toml path")
-    p.add_argument(
+    g.add_argument("--recipe", help="named export recipe from export/ (e.g. avx2, avx512-vnni, arm64) or a .toml path")
+    g.add_argument(
         "--target",
         help="CPU family to export for, instead of this machine's (avx512-vnni, avx-vnni, avx512, avx2, arm64)",
     )
-    p.add_argument("--backend", choices=BACKENDS, help="runtime engine (default: the recipe's, else onnxruntime)")
-    p.add_argument("--static", action="store_true", help="static INT8: calibrated activation scales (needs --calib)")
-    p.add_argument("--calib", help="calibration texts for --static / OpenVINO INT8 (JSONL/CSV/TSV or plain lines)")
-    p.add_argument("--calib-size", type=int, help="calibration texts to use (default: the recipe's, 200)")
-    p.add_argument("--calib-method", choices=CALIB_METHODS, help="calibration (default: the recipe's, minmax)")
-    p.add_argument("--eval", help="labelled data to measure accuracy and INT8 drift at export, and to select on")
-    p.add_argument(
+    g.add_argument("--backend", choices=BACKENDS, help="runtime engine (default: the recipe's, else onnxruntime)")
+    g.add_argument("--static", action="store_true", help="static INT8: calibrated activation scales (needs --calib)")
+    g.add_argument("--calib", help="calibration texts for --static / OpenVINO INT8 (JSONL/CSV/TSV or plain lines)")
+    g.add_argument("--calib-size", type=int, help="calibration texts to use (default: the recipe's, 200)")
+    g.add_argument("--calib-method", choices=CALIB_METHODS, help="calibration (default: the recipe's, minmax)")
+
+
+def _accuracy_options(p) -> None:
+    g = p.add_argument_group("accuracy")
+    g.add_argument("--eval", help="labelled data to measure accuracy and INT8 drift at export, and to select on")
+    g.add_argument(
         "--test",
         metavar="DATA",
         help="held-out labelled data to report on after every choice was made on --eval (e.g. bbc_news:test)",
     )
-    p.add_argument(
+    g.add_argument(
         "--max-drop",
         type=float,
         metavar="POINTS",
         help="accuracy budget in points on --eval: return the most sensitive layers to fp32 until the drop fits",
     )
-    p.add_argument(
+    g.add_argument(
+        "--agreement",
+        metavar="DATA",
+        help="with --max-drop: confirm the budget on these unlabelled texts (labels, if any, unread) by how many "
+        "labels INT8 changes against fp32, instead of on --eval's bootstrap: a large pool resolves a fraction of a "
+        "point, e.g. --agreement zh_reviews:train",
+    )
+
+
+def _tune_options(p) -> None:
+    g = p.add_argument_group("--tune")
+    g.add_argument(
         "--tune",
         action="store_true",
         help="build every INT8 candidate (engines x light last layer x --student), time each on this CPU and keep "
         "the fastest within --max-drop (default 0.5 pts vs the teacher's fp32) on --eval",
     )
-    p.add_argument("--student", type=Path, action="append", default=[], help="with --tune: a distilled student too")
+    g.add_argument("--student", type=Path, action="append", default=[], help="with --tune: a distilled student too")
     config_option(
-        p,
+        g,
         "--tune-batch",
         TuneConfig,
         "call_size",
         "with --tune: texts per call when timing real texts; 1 chooses for an app that classifies one text at a time",
         type=int,
     )
-    p.add_argument(
+    g.add_argument(
         "--tune-engines",
         default=",".join(TUNE_ENGINES),
         help="with --tune: INT8 engines to try (default: all; static and openvino need --calib)",
     )
-    config_option(p, "--opset", ExportConfig, "opset", "ONNX opset", type=int)
+
+
+def _graph_options(p) -> None:
+    g = p.add_argument_group("graph")
+    config_option(g, "--opset", ExportConfig, "opset", "ONNX opset", type=int)
     config_option(
-        p,
+        g,
         "--openvino-precision",
         ExportConfig,
         "openvino_precision",
@@ -88,12 +121,12 @@ def add_export(commands) -> None:
         "avx512_bf16) is evaluated and recorded on this CPU, and the runtime follows the manifest",
         choices=list(OPENVINO_PRECISIONS),
     )
-    p.add_argument(
+    g.add_argument(
         "--light-last-layer",
         action="store_true",
         help="[CLS] models: the last layer computes the query, attention output and feed-forward for [CLS] only",
     )
-    p.add_argument(
+    g.add_argument(
         "--trim-vocab",
         metavar="DATA",
         action="append",
@@ -101,7 +134,7 @@ def add_export(commands) -> None:
         help="keep only the vocabulary pieces DATA needs (repeatable; --eval and --calib texts are added), plus "
         "special tokens and single characters: e.g. --trim-vocab zh_reviews:train",
     )
-    p.add_argument(
+    g.add_argument(
         "--trim-keep",
         metavar="SCRIPT",
         action="append",
@@ -109,19 +142,6 @@ def add_export(commands) -> None:
         default=[],
         help="with --trim-vocab: also keep every piece of this script (cjk)",
     )
-    p.add_argument(
-        "--agreement",
-        metavar="DATA",
-        help="with --max-drop: confirm the budget on these unlabelled texts (labels, if any, unread) by how many "
-        "labels INT8 changes against fp32, instead of on --eval's bootstrap: a large pool resolves a fraction of a "
-        "point, e.g. --agreement zh_reviews:train",
-    )
-    add_long_text(p, shape=True)
-    p.add_argument("--no-optimize", action="store_true", help="skip ORT transformer fusions")
-    p.add_argument("--allow-unfused", action="store_true", help="export even when attention fusion fails")
-    add_signing(p)
-    add_columns(p)
-    p.set_defaults(run=run_export)
 
 
 def run_export(args) -> int:

@@ -5,7 +5,8 @@ An artifact is a directory:
     model.onnx       (onnxruntime backend)  or  model.xml + model.bin (openvino backend)
     tokenizer.json   the exact tokenizer used in training
 
-This module owns the file names, the task names, the manifest's sections and their checks. The exporter
+This module owns the file names, the task names, the manifest's sections and their checks (the sections that record
+what the export measured are declared in measurements.py and validated here). The exporter
 builds a `Manifest` and `write_manifest`s it; the runtime `read_manifest`s and `verify_files`. A manifest
 that is malformed, lies about its files or points outside its directory is refused with an ArtifactError
 naming the field. Torch-free, numpy-free.
@@ -22,6 +23,11 @@ from typing import Any
 
 from .errors import ArtifactError
 from .files import resolves_inside, sha256_file
+from .measurements import (  # the manifest's records of what the export measured
+    AccuracyBudget,
+    Evaluation,
+    Tuning,
+)
 from .typed_json import decode, is_finite_number, reject_constant
 
 MANIFEST = "edgebert.json"
@@ -80,6 +86,13 @@ class LongText:
             return f"stride is {self.stride!r}, outside 0..{max_length // 2 - 2} (half a window of {max_length} tokens)"
         return None
 
+    def describe(self, max_length: int) -> str:
+        """The policy in words, as the export summary and the model card say it."""
+        if self.policy == "truncate":
+            return f"cut at {max_length} tokens"
+        stride = "a quarter" if self.stride is None else f"{self.stride} tokens"
+        return f"read whole in windows of {max_length} tokens ({stride} shared, up to {self.max_windows}), logits {self.aggregate}"
+
 
 @dataclass
 class GoldenSample:
@@ -89,30 +102,6 @@ class GoldenSample:
     input_ids: list[list[int]]
     logits: list[Any]  # per text: [num_labels] floats (sequence), or [tokens][num_labels] (token)
     atol: float  # allowed max |Δlogit| on another machine (INT8 kernels differ slightly by CPU)
-
-
-@dataclass
-class BudgetStep:
-    fp32_units: list[str]
-    accuracy: float  # the budget's metric: accuracy (sequence) or entity F1 (token)
-    drop_points: float
-    drop_ci95: list[float] | None = None  # 95% paired-bootstrap interval of drop_points over the eval rows
-
-
-@dataclass
-class AccuracyBudget:
-    """How `--max-drop` was met: which units went back to fp32, each step's accuracy, and what it cost."""
-
-    max_drop_points: float
-    drop_points: float
-    fp32_units: list[str]
-    fp32_nodes: list[str]
-    sensitivity: dict[str, float] = field(default_factory=dict)  # unit -> mean |Δlogit| when quantized alone
-    steps: list[BudgetStep] = field(default_factory=list)
-    latency_cost: dict[str, Any] = field(default_factory=dict)  # shape, p50 of all-INT8 vs final, ratio
-    drop_ci95: list[float] | None = None  # of the final step
-    confirmed: bool | None = None  # the interval's upper end is within the budget (BUDGET_RULE); None: older export
-    evidence: str = ""  # what the interval was measured on (the eval set's bootstrap, or an --agreement pool)
 
 
 @dataclass
@@ -175,78 +164,6 @@ class Optimization:
     last_layer: str = "full"  # "cls_only": the last encoder layer computes position 0 only ([CLS] pooling)
     vocabulary: VocabularyTrim | None = None  # set when the export trimmed the vocabulary
     note: str = ""  # e.g. why the graph runs unfused
-
-
-@dataclass
-class Drift:
-    """What quantization changed against the fp32 graph on the eval texts (sequence task)."""
-
-    agreement: float
-    flips: int
-    flipped_indices: list[int]
-    max_abs_logit_diff: float
-    mean_abs_logit_diff: float
-
-
-@dataclass
-class EntityDrift:
-    """What quantization changed against the fp32 graph, entity by entity (token task)."""
-
-    sentences_changed: int  # sentences whose entity list differs
-    gained: int  # entities the artifact finds that the fp32 graph does not (no overlapping fp32 entity)
-    lost: int  # fp32 entities the artifact misses (no overlapping artifact entity)
-    changed: int  # overlapping but different span or type
-    changed_sentence_indices: list[int] = field(default_factory=list)  # the first 100
-
-
-@dataclass
-class Evaluation:
-    """What `--eval` measured at export. `metric` is what `drop_points` and `--max-drop` are in."""
-
-    data: str
-    n: int
-    metric: str  # "accuracy" (sequence) | "entity_f1" (token)
-    score: float  # the artifact's
-    reference_score: float  # the fp32 graph's (equal to score for an fp32 artifact)
-    drop_points: float  # 100 * (reference_score - score)
-    metrics: dict[str, Any]  # the artifact's full scores (per class / per entity type, confusion matrix)
-    reference_metrics: dict[str, Any] | None = None  # the fp32 graph's, when the artifact is quantized
-    drift: Drift | None = None
-    entity_drift: EntityDrift | None = None
-    score_ci95: list[float] | None = None  # 95% bootstrap interval of `score` over the eval rows
-    drop_ci95: list[float] | None = None  # 95% paired-bootstrap interval of drop_points (quantized artifacts)
-
-
-@dataclass
-class TunedCandidate:
-    name: str  # "<checkpoint>/<engine>[+light]"
-    layers: int
-    drop_points: float  # against the teacher's fp32 graph, on the tuning eval set
-    measured: bool  # False when chosen from the recipe table for another CPU
-    real_text_ms: float | None = None  # mean per text over the eval texts, as Classifier.predict runs them
-    p50_1x128_ms: float | None = None
-    on_front: bool = False  # on the latency-vs-drop Pareto front
-    error: str | None = None  # why the candidate could not be built
-    drop_ci95: list[float] | None = None  # 95% paired-bootstrap interval of drop_points over the eval texts
-    confirmed: bool | None = None  # the interval ends within the budget (export/accuracy_budget.BUDGET_RULE)
-    real_text_spread_ms: list[float] | None = None  # [fastest, slowest] per-round median, per text
-    size_bytes: int | None = None  # the artifact's model files
-
-
-@dataclass
-class Tuning:
-    """How `export --tune` chose this artifact among the candidates it built (tuning.md holds the table)."""
-
-    chosen: str
-    reason: str
-    cpu: str  # the CPU it was measured on, or the --target it was chosen for from the recipe table
-    max_drop_points: float
-    teacher_score: float
-    candidates: list[TunedCandidate]
-    rule: str = ""  # how the budget and the ties were decided
-    confirmed: bool | None = None  # whether the chosen candidate's drop is confirmed within the budget
-    test: Evaluation | None = None  # the chosen candidate on --test (drop against its own fp32 graph); not chosen on
-    evidence: str = ""  # what confirmed the drops: the eval set's bootstrap, or an --agreement pool
 
 
 @dataclass

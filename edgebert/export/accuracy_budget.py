@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.artifact import AccuracyBudget, BudgetStep
 from ..core.errors import AccuracyBudgetError
+from ..core.measurements import AccuracyBudget, BudgetStep
 from .quantize import QuantUnit
 
 SENSITIVITY_SAMPLE = 64  # smallest-margin eval texts used to rank units; the budget is checked on the whole set

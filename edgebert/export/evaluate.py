@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.artifact import Evaluation, quantizes_per_call
+from ..core.artifact import quantizes_per_call
 from ..core.cpu import usable_cpu_count
+from ..core.measurements import Evaluation
 from ..runtime.backends import Backend, open_backend
 from ..tasks import Encoded
 from .config import ExportConfig

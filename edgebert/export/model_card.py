@@ -7,7 +7,8 @@ Rendered from the manifest alone, after every other field is known, so the card 
 
 from __future__ import annotations
 
-from ..core.artifact import MULTI_LABEL, TOKEN, Evaluation, Manifest
+from ..core.artifact import MULTI_LABEL, TOKEN, Manifest
+from ..core.measurements import Evaluation
 from ..runtime import FRONT_DOORS
 
 PIPELINE_TAGS = {TOKEN: "token-classification"}  # others: text-classification
@@ -119,13 +120,9 @@ def _quantization(m: Manifest) -> str:
 
 
 def _reading(m: Manifest) -> str:
-    t = m.long_text
-    if t.policy == "truncate":
-        return f"## Long texts\n\nA text longer than {m.max_length} tokens is cut there (the answer says so)."
-    stride = "a quarter of a window" if t.stride is None else f"{t.stride} tokens"
     return (
-        f"## Long texts\n\nRead in windows of {m.max_length} tokens sharing {stride}, at most {t.max_windows} per text, "
-        f"their logits aggregated by {t.aggregate} (every edgebert runtime does this by default)."
+        f"## Long texts\n\nA text longer than {m.max_length} tokens is {m.long_text.describe(m.max_length)}: every "
+        "edgebert runtime reads it so by default, and the answer says when a text was cut."
     )
 
 

@@ -26,7 +26,6 @@ import numpy as np
 
 from ..core.artifact import (
     TOKENIZER,
-    AccuracyBudget,
     LongText,
     Manifest,
     VocabularyTrim,
@@ -34,6 +33,7 @@ from ..core.artifact import (
 from ..core.cpu import cpu_info
 from ..core.errors import InputError, ParityError, require
 from ..core.files import atomic_directory, check_writable, temporary_directory
+from ..core.measurements import AccuracyBudget
 from ..data.text import TextDataset
 from ..data.tokens import TokenDataset
 from ..modeling.checkpoint import CheckpointMeta, read_checkpoint_meta

@@ -16,8 +16,6 @@ from ..core.artifact import (
     HF_TOKENIZER_CONFIG,
     HF_TOKENIZER_FILES,
     MODEL_CARD,
-    AccuracyBudget,
-    Evaluation,
     GoldenSample,
     Manifest,
     Optimization,
@@ -26,6 +24,7 @@ from ..core.artifact import (
     write_manifest,
 )
 from ..core.cpu import cpu_info, usable_cpu_count
+from ..core.measurements import AccuracyBudget, Evaluation
 from ..data.text import TextDataset
 from ..runtime.backends import open_backend
 from ..runtime.windows import Windows, text_logits

@@ -21,7 +21,7 @@ def format_export_summary(report: ExportReport) -> str:
         ("fusions", ", ".join(f"{k} {v}" for k, v in m.optimization.fusions.items()) or m.optimization.note or "none"),
         ("last layer", "[CLS] only (light)" if m.optimization.last_layer == "cls_only" else "full"),
         ("vocabulary", _vocabulary(m.optimization.vocabulary, report.out)),
-        ("long texts", _reading(m)),
+        ("long texts", m.long_text.describe(m.max_length)),
         (
             "parity vs torch",
             f"max |Δlogit| {report.parity['max_abs_logit_diff']:.2e} on {report.parity['n']} "
@@ -125,13 +125,3 @@ def _vocabulary(trim, artifact: Path) -> str:
 def _interval(ci95: list[float] | None, fmt: str = ".2f") -> str:
     """' [95% CI low, high]', or nothing when the manifest has no interval."""
     return f" [95% CI {ci95[0]:{fmt}}, {ci95[1]:{fmt}}]" if ci95 else ""
-
-
-def _reading(m) -> str:
-    t = m.long_text
-    if t.policy == "truncate":
-        return f"cut at {m.max_length} tokens"
-    stride = "a quarter" if t.stride is None else f"{t.stride} tokens"
-    return (
-        f"read whole in windows of {m.max_length} tokens ({stride} shared, up to {t.max_windows}), logits {t.aggregate}"
-    )

@@ -30,8 +30,6 @@ from ..core.artifact import (
     MODEL_CARD,
     TOKENIZER,
     LongText,
-    TunedCandidate,
-    Tuning,
     is_full_range_u8s8,
     read_manifest,
     write_manifest,
@@ -39,6 +37,7 @@ from ..core.artifact import (
 from ..core.cpu import cpu_info
 from ..core.errors import AccuracyBudgetError, EdgebertError, InputError
 from ..core.files import atomic_directory, check_writable, sha256_file, temporary_directory
+from ..core.measurements import TunedCandidate, Tuning
 from ..core.timing import measure_interleaved, median_ms, synthetic_batch
 from ..data.text import TextDataset
 from ..modeling.checkpoint import encoder_layers, read_checkpoint_meta
@@ -101,34 +100,17 @@ def tune_artifact(
     with temporary_directory("edgebert-tune-") as tmp:
         say("building the teacher's fp32 reference")
         reference_plan = Plan("teacher/fp32", teacher, _layers(teacher), _export_config(None, this_isa, False, config))
+        data = _CandidateData(eval_data, calibration_data, coverage_data, test_data)
         reference = _export(reference_plan, Path(tmp) / "reference", eval_data, None, coverage_data)
         teacher_score = reference.manifest.evaluation.score
         reference_model = Classifier.load(reference.out)
         scoring = Scoring(task_of(teacher_meta), eval_data, reference_model)
         confirm = drop_interval_on(agreement_data, reference_model, scoring.task, say)
-        built: dict[str, Path] = {}
-        loaded: dict[str, Classifier] = {}  # each candidate loaded (and verified) once: scored, then timed
-        results: dict[str, TunedCandidate] = {}
-        for i, plan in enumerate(plans, 1):
-            say(f"[{i}/{len(plans)}] building {plan.name}")
-            calibration = calibration_data if plan.config.needs_calibration else None
-            candidate = TunedCandidate(plan.name, plan.layers, 0.0, measured=False)
-            results[plan.name] = candidate
-            try:
-                report = _export(plan, Path(tmp) / f"c{i}", eval_data, calibration, coverage_data, test_data)
-            except EdgebertError as exc:  # one candidate failing (e.g. fusion) does not stop the others
-                candidate.error = str(exc)
-                say(f"    skipped: {exc}")
-                continue
-            built[plan.name], loaded[plan.name] = report.out, Classifier.load(report.out)
-            drop_points, drop_ci95 = scoring.drop(loaded[plan.name])
-            candidate.drop_points = round(drop_points, 4)
-            candidate.drop_ci95 = confirm(loaded[plan.name]) if confirm else drop_ci95
-            candidate.confirmed = confirms(candidate.drop_points, candidate.drop_ci95, config.max_drop_points)
-            candidate.size_bytes = report.size_bytes
-            candidate.measured = measuring
+        results, built, loaded = _build_candidates(plans, Path(tmp), scoring, confirm, config, data, say)
+        for candidate in results.values():
+            candidate.measured = measuring and candidate.name in loaded
         if measuring:
-            say(f"timing {len(built)} candidates on this CPU ({cpu_model}, {this_isa}), interleaved")
+            say(f"timing {len(loaded)} candidates on this CPU ({cpu_model}, {this_isa}), interleaved")
             for name, timing in time_candidates(loaded, eval_data.texts[: config.real_texts], config).items():
                 c = results[name]
                 c.real_text_ms, c.real_text_spread_ms, c.p50_1x128_ms = timing
@@ -150,6 +132,41 @@ def tune_artifact(
         _save(built[chosen], out, tuning, force)
     say(f"chose {chosen}: {reason}")
     return tuning
+
+
+@dataclasses.dataclass(frozen=True)
+class _CandidateData:
+    eval: TextDataset | None
+    calibration: TextDataset | None
+    coverage: Sequence[TextDataset]
+    test: TextDataset | None
+
+
+def _build_candidates(plans, tmp: Path, scoring, confirm, config: TuneConfig, data: _CandidateData, say):
+    """Export and score every plan: (results by name, built directories, loaded models). One candidate failing
+    (e.g. fusion) does not stop the others; it is kept with its error."""
+    from ..runtime import Classifier
+
+    built: dict[str, Path] = {}
+    loaded: dict[str, Classifier] = {}  # each candidate loaded (and verified) once: scored, then timed
+    results: dict[str, TunedCandidate] = {}
+    for i, plan in enumerate(plans, 1):
+        say(f"[{i}/{len(plans)}] building {plan.name}")
+        calibration = data.calibration if plan.config.needs_calibration else None
+        candidate = results[plan.name] = TunedCandidate(plan.name, plan.layers, 0.0, measured=False)
+        try:
+            report = _export(plan, tmp / f"c{i}", data.eval, calibration, data.coverage, data.test)
+        except EdgebertError as exc:
+            candidate.error = str(exc)
+            say(f"    skipped: {exc}")
+            continue
+        built[plan.name], loaded[plan.name] = report.out, Classifier.load(report.out)
+        drop_points, drop_ci95 = scoring.drop(loaded[plan.name])
+        candidate.drop_points = round(drop_points, 4)
+        candidate.drop_ci95 = confirm(loaded[plan.name]) if confirm else drop_ci95
+        candidate.confirmed = confirms(candidate.drop_points, candidate.drop_ci95, config.max_drop_points)
+        candidate.size_bytes = report.size_bytes
+    return results, built, loaded
 
 
 def check_tunable(teacher_meta, eval_data: TextDataset | None, agreement_data: TextDataset | None) -> None:

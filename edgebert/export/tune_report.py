@@ -5,8 +5,8 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from ..core.artifact import TunedCandidate, Tuning
 from ..core.files import write_text_atomic
+from ..core.measurements import TunedCandidate, Tuning
 
 
 def pareto_front(candidates: list[TunedCandidate]) -> list[str]:

@@ -9,9 +9,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.artifact import Evaluation, LongText
+from ..core.artifact import LongText
 from ..core.cpu import usable_cpu_count
 from ..core.errors import InputError
+from ..core.measurements import Evaluation
 from ..data.text import LabelSet
 from ..data.tokens import IGNORE
 from ..runtime.backends import Backend, open_backend

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import MULTI_LABEL, Drift, Evaluation
+from ..core.artifact import MULTI_LABEL
 from ..core.errors import InputError
+from ..core.measurements import Drift, Evaluation
 from ..core.metrics import (
     best_thresholds,
     bootstrap_rows,

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import SEQUENCE, Drift, Evaluation, LongText
+from ..core.artifact import SEQUENCE, LongText
 from ..core.errors import InputError
+from ..core.measurements import Drift, Evaluation
 from ..core.metrics import (
     accuracy_interval,
     bootstrap_rows,

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import TOKEN, EntityDrift, Evaluation
+from ..core.artifact import TOKEN
 from ..core.bio import decode_bio, first_subtokens
 from ..core.cpu import usable_cpu_count
 from ..core.errors import InputError
+from ..core.measurements import EntityDrift, Evaluation
 from ..core.metrics import (
     bootstrap_rows,
     entity_counts,
