@@ -113,11 +113,11 @@ def test_real_run_drift_matches_independent_computation(real_report, tiny_artifa
     data = load_file(data_dir / "dev.jsonl")
     predicted = Classifier.load(tiny_artifact).predict(data.texts)
     accuracy = np.mean([p.label == y for p, y in zip(predicted, data.labels, strict=True)])
-    assert drift["fp32"]["candidate_accuracy"] == pytest.approx(accuracy)
+    assert drift["fp32"]["metric"] == "accuracy" and drift["fp32"]["candidate_score"] == pytest.approx(accuracy)
     assert len(real_report["flips"]["int8"]) == drift["int8"]["flips"]
     assert drift["fp32"]["drop_ci95"] == [0.0, 0.0]  # identical predictions: nothing to resample
-    low, high = drift["int8"]["accuracy_ci95"]
-    assert low <= drift["int8"]["candidate_accuracy"] <= high and drift["int8"]["points_per_text"] == 100 / 30
+    low, high = drift["int8"]["score_ci95"]
+    assert low <= drift["int8"]["candidate_score"] <= high and drift["int8"]["points_per_text"] == 100 / 30
 
 
 def test_report_files_and_history(real_report, tmp_path):

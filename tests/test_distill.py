@@ -11,10 +11,19 @@ import torch
 
 from edgebert.cli import main
 from edgebert.core.errors import InputError
-from edgebert.data.text import load_file
+from edgebert.data.text import LabelSet, load_file
 from edgebert.data.tokens import IGNORE, UNLABELLED
+from edgebert.tasks.multilabel import MultiLabelTask
+from edgebert.tasks.sequence import SequenceTask
+from edgebert.tasks.token import TokenTask
 from edgebert.train.config import TrainConfig
-from edgebert.train.distill import distillation_loss, hidden_state_loss, kept_layers, student_from_teacher
+from edgebert.train.distill import hidden_state_loss, kept_layers, student_from_teacher
+
+LABELS = LabelSet(("a", "b", "c"))
+
+
+def distillation_loss(student, teacher, targets, *, task=SequenceTask, **knobs):
+    return task(LABELS).distillation_loss(torch, student, teacher, targets, **knobs)
 
 
 def test_kept_layers_are_evenly_spaced_and_end_on_the_last():
@@ -45,10 +54,10 @@ def test_student_copies_the_kept_layers_and_leaves_the_teacher_alone(tiny_checkp
 def test_distillation_loss_is_the_hard_loss_when_student_equals_teacher_and_skips_unlabelled():
     logits = torch.randn(2, 5, 3, requires_grad=True)
     targets = torch.tensor([[0, 1, IGNORE, 2, IGNORE], [1, IGNORE, IGNORE, 0, 2]])
-    same = distillation_loss(logits, logits.detach(), targets, temperature=2.0, alpha=0.5)
+    same = distillation_loss(logits, logits.detach(), targets, task=TokenTask, temperature=2.0, alpha=0.5)
     hard = torch.nn.functional.cross_entropy(logits.reshape(-1, 3), targets.reshape(-1), ignore_index=IGNORE)
     assert same.item() == pytest.approx(0.5 * hard.item(), abs=1e-6)
-    other = distillation_loss(logits, torch.randn(2, 5, 3), targets, temperature=2.0, alpha=1.0)
+    other = distillation_loss(logits, torch.randn(2, 5, 3), targets, task=TokenTask, temperature=2.0, alpha=1.0)
     other.backward()
     assert other.item() > 0 and logits.grad[0, 2].abs().sum() == 0  # an unlabelled position gets no gradient
 
@@ -66,6 +75,25 @@ def test_unlabelled_rows_learn_the_teacher_alone_and_a_batch_of_them_has_a_finit
     only.backward()
     assert torch.isfinite(only) and only.item() == pytest.approx(0.5 * soft.item(), rel=1e-5)
     assert (student.grad.abs().sum(dim=1) > 0).all()  # unlabelled rows still learn from the teacher
+
+
+def test_a_multi_label_student_learns_each_labels_sigmoid_and_unlabelled_rows_only_from_the_teacher():
+    torch.manual_seed(0)
+    teacher = torch.randn(4, 3)
+    targets = torch.tensor([[1.0, 0, 1], [UNLABELLED] * 3, [0, 0, 1], [UNLABELLED] * 3])
+    student = teacher.clone().requires_grad_(True)
+    soft_only = distillation_loss(student, teacher, targets, task=MultiLabelTask, temperature=2.0, alpha=1.0)
+    soft_only.backward()
+    assert student.grad.abs().max() < 1e-6  # matching the teacher's probabilities is the soft term's minimum
+    student = torch.randn(4, 3, requires_grad=True)
+    mixed = distillation_loss(student, teacher, targets, task=MultiLabelTask, temperature=2.0, alpha=0.5)
+    labelled = targets[:, 0] != UNLABELLED
+    hard = torch.nn.functional.binary_cross_entropy_with_logits(student[labelled], targets[labelled])
+    soft = distillation_loss(student, teacher, targets, task=MultiLabelTask, temperature=2.0, alpha=1.0)
+    assert mixed.item() == pytest.approx(0.5 * soft.item() + 0.5 * hard.item(), rel=1e-5)
+    unlabelled = torch.full((4, 3), float(UNLABELLED))
+    only = distillation_loss(student, teacher, unlabelled, task=MultiLabelTask, temperature=2.0, alpha=0.5)
+    assert torch.isfinite(only) and only.item() == pytest.approx(0.5 * soft.item(), rel=1e-5)
 
 
 def test_distill_learns_unlabelled_texts_in_windows_and_the_student_reads_long_texts_so(

@@ -182,7 +182,7 @@ def test_serve_and_score_give_every_label_above_its_threshold(multi_label_run, t
     assert [r["labels"] for r in scored] == expected
 
 
-def test_tune_scores_a_multi_label_model_in_micro_f1_and_distill_refuses_it(multi_label_run, tmp_path, capsys):
+def test_tune_scores_a_multi_label_model_in_micro_f1(multi_label_run, tmp_path, capsys):
     from edgebert.core.artifact import read_manifest
 
     checkpoint, _, dev = multi_label_run
@@ -196,9 +196,53 @@ def test_tune_scores_a_multi_label_model_in_micro_f1_and_distill_refuses_it(mult
     assert chosen.drop_points == pytest.approx(manifest.evaluation.drop_points, abs=1e-6)
     assert main([*args[:-1], "--agreement", str(dev), "--force"]) == 2
     assert "--agreement" in capsys.readouterr().err
-    args = ["distill", str(checkpoint), "--layers", "1", "--data", str(dev), "--out", str(tmp_path / "s")]
-    assert main(args) == 2
-    assert "multi-label model is not supported" in capsys.readouterr().err
+
+
+def test_bench_scores_a_multi_label_model_in_micro_f1_as_its_export_did(multi_label_run, tmp_path):
+    from edgebert.core.artifact import read_manifest
+
+    checkpoint, artifact, dev = multi_label_run
+    out = tmp_path / "bench"
+    args = ["bench", str(artifact), "--reference", str(checkpoint), "--data", str(dev), "--out", str(out)]
+    assert main([*args, "--shapes", "1x16", "--rounds", "1", "--seconds", "0.05", "--no-cold-start", "--quiet"]) == 0
+    accuracy = json.loads((out / "report.json").read_text())["accuracy"]
+    drift, evaluation = accuracy["drift"][artifact.name], read_manifest(artifact).evaluation
+    assert accuracy["reference_metrics"]["metric"] == drift["metric"] == "micro_f1"
+    # the artifact's micro F1 on dev at its thresholds, as the export measured it on the same texts
+    assert drift["candidate_score"] == pytest.approx(evaluation.score, abs=1e-9)
+    assert accuracy["reference_metrics"]["score"] == pytest.approx(evaluation.reference_score, abs=0.02)
+    assert drift["score_ci95"][0] <= drift["candidate_score"] <= drift["score_ci95"][1]
+    assert "micro f1" in (out / "report.md").read_text()
+
+
+def test_a_multi_label_model_distils_into_a_student_with_its_own_thresholds(multi_label_run, tmp_path):
+    from edgebert import Classifier
+    from edgebert.modeling.checkpoint import read_checkpoint_meta
+
+    checkpoint, _, dev = multi_label_run
+    train = dev.parent / "train.jsonl"
+    student = tmp_path / "student"
+    args = [
+        "distill",
+        str(checkpoint),
+        "--layers",
+        "1",
+        "--data",
+        str(train),
+        "--eval",
+        str(dev),
+        "--out",
+        str(student),
+    ]
+    args += ["--unlabelled", str(dev), "--epochs", "4", "--lr", "5e-3", "--quiet"]
+    assert main(args) == 0
+    meta = read_checkpoint_meta(student)
+    assert meta.task == "multi_label" and meta.labels == sorted(TOPICS)
+    assert len(meta.thresholds) == 3 and all(0 < t < 1 for t in meta.thresholds)
+    assert meta.dev_metrics["micro_f1"] > 0.8  # a student that learnt nothing scores ~0.4
+    assert main(["export", str(student), "--out", str(tmp_path / "a"), "--int8", "--quiet"]) == 0
+    texts = [json.loads(line)["text"] for line in dev.read_text().splitlines()[:12]]
+    assert any(len(p.labels) != 1 for p in Classifier.load(tmp_path / "a").predict(texts))
 
 
 def test_node_gives_every_label_above_its_threshold(multi_label_run):

@@ -66,27 +66,22 @@ def markdown(report: dict[str, Any]) -> str:
         if ref:
             per_text = next((d["points_per_text"] for d in accuracy["drift"].values() if "points_per_text" in d), None)
             resolution = f" One text = {per_text:.2f} points; intervals are 95% paired bootstrap." if per_text else ""
-            lines.append(f"Reference accuracy {ref['accuracy']:.4f}, macro-F1 {ref['macro_f1']:.4f}.{resolution}")
+            metric = ref["metric"].replace("_", " ")
+            lines.append(f"Reference {metric} {ref['score']:.4f}, macro-F1 {ref['macro_f1']:.4f}.{resolution}")
             lines.append("")
+        metric = (ref or {}).get("metric", "accuracy").replace("_", " ")
         lines += [
-            "| variant | accuracy [95% CI] | macro-F1 | drop (pts) [95% CI] | agreement | flips | max abs Δlogit "
+            f"| variant | {metric} [95% CI] | macro-F1 | drop (pts) [95% CI] | agreement | changed | max abs Δlogit "
             "| mean abs Δlogit |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, d in accuracy["drift"].items():
-            acc = (
-                f"{d['candidate_accuracy']:.4f}{_ci(d.get('accuracy_ci95'), '.4f')}"
-                if "candidate_accuracy" in d
-                else "-"
-            )
+            score = f"{d['candidate_score']:.4f}{_ci(d['score_ci95'], '.4f')}" if "candidate_score" in d else "-"
             f1 = f"{d['candidate_macro_f1']:.4f}" if "candidate_macro_f1" in d else "-"
-            drop = (
-                f"{d['accuracy_drop_points']:+.2f}{_ci(d.get('drop_ci95'), '+.2f')}"
-                if "accuracy_drop_points" in d
-                else "-"
-            )
+            drop = f"{d['drop_points']:+.2f}{_ci(d['drop_ci95'], '+.2f')}" if "drop_points" in d else "-"
             lines.append(
-                f"| {name} | {acc} | {f1} | {drop} | {d['agreement']:.2%} | {d['flips']} | {d['max_abs_logit_diff']:.3f} | {d['mean_abs_logit_diff']:.4f} |"
+                f"| {name} | {score} | {f1} | {drop} | {d['agreement']:.2%} | {d['flips']} "
+                f"| {d['max_abs_logit_diff']:.3f} | {d['mean_abs_logit_diff']:.4f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -118,12 +113,13 @@ def _plots(report: dict[str, Any], out: Path) -> None:
     if accuracy and accuracy.get("reference_metrics") and shapes:
         shape = "1x128" if "1x128" in latency else shapes[0]
         fig, ax = plt.subplots(figsize=(6, 4))
-        points = {accuracy["reference"]: accuracy["reference_metrics"]["accuracy"]}
-        points.update({n: d["candidate_accuracy"] for n, d in accuracy["drift"].items() if "candidate_accuracy" in d})
+        points = {accuracy["reference"]: accuracy["reference_metrics"]["score"]}
+        points.update({n: d["candidate_score"] for n, d in accuracy["drift"].items() if "candidate_score" in d})
         for name, acc in points.items():
             ax.scatter(latency[shape][name]["p50_ms"], 100 * acc, s=60)
             ax.annotate(name, (latency[shape][name]["p50_ms"], 100 * acc), textcoords="offset points", xytext=(5, 5))
-        ax.set(xlabel=f"p50 latency at {shape} (ms)", ylabel="accuracy (%)", title="Latency vs accuracy")
+        metric = accuracy["reference_metrics"]["metric"].replace("_", " ")
+        ax.set(xlabel=f"p50 latency at {shape} (ms)", ylabel=f"{metric} (%)", title=f"Latency vs {metric}")
         fig.tight_layout()
         fig.savefig(out / "latency_vs_accuracy.png", dpi=110)
         plt.close(fig)
@@ -131,7 +127,8 @@ def _plots(report: dict[str, Any], out: Path) -> None:
 
 # ---------------------------------------------------------------- history
 def history_entry(report: dict[str, Any]) -> dict[str, Any]:
-    """The compact line appended to the history file: per variant and shape, p50 and throughput; accuracy."""
+    """The compact line appended to the history file: per variant and shape, p50 and throughput; the task's score
+    (accuracy, or micro F1 for multi-label: `metric` says which) under "accuracy", as earlier lines hold it."""
     entry: dict[str, Any] = {
         "time": report["machine"]["time"],
         "isa": report["machine"]["isa"],
@@ -144,10 +141,11 @@ def history_entry(report: dict[str, Any]) -> dict[str, Any]:
             entry["latency"][f"{name}@{shape}"] = {k: stats[k] for k in HISTORY_FIELDS}
     accuracy = report.get("accuracy") or {}
     if accuracy.get("reference_metrics"):
-        entry["accuracy"][accuracy["reference"]] = accuracy["reference_metrics"]["accuracy"]
+        entry["metric"] = accuracy["reference_metrics"]["metric"]
+        entry["accuracy"][accuracy["reference"]] = accuracy["reference_metrics"]["score"]
     for name, d in (accuracy.get("drift") or {}).items():
-        if "candidate_accuracy" in d:
-            entry["accuracy"][name] = d["candidate_accuracy"]
+        if "candidate_score" in d:
+            entry["accuracy"][name] = d["candidate_score"]
     return entry
 
 
@@ -198,16 +196,18 @@ def compare_history(
             regressions.append(
                 f"latency regression: {key} p50 {stats['p50_ms']:.2f} ms vs {base:.2f} ms ({change:+.1%} > {max_slowdown:.0%})"
             )
+    metric = latest.get("metric", "accuracy")  # lines from before multi-label benches hold accuracy
+    alike = [e for e in earlier if e.get("metric", "accuracy") == metric]
     for name, acc in latest.get("accuracy", {}).items():
-        past = [e["accuracy"][name] for e in earlier if name in e.get("accuracy", {})]
+        past = [e["accuracy"][name] for e in alike if name in e.get("accuracy", {})]
         if not past:
             continue
         base = statistics.median(past)
         drop = 100 * (base - acc)
-        lines.append(f"| accuracy {name} | {base:.4f} | {acc:.4f} | {-drop:+.2f} pts |")
+        lines.append(f"| {metric} {name} | {base:.4f} | {acc:.4f} | {-drop:+.2f} pts |")
         if drop > max_accuracy_drop:
             regressions.append(
-                f"accuracy drift: {name} {acc:.4f} vs {base:.4f} ({drop:.2f} pts > {max_accuracy_drop} pts)"
+                f"{metric} drift: {name} {acc:.4f} vs {base:.4f} ({drop:.2f} pts > {max_accuracy_drop} pts)"
             )
     if not earlier:
         lines.append("| (only one run so far: nothing to compare) | | | |")

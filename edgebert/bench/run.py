@@ -24,17 +24,11 @@ from .. import __version__
 from ..core.artifact import TOKENIZER, LongText
 from ..core.cpu import cpu_info, usable_cpu_count
 from ..core.errors import InputError
-from ..core.metrics import (
-    accuracy_interval,
-    bootstrap_rows,
-    classification_metrics,
-    drift,
-    paired_accuracy_difference,
-)
 from ..core.progress import progress_bar
 from ..core.timing import LatencyStats, measure_interleaved, summarize, synthetic_batch
-from ..data.text import LabelSet, TextDataset
+from ..data.text import TextDataset
 from ..modeling.checkpoint import is_checkpoint
+from ..tasks import Encoded, Task, task_of
 from .config import BenchConfig
 
 
@@ -53,39 +47,67 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
 
 
 def accuracy_drift(
-    reference_logits: np.ndarray,
-    variant_logits: dict[str, np.ndarray],
-    data: TextDataset,
-    labels: Sequence[str],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Per-variant drift against the reference (with 95% paired-bootstrap intervals of accuracy and drop where the
-    data is labelled), and the reference's own metrics."""
-    y_true = LabelSet(tuple(labels)).encode(data.labels, data.source) if data.labels is not None else None
-    reference = classification_metrics(y_true, reference_logits.argmax(-1), labels) if y_true is not None else None
-    drifts = {name: drift(reference_logits, logits, y_true, labels) for name, logits in variant_logits.items()}
-    if y_true is not None:
-        truth, rows = np.asarray(y_true), bootstrap_rows(len(y_true), samples=2000)
-        reference_ok = reference_logits.argmax(-1) == truth
-        for name, logits in variant_logits.items():
-            ok = logits.argmax(-1) == truth
-            drifts[name]["accuracy_ci95"] = accuracy_interval(ok, rows)["ci95"]
-            drifts[name]["drop_ci95"] = paired_accuracy_difference(reference_ok, ok, rows)["ci95"]
-            drifts[name]["points_per_text"] = 100 / len(truth)
-    return drifts, reference
+    task: Task, reference_logits: np.ndarray, variant_logits: dict[str, np.ndarray], data: TextDataset
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Per variant, what it changed against the reference, in the task's own terms: answers changed and logit
+    distances; where the data is labelled also the task's metric (accuracy, or micro F1 for multi-label) with 95%
+    intervals of the score and of the paired drop. And the reference's own metrics (None without labels)."""
+    if data.labels is None:
+        return {name: _changes(task, reference_logits, logits) for name, logits in variant_logits.items()}, None
+    truth = Encoded([], [], task.targets(data))
+
+    def evaluation(logits: np.ndarray, reference: np.ndarray | None):
+        return task.artifact_evaluation(
+            source=data.source,
+            encoded=truth,
+            candidate=lambda: logits,
+            fp32_reference=reference,
+            fp32_graph=None,
+            encoder=None,
+            candidate_engine=None,
+        )
+
+    drifts = {}
+    for name, logits in variant_logits.items():
+        e = evaluation(logits, reference_logits)
+        drifts[name] = {
+            **_changes(task, reference_logits, logits),
+            "metric": e.metric,
+            "reference_score": e.reference_score,
+            "candidate_score": e.score,
+            "drop_points": e.drop_points,
+            "score_ci95": e.score_ci95,
+            "drop_ci95": e.drop_ci95,
+            "candidate_macro_f1": e.metrics["macro_f1"],
+            "points_per_text": 100 / len(data),
+        }
+    reference = evaluation(reference_logits, None)
+    return drifts, {**reference.metrics, "metric": reference.metric, "score": reference.score}
 
 
-def flipped_examples(
-    data: TextDataset, labels: Sequence[str], reference: np.ndarray, variant: np.ndarray
-) -> list[dict]:
+def _changes(task: Task, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    changed = np.flatnonzero(task.changed_answers(reference, candidate))
+    delta = np.abs(reference - candidate)
+    return {
+        "n": len(reference),
+        "agreement": 1 - len(changed) / len(reference) if len(reference) else 1.0,
+        "flips": len(changed),
+        "flipped_indices": changed.tolist(),
+        "max_abs_logit_diff": float(delta.max()) if delta.size else 0.0,
+        "mean_abs_logit_diff": float(delta.mean()) if delta.size else 0.0,
+    }
+
+
+def flipped_examples(task: Task, data: TextDataset, reference: np.ndarray, variant: np.ndarray) -> list[dict]:
     rows = []
-    for i in np.nonzero(reference.argmax(-1) != variant.argmax(-1))[0]:
+    for i in np.flatnonzero(task.changed_answers(reference, variant)):
         rows.append(
             {
                 "index": int(i),
                 "text": data.texts[i][:500],
                 "true": data.labels[i] if data.labels else None,
-                "reference": labels[int(reference[i].argmax())],
-                "variant": labels[int(variant[i].argmax())],
+                "reference": task.answer(reference[i]),
+                "variant": task.answer(variant[i]),
             }
         )
     return rows
@@ -171,6 +193,7 @@ class _Variant:
 
             clf = Classifier.load(self.path, threads=threads)
             self.labels, self.encoder, self.backend = clf.labels, clf.encoder, clf.backend
+            self.task = task_of(clf.manifest)
             self.long_text = clf.manifest.long_text  # real texts are read as the artifact reads them
             self.vocab_size = clf.encoder.tokenizer.get_vocab_size()
             self.description = f"{clf.manifest.backend} {clf.manifest.precision}"
@@ -187,7 +210,7 @@ class _Variant:
         torch.set_num_threads(threads)
         meta = read_checkpoint_meta(self.path)
         model = load_checkpoint_model(self.path)
-        self.labels, self.backend = meta.labels, TorchBackend(model)
+        self.labels, self.backend, self.task = meta.labels, TorchBackend(model), task_of(meta)
         self.encoder = TextEncoder.from_file(self.path / TOKENIZER, meta.max_length)
         self.long_text = LongText(meta.trained_long_text)  # as its export reads texts by default
         self.vocab_size = model.config.vocab_size
@@ -219,10 +242,10 @@ def run_bench(
     threads = config.threads or usable_cpu_count()
     names = _unique_names([reference] if reference else [], artifacts)
     variants = [_Variant(name, path, threads) for name, path in names]
-    label_sets = {tuple(v.labels) for v in variants}
+    label_sets = {(v.task.name, tuple(v.labels)) for v in variants}
     if len(label_sets) > 1:
         raise InputError(
-            f"The artifacts have different label sets {sorted(label_sets)}; benchmark models of one task together."
+            f"The artifacts differ in task or labels {sorted(label_sets)}; benchmark models of one task together."
         )
     report: dict[str, Any] = {
         "machine": fingerprint(threads),
@@ -265,7 +288,8 @@ def run_bench(
         logits = {v.name: v.logits(data.texts) for v in variants}
         reference_name = variants[0].name
         others = {name: value for name, value in logits.items() if name != reference_name}
-        drifts, reference_metrics = accuracy_drift(logits[reference_name], others, data, variants[0].labels)
+        task = variants[0].task  # the reference's (a multi-label model's thresholds included)
+        drifts, reference_metrics = accuracy_drift(task, logits[reference_name], others, data)
         report["accuracy"] = {
             "data": data.source,
             "reference": reference_name,
@@ -273,8 +297,7 @@ def run_bench(
             "drift": drifts,
         }
         report["flips"] = {
-            name: flipped_examples(data, variants[0].labels, logits[reference_name], value)
-            for name, value in others.items()
+            name: flipped_examples(task, data, logits[reference_name], value) for name, value in others.items()
         }
     return report
 

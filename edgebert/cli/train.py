@@ -249,8 +249,6 @@ def run_distill(args) -> int:
     layers = encoder_layers(Path(args.teacher))  # None: unreadable, and the teacher's own load reports it
     if layers is not None:  # refuse a bad --layers before loading any data (a broken teacher fails at load)
         kept_layers(layers, args.student_layers)
-    if meta.task == MULTI_LABEL:
-        raise InputError("Distilling a multi-label model is not supported yet; export the teacher itself.")
     args.task = meta.task
     config = config_from_args(TrainConfig, args, model=args.teacher, teacher=args.teacher, task=meta.task)
     train_data, eval_data = training_data(args, config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -72,6 +73,19 @@ class Classifier(ArtifactModel):
         policy = self.long_text_policy(long_text)
         windows = self.encoder.encode_windows(texts, pairs, policy)
         return self.logits_of_windows(windows, policy), windows
+
+    def run_batch(self, group: tuple[bool, str], rows: list) -> tuple[list, dict[str, float]]:
+        """A server's micro-batch (serve/batcher.py): (logits, truncated, windows) per row, callers pick the scores;
+        and the seconds per stage. group: (rows are (text, pair) tuples, long-text policy)."""
+        with_pairs, policy = group
+        texts, pairs = (list(x) for x in zip(*rows, strict=True)) if with_pairs else (rows, None)
+        long_text = self.long_text_policy(policy)
+        started = time.perf_counter()
+        windows = self.encoder.encode_windows(texts, pairs, long_text)
+        tokenized = time.perf_counter()
+        logits = self.logits_of_windows(windows, long_text)
+        timings = {"tokenization": tokenized - started, "inference": time.perf_counter() - tokenized}
+        return list(zip(logits, windows.truncated.tolist(), windows.counts.tolist(), strict=True)), timings
 
     def logits_of_windows(self, windows: Windows, long_text: LongText) -> np.ndarray:
         """(N, num_labels) logits of texts read as `windows` (TextEncoder.encode_windows under `long_text`)."""

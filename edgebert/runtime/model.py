@@ -41,6 +41,7 @@ class ArtifactModel:
     TASKS: tuple[str, ...] = ()  # the manifest tasks this front door serves: the one task -> front door map
     EXAMPLE_CALL: str = ""  # how an app asks it, for model cards: 'model.predict("…")'
     IN_JAVASCRIPT: bool = False  # examples/node and examples/web run its artifacts
+    LABELS_TOKENS: bool = False  # answers per word (entities) rather than per text
 
     def __init__(self, manifest: Manifest, encoder: TextEncoder, backend: Backend, *, batch_size: int = 32) -> None:
         self.manifest = manifest
@@ -134,6 +135,10 @@ class ArtifactModel:
     @property
     def labels(self) -> list[str]:
         return list(self.manifest.labels)
+
+    def run_batch(self, group, rows: list) -> tuple[list, dict[str, float]]:
+        """A server's micro-batch (serve/batcher.py): each row's answer, and the seconds per stage."""
+        raise NotImplementedError
 
     def long_text_policy(self, long_text: str | LongText | None = None) -> LongText:
         """What texts longer than max_length get: the artifact's policy (`manifest.long_text`), or `long_text`:

@@ -16,7 +16,6 @@ CORS headers and their preflight (OPTIONS) answered.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from typing import Any
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..runtime.backends import RowByRow
-from ..runtime.classifier import ACTIVATIONS, Classifier
+from ..runtime.classifier import ACTIVATIONS
 from .asgi import TIMING, HttpError, ServeApp
 from .batcher import MicroBatcher, QueueFull
 from .bodies import flag, json_body, long_text_of, refuse_too_long, strings, tei_sequences, top_k_of
@@ -39,7 +38,7 @@ def build_app(models: list, bundle, config: ServeConfig) -> ServeApp:
     """models: loaded copies of one Classifier or TokenClassifier (run in parallel); bundle: their directory."""
     metrics = Metrics()
     batcher = MicroBatcher(
-        [_runner(m) for m in models],
+        [m.run_batch for m in models],
         max_batch=config.max_batch,
         max_wait_ms=config.max_wait_ms,
         max_queue=config.max_queue,
@@ -66,7 +65,7 @@ class Handlers:
 
     def __init__(self, model, batcher: MicroBatcher, config: ServeConfig, metrics: Metrics, state: dict, bundle):
         self.model, self.batcher, self.config, self.metrics, self.state = model, batcher, config, metrics, state
-        self.classifies_texts = isinstance(model, Classifier)  # else a TokenClassifier: /v1/entities
+        self.classifies_texts = not model.LABELS_TOKENS  # else /v1/entities is its route
         self.info_document = _info(model, bundle)
         self.openapi_document = openapi_document(f"edgebert serve: {bundle}", __version__)
 
@@ -180,32 +179,6 @@ async def _submit(batcher: MicroBatcher, rows: list, scope, group: Any = None) -
     except QueueFull:
         raise HttpError(429, "Too many rows waiting; retry shortly (or raise --max-queue).") from None
     return results
-
-
-def _runner(model):
-    """(group, rows) -> (results, {stage: seconds}), run on a model copy's thread."""
-    if isinstance(model, Classifier):
-
-        def run(group: tuple[bool, str], rows: list) -> tuple[list, dict[str, float]]:
-            """(logits, truncated, windows) per row: callers pick the scores. group: (with pairs, long-text policy)."""
-            with_pairs, policy = group
-            texts, pairs = (list(x) for x in zip(*rows, strict=True)) if with_pairs else (rows, None)
-            policy = model.long_text_policy(policy)
-            started = time.perf_counter()
-            windows = model.encoder.encode_windows(texts, pairs, policy)
-            tokenized = time.perf_counter()
-            logits = model.logits_of_windows(windows, policy)
-            timings = {"tokenization": tokenized - started, "inference": time.perf_counter() - tokenized}
-            read = zip(logits, windows.truncated.tolist(), windows.counts.tolist(), strict=True)
-            return list(read), timings
-
-        return run
-
-    def run_entities(group, texts: list) -> tuple[list, dict[str, float]]:
-        started = time.perf_counter()
-        return [model.entities(text) for text in texts], {"inference": time.perf_counter() - started}
-
-    return run_entities
 
 
 def _ranked(labels: list[str], scores) -> list[dict]:

@@ -14,7 +14,7 @@ from ..core.cpu import usable_cpu_count
 from ..core.errors import InputError
 from ..core.measurements import Evaluation
 from ..data.text import LabelSet
-from ..data.tokens import IGNORE
+from ..data.tokens import IGNORE, UNLABELLED
 from ..runtime.backends import Backend, open_backend
 from ..runtime.tokenization import Batch, TextEncoder
 from ..runtime.windows import Windows, text_logits
@@ -47,6 +47,8 @@ class Task:
     poolings: ClassVar[tuple[str, ...]]  # sentence-vector options it accepts (train --pooling)
     headline_keys: ClassVar[tuple[str, ...]]  # the dev scores a checkpoint records and the CLI prints
     headline_key: ClassVar[str]  # the one number a model is summarised by (distill prints student vs teacher)
+    trains_on_windows: ClassVar[bool] = True  # --long-text chunk: each window of a long text is a training row
+    distils_ensembles: ClassVar[bool] = False  # --ensemble: a fresh model learns artifacts' mean distribution
     truncated_words = 0  # words beyond max_length (token tasks count them while encoding)
 
     def __init__(self, labels: LabelSet) -> None:
@@ -75,6 +77,25 @@ class Task:
         return torch.nn.functional.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), weight=class_weights, ignore_index=IGNORE
         )
+
+    def distillation_loss(self, torch, student, teacher, targets, *, temperature, alpha, class_weights=None):
+        """A student's loss (train/distill.py): alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) +
+        (1 - alpha) * cross entropy against the labels. student, teacher: (B, K) or (B, T, K) logits; targets (B,) or
+        (B, T): IGNORE where nothing is compared, UNLABELLED where the teacher's answer is all there is."""
+        k = student.shape[-1]
+        student, teacher, flat_targets = student.reshape(-1, k), teacher.reshape(-1, k), targets.reshape(-1)
+        compared = flat_targets != IGNORE  # rows (or tokens) the teacher's answer is learnt on
+        labelled = compared & (flat_targets != UNLABELLED)
+        hard = student.new_zeros(())  # a batch of unlabelled rows only has no hard term (cross entropy would be NaN)
+        if labelled.any():
+            hard = torch.nn.functional.cross_entropy(student[labelled], flat_targets[labelled], weight=class_weights)
+        soft = torch.nn.functional.kl_div(
+            torch.nn.functional.log_softmax(student[compared] / temperature, dim=-1),
+            torch.nn.functional.log_softmax(teacher[compared] / temperature, dim=-1),
+            log_target=True,
+            reduction="batchmean",
+        )
+        return alpha * temperature**2 * soft + (1 - alpha) * hard
 
     def checkpoint_extras(self, dev_metrics: dict[str, Any]) -> dict[str, Any]:
         """What the saved checkpoint records beside its weights that the task decided on dev, from the metrics
@@ -174,6 +195,14 @@ class Task:
 
     def budget_interval(self, encoded: Encoded) -> Callable[[np.ndarray, np.ndarray], list[float]]:
         """interval(reference logits, candidate logits) -> 95% paired-bootstrap interval of the drop, in points."""
+        raise NotImplementedError
+
+    def changed_answers(self, reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+        """(N,) bool: which texts `candidate`'s logits answer otherwise than `reference`'s (bench's agreement)."""
+        raise NotImplementedError
+
+    def answer(self, logits: np.ndarray) -> Any:
+        """What one text's logits answer, as a user reads it (a label, or the labels given)."""
         raise NotImplementedError
 
     def changed_labels(self, reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:

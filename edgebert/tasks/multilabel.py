@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.artifact import MULTI_LABEL
+from ..core.artifact import MULTI_LABEL, LongText
 from ..core.errors import InputError
 from ..core.measurements import Drift, Evaluation
 from ..core.metrics import (
@@ -24,6 +24,7 @@ from ..core.metrics import (
     paired_f1_difference,
 )
 from ..data.text import LabelSet, TextDataset
+from ..data.tokens import UNLABELLED
 from ..runtime.tokenization import Batch, TextEncoder
 from .base import EVAL_BOOTSTRAP, Encoded, Task
 from .sequence import SequenceTask
@@ -44,6 +45,7 @@ class MultiLabelTask(SequenceTask):
     changed_labels = Task.changed_labels  # a changed label set does not bound micro F1 the way it bounds accuracy
     headline_keys = ("micro_f1", "macro_f1", "exact_match")
     headline_key = "micro_f1"
+    distils_ensembles = False  # the ensemble's targets are softmax distributions
 
     def __init__(self, labels: LabelSet, thresholds: list[float] | None = None) -> None:
         super().__init__(labels)
@@ -83,7 +85,12 @@ class MultiLabelTask(SequenceTask):
         return out
 
     def class_counts(self, encoded: Encoded) -> np.ndarray:
-        return np.asarray(encoded.targets).sum(0).astype(np.int64)
+        targets = np.asarray(encoded.targets)  # (N, K)
+        return targets[targets[:, 0] != UNLABELLED].sum(0).astype(np.int64)  # distill --unlabelled rows count nothing
+
+    def encode_unlabelled(self, encoder: TextEncoder, data: TextDataset, long_text: LongText) -> Encoded:
+        rows = super().encode_unlabelled(encoder, data, long_text)
+        return Encoded(rows.ids, rows.type_ids, [np.full(self.num_labels, UNLABELLED, np.float32)] * len(rows.ids))
 
     def batch_targets(self, encoded: Encoded, batch: Batch) -> np.ndarray:
         return np.asarray([encoded.targets[i] for i in batch.indices], dtype=np.float32)  # (B, K)
@@ -93,6 +100,26 @@ class MultiLabelTask(SequenceTask):
         return torch.nn.functional.binary_cross_entropy_with_logits(
             logits.float(), targets.float(), pos_weight=class_weights
         )
+
+    def distillation_loss(self, torch, student, teacher, targets, *, temperature, alpha, class_weights=None):
+        """Each label's teacher probability sigmoid(teacher / T) is a soft binary target: alpha * T^2 *
+        BCE(student / T, it) + (1 - alpha) * the labels' BCE on labelled rows (T^2: the soft term's gradient,
+        ~(student - teacher) / 4T^2 for large T, keeps its scale as for softmax). student, teacher: (B, K) logits;
+        targets (B, K) multi-hot, an unlabelled row's all UNLABELLED."""
+        soft = torch.nn.functional.binary_cross_entropy_with_logits(
+            student / temperature, torch.sigmoid(teacher / temperature)
+        )
+        labelled = targets[:, 0] != UNLABELLED
+        hard = student.new_zeros(())
+        if labelled.any():
+            hard = self.loss(torch, student[labelled], targets[labelled], class_weights)
+        return alpha * temperature**2 * soft + (1 - alpha) * hard
+
+    def changed_answers(self, reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+        return (self.given(reference) != self.given(candidate)).any(-1)
+
+    def answer(self, logits: np.ndarray) -> list[str]:
+        return [name for name, given in zip(self.labels.names, self.given(logits), strict=True) if given]
 
     def given(self, logits: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
         """(N, K) bool: the labels each text is given."""

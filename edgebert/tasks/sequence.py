@@ -39,6 +39,7 @@ class SequenceTask(Task):
     poolings = ("cls", "mean")
     headline_keys = ("accuracy", "macro_f1")
     headline_key = "accuracy"
+    distils_ensembles = True
 
     @classmethod
     def from_training_data(cls, train_data: TextDataset, label_column: str = "label") -> SequenceTask:
@@ -119,8 +120,13 @@ class SequenceTask(Task):
             reference.argmax(-1) == y, candidate.argmax(-1) == y, rows
         )["ci95"]
 
-    def changed_labels(self, reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    def changed_answers(self, reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
         return reference.argmax(-1) != candidate.argmax(-1)
+
+    def answer(self, logits: np.ndarray) -> str:
+        return self.labels.names[int(logits.argmax())]
+
+    changed_labels = changed_answers  # one changed label moves accuracy by one text at most
 
     def budget_logits(self, run, encoded: Encoded, rows: np.ndarray | None) -> np.ndarray:
         if rows is None:

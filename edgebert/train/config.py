@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.artifact import LONG_TEXT_POLICIES, SEQUENCE, TASKS, TOKEN
+from ..core.artifact import LONG_TEXT_POLICIES, SEQUENCE, TASKS
 from ..core.errors import InputError
 from ..core.validate import choice, positive
 from ..modeling.vocabulary import TRIM_SCRIPTS
@@ -98,15 +98,16 @@ class TrainConfig:
         self.distill_unlabelled = tuple(str(source) for source in self.distill_unlabelled)
         if self.distill_unlabelled and not self.teacher:
             raise InputError("--unlabelled texts are learnt from a teacher's answers: use it with `edgebert distill`.")
-        if self.long_text == "chunk" and (self.ensemble or self.task == TOKEN):
+        task = task_class(self.task)
+        if self.long_text == "chunk" and (self.ensemble or not task.trains_on_windows):
             raise InputError(
-                "--long-text chunk trains text classifiers on every window of their texts; it does not combine with "
-                "--ensemble or --task token (token models read windows at run time without it)."
+                f"--long-text chunk trains text classifiers on every window of their texts; it does not combine with "
+                f"--ensemble, nor train a '{self.task}' model (its runtime reads long inputs in windows without it)."
             )
-        if self.ensemble and (self.teacher or self.task != SEQUENCE):
+        if self.ensemble and (self.teacher or not task.distils_ensembles):
             raise InputError(
-                "--ensemble distills single-label sequence classifiers' answers into a fresh model; it does not "
-                "combine with a teacher checkpoint (distill) or another --task."
+                f"--ensemble distills single-label sequence classifiers' answers into a fresh model; it does not "
+                f"combine with a teacher checkpoint (distill) nor train a '{self.task}' model."
             )
 
     def _check_vocabulary(self) -> None:

@@ -3,16 +3,17 @@
 The student starts as the teacher itself with only `layers` of its encoder layers kept, evenly spaced and ending on
 the last one (6 -> 3 keeps 2, 4, 6; 6 -> 4 keeps 2, 3, 4, 6), so it begins close to the teacher rather than from
 scratch (DistilBERT's every-other-layer initialisation). It keeps the teacher's tokenizer, max_length, pooling and
-labels, and trains with the usual loop (train/loop.py) on
+labels, and trains with the usual loop (train/loop.py) on the task's distillation loss (tasks/base.py):
 
     loss = alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * cross_entropy(labels)
 
-(Hinton et al.'s soft targets; T^2 keeps the soft term's gradient scale independent of T). For token tasks both
-terms skip positions without a label (IGNORE). Rows from `--unlabelled` texts (target UNLABELLED) have only the
-soft term: the teacher's answer is all the student learns from them. With `hidden_weight` > 0 the loss also pulls each student layer's
-output towards the output of the teacher layer it was copied from (mean squared error over real tokens; the
-intermediate-layer term of TinyBERT / DistilBERT's cosine loss), which keeps the thinned stack close to the
-teacher's representations. The student is an ordinary checkpoint: `edgebert export` takes it.
+(Hinton et al.'s soft targets; T^2 keeps the soft term's gradient scale independent of T); a multi-label task uses
+each label's sigmoid(teacher / T) as a soft binary target instead. For token tasks both terms skip positions without
+a label (IGNORE). Rows from `--unlabelled` texts (target UNLABELLED) have only the soft term: the teacher's answer
+is all the student learns from them. With `hidden_weight` > 0 the loss also pulls each student layer's output
+towards the output of the teacher layer it was copied from (mean squared error over real tokens; the intermediate-
+layer term of TinyBERT / DistilBERT's cosine loss), which keeps the thinned stack close to the teacher's
+representations. The student is an ordinary checkpoint: `edgebert export` takes it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import torch
 from torch import nn
 
 from ..core.errors import InputError
-from ..data.tokens import IGNORE, UNLABELLED
 
 
 def kept_layers(teacher_layers: int, student_layers: int) -> list[int]:
@@ -49,31 +49,6 @@ def student_from_teacher(teacher: nn.Module, student_layers: int) -> tuple[nn.Mo
         if config is not None and hasattr(config, "num_hidden_layers"):
             config.num_hidden_layers = len(keep)
     return student, keep
-
-
-def distillation_loss(
-    student_logits: torch.Tensor,  # (B, K) or (B, T, K)
-    teacher_logits: torch.Tensor,  # same shape
-    targets: torch.Tensor,  # (B,) or (B, T): IGNORE where nothing is compared, UNLABELLED for the teacher alone
-    *,
-    temperature: float,
-    alpha: float,
-    class_weights: torch.Tensor | None = None,
-) -> torch.Tensor:
-    k = student_logits.shape[-1]
-    student, teacher, flat_targets = student_logits.reshape(-1, k), teacher_logits.reshape(-1, k), targets.reshape(-1)
-    compared = flat_targets != IGNORE  # rows (or tokens) the teacher's answer is learnt on
-    labelled = compared & (flat_targets != UNLABELLED)
-    hard = student.new_zeros(())  # a batch of unlabelled rows only has no hard term (cross entropy would be NaN)
-    if labelled.any():
-        hard = nn.functional.cross_entropy(student[labelled], flat_targets[labelled], weight=class_weights)
-    soft = nn.functional.kl_div(
-        nn.functional.log_softmax(student[compared] / temperature, dim=-1),
-        nn.functional.log_softmax(teacher[compared] / temperature, dim=-1),
-        log_target=True,
-        reduction="batchmean",
-    )
-    return alpha * temperature**2 * soft + (1 - alpha) * hard
 
 
 def ensemble_targets(artifacts: tuple[str, ...], labels: list[str], texts: list[str], pairs, say) -> np.ndarray:

@@ -267,7 +267,7 @@ def train_step(
 
 def batch_loss(torch, config: TrainConfig, task: Task, train_set: Encoded, trainee: Trainee, schedule: Schedule, batch):
     """The task's loss against the labels, or for a student the distillation loss against its teacher."""
-    from .distill import distillation_loss, hidden_state_loss
+    from .distill import hidden_state_loss
 
     targets = torch.from_numpy(task.batch_targets(train_set, batch))  # (B,) or (B, T)
     inputs = {
@@ -286,7 +286,8 @@ def batch_loss(torch, config: TrainConfig, task: Task, train_set: Encoded, train
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bf16):
             teacher_out = trainee.teacher(**inputs, output_hidden_states=trainee.match_hidden)
         teacher_logits = teacher_out.logits
-    loss = distillation_loss(
+    loss = task.distillation_loss(
+        torch,
         logits.float(),
         teacher_logits.float(),
         targets,
