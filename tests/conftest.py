@@ -5,9 +5,18 @@ Everything here is built once per session in a temp dir; the stages run for real
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -281,3 +290,155 @@ def npm_example(directory: Path, package: str) -> Path:
         if result.returncode != 0:
             pytest.skip(f"npm registry unreachable: {result.stderr[-500:]}")
     return directory
+
+
+# ---- helpers the test modules share (imported from here, never from another test module)
+def cli_error(argv, capsys) -> str:
+    """The one-line error `edgebert ARGV` prints, asserted to exit 2 without a traceback."""
+    from edgebert.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("edgebert: error: ") and "Traceback" not in err
+    assert err.count("\n") == 1, err
+    return err
+
+
+BLOCK_TORCH = textwrap.dedent(
+    """
+    import sys
+    class _Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "transformers", "optimum"):
+                raise ImportError(f"{name} is blocked in this test")
+    sys.meta_path.insert(0, _Block())
+    """
+)
+
+
+HF_LABELS = ["business", "sport", "tech"]
+
+
+HF_SIZES = dict(hidden_size=32, num_attention_heads=2, intermediate_size=64, num_hidden_layers=2)
+
+
+HF_ARCHITECTURES = {
+    "bert": ("BertConfig", "BertForSequenceClassification", HF_SIZES),
+    "distilbert": (
+        "DistilBertConfig",
+        "DistilBertForSequenceClassification",
+        dict(dim=32, n_heads=2, hidden_dim=64, n_layers=2),
+    ),
+    "roberta": ("RobertaConfig", "RobertaForSequenceClassification", {**HF_SIZES, "pad_token_id": 0}),
+    "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification", {**HF_SIZES, "pad_token_id": 0}),
+    "electra": ("ElectraConfig", "ElectraForSequenceClassification", {**HF_SIZES, "embedding_size": 32}),
+    "albert": ("AlbertConfig", "AlbertForSequenceClassification", {**HF_SIZES, "embedding_size": 16}),
+}
+
+
+def save_hf_classifier(out: Path, architecture: str, tokenizer_dir: Path, head: str | None = None) -> Path:
+    """A randomly initialised classifier saved the way transformers.Trainer saves one (save_pretrained)."""
+    import torch
+    import transformers
+
+    config_class, model_class, sizes = HF_ARCHITECTURES[architecture]
+    vocab = json.loads((tokenizer_dir / "tokenizer.json").read_text())["model"]["vocab"]
+    positions = 130 if "roberta" in architecture else 128  # RoBERTa's positions start after its padding index
+    config = getattr(transformers, config_class)(
+        vocab_size=len(vocab),
+        max_position_embeddings=positions,
+        id2label=dict(enumerate(HF_LABELS)),
+        label2id={name: i for i, name in enumerate(HF_LABELS)},
+        **sizes,
+    )
+    torch.manual_seed(0)
+    model = getattr(transformers, head or model_class)(config).eval()
+    model.save_pretrained(out)
+    shutil.copyfile(tokenizer_dir / "tokenizer.json", out / "tokenizer.json")
+    return out
+
+
+class Server:
+    def __init__(self, artifact: Path, tmp: Path, *flags: str, env: dict | None = None) -> None:
+        port_file = tmp / f"port-{time.monotonic_ns()}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgebert.cli",
+                "serve",
+                str(artifact),
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                *flags,
+            ],
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(self.process.stderr.read().decode())
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{int(port_file.read_text())}"
+
+    def request(self, path: str, body=None, *, headers: dict | None = None, raw: bytes | None = None):
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        headers = {"Content-Type": "application/json", **(headers or {})} if data is not None else headers or {}
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method="POST" if data else "GET")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def json(self, path: str, body=None, **kwargs):
+        status, text = self.request(path, body, **kwargs)
+        return status, json.loads(text)
+
+    def stop(self) -> tuple[int, str]:
+        self.process.send_signal(signal.SIGTERM)
+        _, err = self.process.communicate(timeout=60)
+        return self.process.returncode, err.decode()
+
+
+NODE_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node"
+
+
+def node_kit(node_example: Path, artifact: Path) -> dict:
+    """The Node port's conformance report on `artifact`, asserted to pass (every string's ids, golden ids)."""
+    result = subprocess.run(
+        ["node", "conformance.mjs", str(artifact)], cwd=node_example, capture_output=True, text=True, timeout=300
+    )
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], report["first_mismatches"][:3]
+    assert report["strings"] >= 1000 and report["golden_ids_match"]
+    return report
+
+
+WEB = Path(__file__).parent.parent / "examples" / "web"
+TRANSFORMERS_JS = Path(__file__).parent.parent / "examples" / "transformers-js"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextlib.contextmanager
+def page_server(artifact: Path, tmp_path: Path):
+    """examples/web/serve.py on a free loopback port, for the duration: yields its base URL."""
+    port_file = tmp_path / f"port-{time.monotonic_ns()}"
+    server = subprocess.Popen(
+        [sys.executable, str(WEB / "serve.py"), str(artifact), "--port", "0", "--port-file", str(port_file)],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{int(port_file.read_text())}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -23,7 +23,7 @@ from edgebert.runtime.backends import RowByRow
 from edgebert.runtime.model import run_checked
 from edgebert.runtime.tokenization import TextEncoder
 
-from .conftest import make_examples
+from .conftest import cli_error, make_examples
 
 CLI = [sys.executable, "-m", "edgebert.cli"]
 MIXED = [row["text"] for row in make_examples(30, seed=4)] + [
@@ -339,16 +339,15 @@ def test_a_json_integer_over_4300_digits_is_a_one_line_error(tmp_path, tiny_int8
 
 
 def test_file_system_refusals_and_undecodable_arguments_are_one_line_errors(tiny_int8_artifact, tmp_path, capsys):
-    from .test_cli import _error
 
     history_dir = tmp_path / "history"
     history_dir.mkdir()
     bench = ["bench", str(tiny_int8_artifact), "--shapes", "1x8", "--rounds", "1", "--seconds", "0.01"]
-    assert "Is a directory" in _error([*bench, "--no-cold-start", "--quiet", "--history", str(history_dir)], capsys)
+    assert "Is a directory" in cli_error([*bench, "--no-cold-start", "--quiet", "--history", str(history_dir)], capsys)
     long_name = tmp_path / ("a" * 300 + ".jsonl")
-    assert "File name too long" in _error(["predict", str(tiny_int8_artifact), "--file", str(long_name)], capsys)
+    assert "File name too long" in cli_error(["predict", str(tiny_int8_artifact), "--file", str(long_name)], capsys)
     undecodable = b"caf\xe9".decode("utf-8", "surrogateescape")  # what Python makes of Latin-1 bytes in argv
-    assert "not valid text in this locale" in _error(["predict", str(tiny_int8_artifact), undecodable], capsys)
+    assert "not valid text in this locale" in cli_error(["predict", str(tiny_int8_artifact), undecodable], capsys)
 
 
 def test_score_where_no_row_can_be_read_is_an_error_naming_the_first_reason(tiny_int8_artifact, tmp_path, capsys):

@@ -17,7 +17,7 @@ from edgebert.core.errors import InputError
 from edgebert.core.timing import measure_interleaved, summarize
 from edgebert.data.text import load_file
 
-from .test_torch_free import BLOCK
+from .conftest import BLOCK_TORCH
 
 
 def test_summarize_on_known_timings():
@@ -145,7 +145,7 @@ def test_bench_cli_runs_without_torch(tiny_int8_artifact, tiny_artifact, data_di
     import textwrap
 
     result = subprocess.run(
-        [sys.executable, "-c", BLOCK + textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "out" / "report.json").is_file() and (tmp_path / "h.jsonl").is_file()

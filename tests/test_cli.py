@@ -11,6 +11,8 @@ import pytest
 
 from edgebert.cli import build_parser, main
 
+from .conftest import cli_error
+
 COMMANDS = [name for name in build_parser()._subparsers._group_actions[0].choices]
 
 
@@ -32,24 +34,15 @@ def test_console_script_entry_point():
     assert result.returncode == 0 and result.stdout.startswith("edgebert ")
 
 
-def _error(argv, capsys) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("edgebert: error: ") and "Traceback" not in err
-    assert err.count("\n") == 1, err
-    return err
-
-
 def test_train_missing_data_file(tmp_path, capsys):
-    err = _error(
+    err = cli_error(
         ["train", "--data", str(tmp_path / "nope.jsonl"), "--eval", "x.jsonl", "--out", str(tmp_path / "c")], capsys
     )
     assert "Data file not found" in err
 
 
 def test_train_bad_column_names_the_fix(tmp_path, data_dir, capsys):
-    err = _error(
+    err = cli_error(
         [
             "train",
             "--data",
@@ -67,7 +60,7 @@ def test_train_bad_column_names_the_fix(tmp_path, data_dir, capsys):
 
 
 def test_train_token_task_needs_eval(tmp_path, token_data_dir, capsys):
-    err = _error(
+    err = cli_error(
         ["train", "--task", "token", "--data", str(token_data_dir / "train.jsonl"), "--out", str(tmp_path / "c")],
         capsys,
     )
@@ -75,7 +68,7 @@ def test_train_token_task_needs_eval(tmp_path, token_data_dir, capsys):
 
 
 def test_train_sentence_data_given_to_token_task_says_so(tmp_path, data_dir, token_data_dir, capsys):
-    err = _error(
+    err = cli_error(
         [
             "train",
             "--data",
@@ -91,7 +84,7 @@ def test_train_sentence_data_given_to_token_task_says_so(tmp_path, data_dir, tok
 
 
 def test_train_bad_max_length(tmp_path, data_dir, capsys):
-    err = _error(
+    err = cli_error(
         ["train", "--data", str(data_dir / "train.jsonl"), "--max-length", "long", "--out", str(tmp_path / "c")],
         capsys,
     )
@@ -99,7 +92,7 @@ def test_train_bad_max_length(tmp_path, data_dir, capsys):
 
 
 def test_train_refuses_existing_output(tiny_checkpoint, data_dir, capsys):
-    err = _error(
+    err = cli_error(
         [
             "train",
             "--data",
@@ -115,7 +108,7 @@ def test_train_refuses_existing_output(tiny_checkpoint, data_dir, capsys):
 
 
 def test_train_rejects_bad_hyperparameter(tmp_path, data_dir, capsys):
-    err = _error(
+    err = cli_error(
         [
             "train",
             "--data",
@@ -135,34 +128,34 @@ def test_train_rejects_bad_hyperparameter(tmp_path, data_dir, capsys):
 def test_export_unknown_label_in_eval(tiny_checkpoint, tmp_path, capsys):
     bad = tmp_path / "eval.jsonl"
     bad.write_text(json.dumps({"text": "hello", "label": "weather"}) + "\n")
-    err = _error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--eval", str(bad)], capsys)
+    err = cli_error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--eval", str(bad)], capsys)
     assert "'weather'" in err and "labels the model does not know" in err
 
 
 def test_export_unknown_recipe(tiny_checkpoint, tmp_path, capsys):
-    err = _error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--recipe", "z80"], capsys)
+    err = cli_error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--recipe", "z80"], capsys)
     assert "Unknown recipe 'z80'" in err and "avx2" in err
 
 
 def test_export_not_a_checkpoint(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    err = _error(["export", str(tmp_path / "empty"), "--out", str(tmp_path / "a")], capsys)
+    err = cli_error(["export", str(tmp_path / "empty"), "--out", str(tmp_path / "a")], capsys)
     assert "neither an edgebert checkpoint" in err and "save_pretrained" in err
 
 
 def test_export_existing_artifact(tiny_checkpoint, tiny_artifact, capsys):
-    err = _error(["export", str(tiny_checkpoint), "--out", str(tiny_artifact)], capsys)
+    err = cli_error(["export", str(tiny_checkpoint), "--out", str(tiny_artifact)], capsys)
     assert "already exists" in err
 
 
 def test_predict_corrupt_artifact(artifact_copy, capsys):
     (artifact_copy / "model.onnx").write_bytes(b"garbage")
-    err = _error(["predict", str(artifact_copy), "hello"], capsys)
+    err = cli_error(["predict", str(artifact_copy), "hello"], capsys)
     assert "model.onnx" in err
 
 
 def test_predict_missing_artifact(tmp_path, capsys):
-    _error(["predict", str(tmp_path / "none"), "hello"], capsys)
+    cli_error(["predict", str(tmp_path / "none"), "hello"], capsys)
 
 
 def test_predict_texts_file_and_stdin(tiny_int8_artifact, tmp_path):

@@ -15,9 +15,7 @@ from edgebert.cli import main
 from edgebert.core.artifact import CONFORMANCE, MANIFEST
 from edgebert.core.files import sha256_file
 
-from .conftest import npm_example, save_tiny_bert
-
-NODE_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node"
+from .conftest import NODE_EXAMPLE, TRANSFORMERS_JS, node_kit, npm_example, save_tiny_bert
 
 
 def _kit(artifact: Path) -> list[dict]:
@@ -69,19 +67,8 @@ def node_example() -> Path:
     return npm_example(NODE_EXAMPLE, "onnxruntime-node")
 
 
-def _node_kit(node_example: Path, artifact: Path) -> dict:
-    """The Node port's conformance report on `artifact`, asserted to pass (every string's ids, golden ids)."""
-    result = subprocess.run(
-        ["node", "conformance.mjs", str(artifact)], cwd=node_example, capture_output=True, text=True, timeout=300
-    )
-    report = json.loads(result.stdout)
-    assert result.returncode == 0 and report["ok"], report["first_mismatches"][:3]
-    assert report["strings"] >= 1000 and report["golden_ids_match"]
-    return report
-
-
 def test_node_port_passes_the_conformance_kit_and_golden_logits(node_example, tiny_int8_artifact):
-    report = _node_kit(node_example, tiny_int8_artifact)
+    report = node_kit(node_example, tiny_int8_artifact)
     assert report["golden_max_abs_diff"] <= report["golden_atol"]
 
 
@@ -142,7 +129,7 @@ def test_unigram_artifact_passes_its_kit_in_python(unigram_artifact, capsys):
 
 
 def test_node_port_passes_the_kit_on_a_unigram_artifact(node_example, unigram_artifact):
-    _node_kit(node_example, unigram_artifact)
+    node_kit(node_example, unigram_artifact)
 
 
 def test_node_classifies_like_python_on_a_unigram_artifact(node_example, unigram_artifact):
@@ -160,7 +147,7 @@ def test_node_port_passes_the_kit_on_a_byte_level_bpe_artifact(node_example, bpe
     tokenizer = json.loads((bpe_artifact / "tokenizer.json").read_text())
     assert (tokenizer["model"]["type"], tokenizer["pre_tokenizer"]["type"]) == ("BPE", "ByteLevel")
     assert main(["verify", str(bpe_artifact)]) == 0  # Python's own ids, then Node's
-    report = _node_kit(node_example, bpe_artifact)
+    report = node_kit(node_example, bpe_artifact)
     assert report["golden_max_abs_diff"] <= report["golden_atol"]
 
 
@@ -172,9 +159,6 @@ def test_the_wordpiece_ports_unicode_table_is_what_the_rust_library_generates(no
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-
-
-TRANSFORMERS_JS = Path(__file__).parent.parent / "examples" / "transformers-js"
 
 
 def test_transformers_js_opens_an_artifact_and_gives_the_same_labels(tiny_int8_artifact):

@@ -16,7 +16,7 @@ from edgebert.core.fleet import FLEET, choose_variant, read_fleet
 from edgebert.export.fleet import build_fleet
 from edgebert.runtime.fleet import installed_backends
 
-from .test_cli import _error
+from .conftest import cli_error
 
 AVX2 = CpuInfo("fake Zen 3", "x86_64", frozenset({"avx2"}))
 VNNI = CpuInfo("fake Zen 4", "x86_64", frozenset({"avx2", "avx512f", "avx512_vnni"}))
@@ -116,7 +116,7 @@ def test_bundle_cli_writes_a_bundle_that_verify_and_predict_accept(tmp_path, fle
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["variant"] for r in reports] == ["ort-avx2", "ort-fp32"] and all(r["ok"] for r in reports)
     assert main(["predict", str(tmp_path / "b"), "the team won the match"]) == 0
-    err = _error(["bundle", *variants, "--out", str(tmp_path / "b")], capsys)
+    err = cli_error(["bundle", *variants, "--out", str(tmp_path / "b")], capsys)
     assert "--force" in err
 
 

@@ -4,8 +4,6 @@ checkpoint. Tiny random models of six architectures, saved with `save_pretrained
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,63 +18,28 @@ from edgebert.export.pipeline import export_artifact
 from edgebert.export.recipes import quantization_from_recipe
 from edgebert.modeling.checkpoint import read_checkpoint_meta
 
-LABELS = ["business", "sport", "tech"]
-SIZES = dict(hidden_size=32, num_attention_heads=2, intermediate_size=64, num_hidden_layers=2)
-ARCHITECTURES = {
-    "bert": ("BertConfig", "BertForSequenceClassification", SIZES),
-    "distilbert": (
-        "DistilBertConfig",
-        "DistilBertForSequenceClassification",
-        dict(dim=32, n_heads=2, hidden_dim=64, n_layers=2),
-    ),
-    "roberta": ("RobertaConfig", "RobertaForSequenceClassification", {**SIZES, "pad_token_id": 0}),
-    "xlm-roberta": ("XLMRobertaConfig", "XLMRobertaForSequenceClassification", {**SIZES, "pad_token_id": 0}),
-    "electra": ("ElectraConfig", "ElectraForSequenceClassification", {**SIZES, "embedding_size": 32}),
-    "albert": ("AlbertConfig", "AlbertForSequenceClassification", {**SIZES, "embedding_size": 16}),
-}
+from .conftest import HF_ARCHITECTURES, HF_LABELS, save_hf_classifier
 
 
-def save_hf_classifier(out: Path, architecture: str, tokenizer_dir: Path, head: str | None = None) -> Path:
-    """A randomly initialised classifier saved the way transformers.Trainer saves one (save_pretrained)."""
-    import torch
-    import transformers
-
-    config_class, model_class, sizes = ARCHITECTURES[architecture]
-    vocab = json.loads((tokenizer_dir / "tokenizer.json").read_text())["model"]["vocab"]
-    positions = 130 if "roberta" in architecture else 128  # RoBERTa's positions start after its padding index
-    config = getattr(transformers, config_class)(
-        vocab_size=len(vocab),
-        max_position_embeddings=positions,
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-        **sizes,
-    )
-    torch.manual_seed(0)
-    model = getattr(transformers, head or model_class)(config).eval()
-    model.save_pretrained(out)
-    shutil.copyfile(tokenizer_dir / "tokenizer.json", out / "tokenizer.json")
-    return out
-
-
-@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+@pytest.mark.parametrize("architecture", list(HF_ARCHITECTURES))
 def test_hf_directory_exports_with_parity_and_int8_drift(tmp_path, tiny_base, data_dir, architecture):
     import torch
     import transformers
 
     hf_dir = save_hf_classifier(tmp_path / architecture, architecture, tiny_base)
     meta = read_checkpoint_meta(hf_dir)
-    assert (meta.task, meta.labels, meta.max_length) == ("sequence", LABELS, 128)
+    assert (meta.task, meta.labels, meta.max_length) == ("sequence", HF_LABELS, 128)
     dev = load_file(data_dir / "dev.jsonl")
-    dev = type(dev)(dev.texts, [LABELS[i % 3] for i in range(len(dev))], dev.source)  # this model's labels
+    dev = type(dev)(dev.texts, [HF_LABELS[i % 3] for i in range(len(dev))], dev.source)  # this model's labels
     config = ExportConfig(quantization=quantization_from_recipe("avx2"))
     report = export_artifact(hf_dir, tmp_path / "int8", config, eval_data=dev, progress=False)
     assert report.parity["max_abs_logit_diff"] <= 1e-3  # torch -> ONNX (and fusion, where it happened)
     manifest = read_manifest(report.out)
-    assert manifest.evaluation.drift is not None and manifest.labels == LABELS
+    assert manifest.evaluation.drift is not None and manifest.labels == HF_LABELS
     if not manifest.optimization.fusions.get("Attention"):
         assert "exported unfused" in manifest.optimization.note  # said, not failed
     fp32 = export_artifact(hf_dir, tmp_path / "fp32", ExportConfig(), progress=False)
-    model = getattr(transformers, ARCHITECTURES[architecture][1]).from_pretrained(hf_dir).eval()
+    model = getattr(transformers, HF_ARCHITECTURES[architecture][1]).from_pretrained(hf_dir).eval()
     texts = dev.texts[:5]
     tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=str(hf_dir / "tokenizer.json"), pad_token="[PAD]")
     encoded = tokenizer(texts, padding=True, return_tensors="pt", return_token_type_ids=False)
@@ -151,7 +114,7 @@ def test_distill_takes_a_hugging_face_directory_as_the_teacher(tmp_path, tiny_ba
 
     teacher = save_hf_classifier(tmp_path / "teacher", "bert", tiny_base)
     student = tmp_path / "student"
-    for split in ("train", "dev"):  # the teacher's label names (LABELS): 'sport', not the fixture's 'sports'
+    for split in ("train", "dev"):  # the teacher's label names (HF_LABELS): 'sport', not the fixture's 'sports'
         text = (data_dir / f"{split}.jsonl").read_text().replace('"sports"', '"sport"')
         (tmp_path / f"{split}.jsonl").write_text(text)
     args = ["distill", str(teacher), "--layers", "1", "--data", str(tmp_path / "train.jsonl")]

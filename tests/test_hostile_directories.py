@@ -13,7 +13,7 @@ from edgebert.cli import main
 from edgebert.core.errors import ArtifactError
 from edgebert.modeling.checkpoint import read_checkpoint_meta
 
-from .test_hf_directory import save_hf_classifier
+from .conftest import save_hf_classifier
 
 LINKABLE = ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "model.safetensors"]
 

@@ -14,7 +14,18 @@ from edgebert.core.errors import ArtifactError, InputError
 from edgebert.runtime import Classifier, TokenClassifier
 from edgebert.runtime.windows import aggregate, stitch, window_starts
 
-from .conftest import FILLER, TOPICS, make_examples, write_jsonl
+from .conftest import (
+    CHROMIUM,
+    FILLER,
+    NODE_EXAMPLE,
+    TOPICS,
+    WEB,
+    Server,
+    make_examples,
+    node_kit,
+    page_server,
+    write_jsonl,
+)
 
 CHUNK = LongText("chunk", stride=8, max_windows=6)
 
@@ -206,7 +217,6 @@ def test_token_models_label_words_past_max_length_when_chunked(token_int8_artifa
 
 
 def test_serve_applies_the_artifact_policy_a_request_can_override_it_and_says_what_it_read(chunked_artifact, tmp_path):
-    from .test_serve import Server
 
     out = chunked_artifact[0]
     texts = [long_text(6), "the team scored a goal", long_text(7, words=400)]
@@ -283,11 +293,10 @@ def test_node_reads_long_texts_as_the_artifact_says(chunked_artifact):
     import subprocess
 
     from .conftest import npm_example
-    from .test_conformance import NODE_EXAMPLE, _node_kit
 
     node = npm_example(NODE_EXAMPLE, "onnxruntime-node")
     out = chunked_artifact[0]
-    report = _node_kit(node, out)  # the kit's long texts: the same windows, logits within the golden tolerance
+    report = node_kit(node, out)  # the kit's long texts: the same windows, logits within the golden tolerance
     assert report["window_texts"] >= 3 and report["window_mismatches"] == 0
     texts = [long_text(8), "goal", long_text(9, words=400, topic="business")]
     result = subprocess.run(["node", "edgebert.mjs", str(out), *texts], cwd=node, capture_output=True, text=True)
@@ -301,8 +310,6 @@ def test_node_reads_long_texts_as_the_artifact_says(chunked_artifact):
 
 def test_the_browser_page_reads_long_texts_as_the_artifact_says(chunked_artifact, tmp_path):
     import subprocess
-
-    from .test_web import CHROMIUM, WEB, page_server
 
     if CHROMIUM is None:
         pytest.skip("no chromium on PATH: `make web-setup` installs Debian's chromium")
@@ -382,8 +389,6 @@ def test_the_javascript_tokenizer_reads_a_huge_text_only_as_far_as_its_windows_w
     chunked_artifact, tmp_path
 ):
     import subprocess
-
-    from .test_conformance import NODE_EXAMPLE
 
     out = chunked_artifact[0]
     script = tmp_path / "huge.mjs"

@@ -12,7 +12,7 @@ import pytest
 
 from edgebert.cli import main
 
-from .conftest import FILLER, TOPICS, write_jsonl
+from .conftest import FILLER, NODE_EXAMPLE, TOPICS, Server, write_jsonl
 
 
 def multi_label_examples(n: int, seed: int) -> list[dict]:
@@ -165,8 +165,6 @@ def test_serve_and_score_give_every_label_above_its_threshold(multi_label_run, t
     pytest.importorskip("uvicorn")
     from edgebert import Classifier
 
-    from .test_serve import Server
-
     _, artifact, dev = multi_label_run
     texts = [json.loads(line)["text"] for line in dev.read_text().splitlines()[:12]]
     expected = [list(p.labels) for p in Classifier.load(artifact).predict(texts)]
@@ -251,7 +249,6 @@ def test_node_gives_every_label_above_its_threshold(multi_label_run):
     from edgebert import Classifier
 
     from .conftest import npm_example
-    from .test_conformance import NODE_EXAMPLE
 
     node = npm_example(NODE_EXAMPLE, "onnxruntime-node")
     _, artifact, dev = multi_label_run

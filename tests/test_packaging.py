@@ -98,3 +98,30 @@ def test_makefile_installs_torch_from_the_cpu_index_and_pins_it_as_pyproject_doe
     assert "TORCH_INDEX ?= https://download.pytorch.org/whl/cpu" in makefile
     pinned = next(r for r in EXTRAS["train"] if _name(r) == "torch")
     assert f"TORCH := {pinned}" in makefile and "--extra-index-url $(TORCH_INDEX) $(TORCH)" in makefile
+
+
+MAX_FUNCTION_LINES, MAX_MODULE_LINES = 80, 450  # past these a reader loses the thread: split into named steps
+
+
+def test_no_function_or_module_in_the_package_outgrows_a_reading():
+    too_long = []
+    for path in sorted((ROOT / "edgebert").rglob("*.py")):
+        source = path.read_text()
+        where = path.relative_to(ROOT).as_posix()
+        if source.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{where}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            length = node.end_lineno - node.lineno + 1 if hasattr(node, "end_lineno") else 0
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and length > MAX_FUNCTION_LINES:
+                too_long.append(f"{where}: {node.name} is {length} lines")
+    assert too_long == [], too_long
+
+
+def test_test_modules_share_helpers_through_conftest_only():
+    crossing = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted((ROOT / "tests").glob("test_*.py"))
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*from \.test_\w+ import", line)
+    ]
+    assert crossing == [], crossing

@@ -12,8 +12,7 @@ import pytest
 from edgebert import Classifier
 from edgebert.cli import main
 
-from .conftest import npm_example
-from .test_conformance import TRANSFORMERS_JS
+from .conftest import TRANSFORMERS_JS, npm_example
 
 
 def test_a_published_int8_artifact_keeps_its_files_and_adds_the_hub_names(tiny_int8_artifact, tmp_path, capsys):

@@ -23,7 +23,7 @@ from edgebert.export.recipes import quantization_for_cpu, quantization_from_reci
 from edgebert.export.summary import format_export_summary
 from edgebert.tasks import Encoded, task_for
 
-from .test_cli import _error
+from .conftest import cli_error
 
 
 def accuracy_of(y):
@@ -243,7 +243,7 @@ def test_openvino_int8_without_calibration_names_the_fix(tiny_checkpoint, tmp_pa
 
 # ---------------------------------------------------------------- CLI user errors
 def test_static_without_calib(tiny_checkpoint, tmp_path, capsys):
-    err = _error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static"], capsys)
+    err = cli_error(["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static"], capsys)
     assert "--calib FILE" in err
 
 
@@ -251,19 +251,19 @@ def test_empty_calibration_file(tiny_checkpoint, tmp_path, capsys):
     empty = tmp_path / "calib.txt"
     empty.write_text("\n\n")
     argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static", "--calib", str(empty)]
-    assert "is empty" in _error(argv, capsys)
+    assert "is empty" in cli_error(argv, capsys)
 
 
 def test_unreadable_calibration_file(tiny_checkpoint, tmp_path, capsys):
     binary = tmp_path / "calib.txt"
     binary.write_bytes(b"\xff\xfe\x00\x81" * 10)
     argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static", "--calib", str(binary)]
-    assert "not UTF-8" in _error(argv, capsys)
+    assert "not UTF-8" in cli_error(argv, capsys)
 
 
 def test_missing_calibration_file(tiny_checkpoint, tmp_path, capsys):
     argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--static", "--calib", "nope.jsonl"]
-    assert "not found" in _error(argv, capsys)
+    assert "not found" in cli_error(argv, capsys)
 
 
 def test_calib_without_static(tiny_checkpoint, data_dir, tmp_path, capsys):
@@ -276,22 +276,22 @@ def test_calib_without_static(tiny_checkpoint, data_dir, tmp_path, capsys):
         "--calib",
         str(data_dir / "train.jsonl"),
     ]
-    assert "add --static" in _error(argv, capsys)
+    assert "add --static" in cli_error(argv, capsys)
 
 
 def test_max_drop_needs_eval(tiny_checkpoint, tmp_path, capsys):
     argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--max-drop", "0.3"]
-    assert "add --eval" in _error(argv, capsys)
+    assert "add --eval" in cli_error(argv, capsys)
 
 
 def test_max_drop_needs_int8(tiny_checkpoint, tmp_path, capsys):
     argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--max-drop", "0.3"]
-    assert "add --int8" in _error(argv, capsys)
+    assert "add --int8" in cli_error(argv, capsys)
 
 
 def test_bad_calib_size(tiny_checkpoint, tmp_path, capsys):
     argv = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--int8", "--static", "--calib-size", "0"]
-    assert "calibration-size must be positive" in _error(argv, capsys)
+    assert "calibration-size must be positive" in cli_error(argv, capsys)
 
 
 def test_export_evaluation_carries_intervals(tiny_int8_artifact, tiny_artifact):
@@ -320,7 +320,7 @@ def test_test_split_is_reported_beside_the_eval_set_and_never_chosen_on(tiny_che
     budget = manifest.quantization.accuracy_budget
     assert budget.confirmed is not None and budget.drop_ci95 is not None
     same = ["--test", str(data_dir / "dev.jsonl"), "--force"]
-    assert "the test set must be one nothing was selected on" in _error([*args, *same], capsys)
+    assert "the test set must be one nothing was selected on" in cli_error([*args, *same], capsys)
 
 
 def test_openvino_bf16_is_opt_in_checked_by_the_golden_replay_and_refused_without_native_bf16(
@@ -433,7 +433,7 @@ def test_agreement_needs_a_budget_and_a_task_it_bounds(
         "--eval",
         str(data_dir / "dev.jsonl"),
     ]
-    assert "add --max-drop" in _error([*base, "--agreement", pool], capsys)
+    assert "add --max-drop" in cli_error([*base, "--agreement", pool], capsys)
     token = ["export", str(tiny_token_checkpoint), "--out", str(tmp_path / "t"), "--int8", "--max-drop", "1"]
     token_pool = str(token_data_dir / "train.jsonl")
-    assert "single-label sequence classifiers" in _error([*token, "--agreement", token_pool], capsys)
+    assert "single-label sequence classifiers" in cli_error([*token, "--agreement", token_pool], capsys)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,55 +18,9 @@ from edgebert import Classifier, TokenClassifier  # noqa: E402
 from edgebert.cli import main  # noqa: E402
 from edgebert.core.files import sha256_file  # noqa: E402
 
-from .conftest import make_examples  # noqa: E402
+from .conftest import Server, make_examples  # noqa: E402
 
 TOKEN = "s3cret-token-for-tests-0123456789"
-
-
-class Server:
-    def __init__(self, artifact: Path, tmp: Path, *flags: str, env: dict | None = None) -> None:
-        port_file = tmp / f"port-{time.monotonic_ns()}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgebert.cli",
-                "serve",
-                str(artifact),
-                "--port",
-                "0",
-                "--port-file",
-                str(port_file),
-                *flags,
-            ],
-            stderr=subprocess.PIPE,
-            env={**os.environ, **(env or {})},
-        )
-        deadline = time.monotonic() + 60
-        while not port_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(self.process.stderr.read().decode())
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{int(port_file.read_text())}"
-
-    def request(self, path: str, body=None, *, headers: dict | None = None, raw: bytes | None = None):
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        headers = {"Content-Type": "application/json", **(headers or {})} if data is not None else headers or {}
-        req = urllib.request.Request(self.url + path, data=data, headers=headers, method="POST" if data else "GET")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def json(self, path: str, body=None, **kwargs):
-        status, text = self.request(path, body, **kwargs)
-        return status, json.loads(text)
-
-    def stop(self) -> tuple[int, str]:
-        self.process.send_signal(signal.SIGTERM)
-        _, err = self.process.communicate(timeout=60)
-        return self.process.returncode, err.decode()
 
 
 @pytest.fixture(scope="module")

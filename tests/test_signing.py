@@ -17,7 +17,7 @@ from edgebert.core.signature import SIGNATURE
 
 pytest.importorskip("model_signing")
 
-from .test_serve import Server  # noqa: E402
+from .conftest import Server  # noqa: E402
 
 
 def key_pair(folder: Path, name: str) -> tuple[Path, Path]:

@@ -7,21 +7,12 @@ import subprocess
 import sys
 import textwrap
 
-BLOCK = textwrap.dedent(
-    """
-    import sys
-    class _Block:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "transformers", "optimum"):
-                raise ImportError(f"{name} is blocked in this test")
-    sys.meta_path.insert(0, _Block())
-    """
-)
+from .conftest import BLOCK_TORCH
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", BLOCK + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
     )
 
 

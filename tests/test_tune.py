@@ -17,7 +17,7 @@ from edgebert.export.config import TuneConfig
 from edgebert.export.tune import choose, tune_artifact
 from edgebert.export.tune_report import pareto_front
 
-from .test_cli import _error
+from .conftest import cli_error
 
 QUICK = {"engines": ("dynamic",), "rounds": 1, "seconds_per_round": 0.05, "real_texts": 8}
 
@@ -158,10 +158,12 @@ def test_student_with_another_tokenizer_is_refused(tiny_checkpoint, tiny_student
 
 def test_tune_flags_that_contradict_it_are_refused(tiny_checkpoint, data_dir, tmp_path, capsys):
     base = ["export", str(tiny_checkpoint), "--out", str(tmp_path / "t"), "--tune"]
-    assert "--eval" in _error(base, capsys)
-    assert "drop --recipe" in _error([*base, "--eval", str(data_dir / "dev.jsonl"), "--recipe", "avx2"], capsys)
-    assert "--tune-engines" in _error([*base, "--eval", str(data_dir / "dev.jsonl"), "--tune-engines", "gpu"], capsys)
-    assert "--student is a --tune candidate" in _error(
+    assert "--eval" in cli_error(base, capsys)
+    assert "drop --recipe" in cli_error([*base, "--eval", str(data_dir / "dev.jsonl"), "--recipe", "avx2"], capsys)
+    assert "--tune-engines" in cli_error(
+        [*base, "--eval", str(data_dir / "dev.jsonl"), "--tune-engines", "gpu"], capsys
+    )
+    assert "--student is a --tune candidate" in cli_error(
         ["export", str(tiny_checkpoint), "--out", str(tmp_path / "x"), "--student", str(tiny_checkpoint)], capsys
     )
 
@@ -176,9 +178,9 @@ def test_engine_sets_that_cannot_be_built_are_refused_before_any_work(tiny_check
         "--eval",
         str(data_dir / "dev.jsonl"),
     ]
-    assert "static and openvino need --calib" in _error([*base, "--tune-engines", "static"], capsys)
+    assert "static and openvino need --calib" in cli_error([*base, "--tune-engines", "static"], capsys)
     calib = ["--calib", str(data_dir / "train.jsonl")]
-    err = _error([*base, *calib, "--tune-engines", "static", "--target", "arm64"], capsys)
+    err = cli_error([*base, *calib, "--tune-engines", "static", "--target", "arm64"], capsys)
     assert "include one of them in --tune-engines" in err
     assert not (tmp_path / "t").exists()
 

@@ -5,12 +5,10 @@ skipped with the reason otherwise."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +16,8 @@ import pytest
 
 from edgebert import Classifier
 
-from .conftest import npm_example
+from .conftest import CHROMIUM, WEB, npm_example, page_server
 
-WEB = Path(__file__).parent.parent / "examples" / "web"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 KIT_TEXTS = 200  # of the conformance kit's strings (Chinese, emoji, long texts, ...) run through the page
 
 
@@ -30,24 +26,6 @@ def web_example() -> Path:
     if CHROMIUM is None:
         pytest.skip("no chromium on PATH: `make web-setup` installs Debian's chromium")
     return npm_example(WEB, "onnxruntime-web")
-
-
-@contextlib.contextmanager
-def page_server(artifact: Path, tmp_path: Path):
-    """examples/web/serve.py on a free loopback port, for the duration: yields its base URL."""
-    port_file = tmp_path / f"port-{time.monotonic_ns()}"
-    server = subprocess.Popen(
-        [sys.executable, str(WEB / "serve.py"), str(artifact), "--port", "0", "--port-file", str(port_file)],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{int(port_file.read_text())}/"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.parametrize("tokenizer", ["wordpiece", "byte-level BPE"])

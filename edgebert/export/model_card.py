@@ -7,11 +7,10 @@ Rendered from the manifest alone, after every other field is known, so the card 
 
 from __future__ import annotations
 
-from ..core.artifact import MULTI_LABEL, TOKEN, Manifest
+from ..core.artifact import Manifest
 from ..core.measurements import Evaluation
 from ..runtime import FRONT_DOORS
-
-PIPELINE_TAGS = {TOKEN: "token-classification"}  # others: text-classification
+from ..tasks import task_class
 
 
 def model_card(manifest: Manifest) -> str:
@@ -35,7 +34,7 @@ def _front_matter(m: Manifest) -> str:
         [
             "---",
             "library_name: edgebert",
-            f"pipeline_tag: {PIPELINE_TAGS.get(m.task, 'text-classification')}",
+            f"pipeline_tag: {task_class(m.task).hf_task}",  # the Hub's names for the pipelines
             f"license: {licence.lower() if licence != 'unknown' else 'other'}",
             f"tags: [{', '.join(tags)}]",
             "---",
@@ -46,9 +45,8 @@ def _front_matter(m: Manifest) -> str:
 def _what_it_is(m: Manifest) -> str:
     pretrained = m.source.pretrained or {}
     encoder = pretrained.get("model") or m.source.base_model
-    kind = {TOKEN: "token classifier (one BIO label per word)", MULTI_LABEL: "multi-label text classifier"}
     lines = [
-        f"# {kind.get(m.task, 'text classifier')} · {m.backend} {m.precision.upper()}",
+        f"# {task_class(m.task).kind} · {m.backend} {m.precision.upper()}",
         "",
         f"Fine-tuned from **{encoder}** ({pretrained.get('licence') or 'licence not recorded'}), "
         f"{m.source.pooling} pooling, {m.max_length} tokens per call. Labels, in logit order: "

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.artifact import HF_CONFIG, LONG_TEXT_POLICIES, MULTI_LABEL, SEQUENCE, TASKS, TOKEN, TOKENIZER
-from ..core.bio import non_bio_labels
 from ..core.errors import ArtifactError
+from ..tasks import task_class
 from .input_directory import check_contained, check_input_directory
 
 CHECKPOINT_META = "edgebert_checkpoint.json"
@@ -90,11 +90,7 @@ def hf_directory_meta(path: Path) -> CheckpointMeta:
             "or AutoModelForTokenClassification (its config.json lists e.g. BertForSequenceClassification)."
         )
     labels = _labels(config, path)
-    if task == TOKEN and (odd := non_bio_labels(labels)):
-        raise ArtifactError(
-            f"{path / HF_CONFIG}: token labels must be BIO tags (O, B-TYPE, I-TYPE); {odd[:5]} are not, so no entity "
-            "would ever be found. Relabel id2label in BIO, or fine-tune with BIO tags."
-        )
+    task_class(task).check_labels(labels, path / HF_CONFIG)
     thresholds = None
     if task == SEQUENCE and config.get("problem_type") == "multi_label_classification":
         task, thresholds = MULTI_LABEL, [0.5] * len(labels)  # sigmoid at 0.5, as transformers' pipeline decides

@@ -36,6 +36,7 @@ class Task:
     """One kind of classification. Subclasses fill in every method; see sequence.py and token.py."""
 
     name: ClassVar[str]  # as written in checkpoints and manifests (core/artifact.TASKS)
+    kind: ClassVar[str]  # what such a model is, in words
     score_name: ClassVar[str]  # the dev score training selects on
     metric: ClassVar[str]  # what --max-drop is measured in, as said to the user
     data_unit: ClassVar[str]  # what one eval row is: "texts" or "sentences"
@@ -233,6 +234,10 @@ class Task:
         raise NotImplementedError
 
     # ---- stage rules
+    @classmethod
+    def check_labels(cls, labels: list[str], where) -> None:
+        """Raise ArtifactError when an imported model's labels cannot be this task's (`where`: the file naming them)."""
+
     def allows_light_last_layer(self, pooling: str) -> bool:
         """Whether the last layer may compute position 0 only (modeling/last_layer.py)."""
         return False

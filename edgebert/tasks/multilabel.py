@@ -38,6 +38,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 class MultiLabelTask(SequenceTask):
     name = MULTI_LABEL
+    kind = "multi-label text classifier"  # as a model card titles it
     score_name = "micro_f1"
     metric = "micro F1"
     hf_problem_type = "multi_label_classification"

@@ -29,6 +29,7 @@ from .base import EVAL_BOOTSTRAP, Encoded, Task
 
 class SequenceTask(Task):
     name = SEQUENCE
+    kind = "text classifier"  # as a model card titles it
     score_name = "macro_f1"
     metric = "accuracy"
     data_unit = "texts"

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..core.artifact import TOKEN
-from ..core.bio import decode_bio, first_subtokens
+from ..core.bio import decode_bio, first_subtokens, non_bio_labels
 from ..core.cpu import usable_cpu_count
-from ..core.errors import InputError
+from ..core.errors import ArtifactError, InputError
 from ..core.measurements import EntityDrift, Evaluation
 from ..core.metrics import (
     bootstrap_rows,
@@ -35,6 +35,7 @@ from .base import EVAL_BOOTSTRAP, Encoded, Task
 
 class TokenTask(Task):
     name = TOKEN
+    kind = "token classifier (one BIO label per word)"  # as a model card titles it
     score_name = "f1"
     metric = "entity F1"
     data_unit = "sentences"
@@ -178,6 +179,14 @@ class TokenTask(Task):
             score_ci95=f1_interval(candidate_counts, rows),
             drop_ci95=drop_ci95,
         )
+
+    @classmethod
+    def check_labels(cls, labels: list[str], where) -> None:
+        if odd := non_bio_labels(labels):
+            raise ArtifactError(
+                f"{where}: token labels must be BIO tags (O, B-TYPE, I-TYPE); {odd[:5]} are not, so no entity would "
+                "ever be found. Relabel id2label in BIO, or fine-tune with BIO tags."
+            )
 
     def check_export(self, *, pooling: str, light_last_layer: bool, calibrated: bool, checkpoint: Path) -> None:
         if light_last_layer:
