@@ -672,6 +672,20 @@ def long_text_ner() -> str | None:
     )
 
 
+def serve_frameworks(name: str) -> str | None:
+    """benchmarks/serve_frameworks.py: `edgebert serve`'s start-up with Starlette and prometheus-client imported."""
+    data = load(f"{name}.json")
+    if data is None:
+        return None
+    rows = ["| server | spawn to first 200 from /ready, median ms | vs as shipped |", "|---|---:|---:|"]
+    for way, ms in data["median_ready_ms"].items():
+        rows.append(f"| {way} | {ms:.0f} | {data['ratio_to_shipped'][way]:.3f}x |")
+    return "\n".join(rows) + (
+        f"\n\n{data['starts']} starts each, interleaved; artifact {data['artifact']}. "
+        f"CPU: {machine_label(data['machine'])}."
+    )
+
+
 TABLES = {
     "fresh-check": fresh_check,
     "long-text-ner": long_text_ner,
@@ -704,6 +718,7 @@ FILE_TABLES = {
     "text": text,
     "held-out": held_out,
     "long-text": long_text,
+    "serve-frameworks": serve_frameworks,
 }  # tables that take a results file named in the marker
 
 

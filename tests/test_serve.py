@@ -108,7 +108,7 @@ def test_unknown_paths_and_wrong_methods_get_json_errors(server):
     status, body = server.json("/v1/classify")  # a GET to a POST endpoint
     assert status == 405 and "POST" in body["error"]
     metrics = server.request("/metrics")[1]
-    assert 'edgebert_requests_total{path="other",status="404"} 1' in metrics
+    assert 'edgebert_requests_total{path="other",status="404"} 1.0' in metrics
     head = urllib.request.Request(server.url + "/health", method="HEAD")  # probes that send HEAD get headers only
     with urllib.request.urlopen(head, timeout=60) as response:
         assert response.status == 200 and response.read() == b""
@@ -134,9 +134,14 @@ def test_info_health_ready_and_metrics(server, tiny_int8_artifact):
     assert info["model_sha256"]["model.onnx"] == sha256_file(tiny_int8_artifact / "model.onnx")
     assert server.json("/health") == (200, {"status": "ok"})
     assert server.json("/ready") == (200, {"ready": True})
+    server.json("/predict", {"inputs": "bank profit rises"})
     _, metrics = server.request("/metrics")
     assert 'edgebert_requests_total{path="/health",status="200"}' in metrics
-    assert "edgebert_request_seconds_bucket" in metrics
+    # latency for every route (TEI's /predict too), and the process's own CPU and memory (prometheus-client)
+    assert 'edgebert_request_seconds_count{path="/predict"}' in metrics
+    assert 'edgebert_request_seconds_bucket{le="+Inf",path="/health"}' in metrics
+    resident = next(line for line in metrics.splitlines() if line.startswith("process_resident_memory_bytes"))
+    assert float(resident.split()[-1]) > 10e6 and "process_cpu_seconds_total" in metrics
 
 
 def test_host_header_from_another_name_is_refused(server):

@@ -2,7 +2,7 @@
 
 config.py   ServeConfig: every limit and default in one validated place
 batcher.py  micro-batching: concurrent requests share inference calls, with a bounded queue
-metrics.py  Prometheus text counters and histograms
+metrics.py  /metrics through prometheus-client: counters, histograms, process metrics
 app.py      a plain ASGI app: routes, auth, Host check, error mapping (never a traceback in a response)
 run.py      binds the socket, writes --port-file, runs uvicorn, drains on SIGTERM
 

@@ -1,65 +1,45 @@
-"""Prometheus text exposition (format 0.0.4) without a client library: a few counters and two histograms."""
+"""`/metrics`: the server's counters and histograms, and the process's own (CPU seconds, resident memory, open file
+descriptors, start time), in Prometheus' text format through prometheus-client. Each app has its own registry, so
+several apps in one process (tests) never share counts."""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
-
-class Histogram:
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self.counts = [0] * len(buckets)
-        self.total = 0.0
-        self.n = 0
-
-    def observe(self, value: float) -> None:
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-        self.total += value
-        self.n += 1
-
-    def lines(self, name: str) -> list[str]:
-        out = [
-            f'{name}_bucket{{le="{bound:g}"}} {count}' for bound, count in zip(self.buckets, self.counts, strict=True)
-        ]
-        return [*out, f'{name}_bucket{{le="+Inf"}} {self.n}', f"{name}_sum {self.total:.6f}", f"{name}_count {self.n}"]
+disable_created_metrics()  # no `*_created` series beside every counter: scrapers gain nothing from them here
 
 
 class Metrics:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: Counter[tuple[str, int]] = Counter()  # (path, status) -> count
-        self.latency = Histogram(LATENCY_BUCKETS)
-        self.batch_rows = Histogram(BATCH_BUCKETS)
-        self.rows = 0
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+        PlatformCollector(registry=self.registry)  # python_info
+        r = self.registry
+        self.requests = Counter("edgebert_requests", "Requests answered", ["path", "status"], registry=r)
+        self.errors = Counter("edgebert_errors", "Requests answered with a 4xx or 5xx status", registry=r)
+        self.latency = Histogram(  # every route, so /predict and / are seen as /v1/* are
+            "edgebert_request_seconds", "Time from request to answer", ["path"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch_rows = Histogram("edgebert_batch_rows", "Rows per model call", buckets=BATCH_BUCKETS, registry=r)
+        self.rows = Counter("edgebert_rows", "Rows (texts) run through the model", registry=r)
+        self.queued = Gauge("edgebert_queued_rows", "Rows waiting for the model", registry=r)
 
     def request(self, path: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(path, status)] += 1
-            if path.startswith("/v1/"):
-                self.latency.observe(seconds)
+        """path: a route of the app, or "other" (bounded label values: a scanner's URLs do not grow the registry)."""
+        self.requests.labels(path=path, status=str(status)).inc()
+        if status >= 400:
+            self.errors.inc()
+        self.latency.labels(path=path).observe(seconds)
 
     def batch(self, rows: int) -> None:
-        with self._lock:
-            self.batch_rows.observe(rows)
-            self.rows += rows
+        self.batch_rows.observe(rows)
+        self.rows.inc(rows)
 
     def render(self, queued_rows: int) -> str:
-        with self._lock:
-            lines = ["# TYPE edgebert_requests_total counter"]
-            lines += [
-                f'edgebert_requests_total{{path="{path}",status="{status}"}} {n}'
-                for (path, status), n in sorted(self.requests.items())
-            ]
-            errors = sum(n for (_, status), n in self.requests.items() if status >= 400)
-            lines += ["# TYPE edgebert_errors_total counter", f"edgebert_errors_total {errors}"]
-            lines += ["# TYPE edgebert_request_seconds histogram", *self.latency.lines("edgebert_request_seconds")]
-            lines += ["# TYPE edgebert_batch_rows histogram", *self.batch_rows.lines("edgebert_batch_rows")]
-            lines += ["# TYPE edgebert_rows_total counter", f"edgebert_rows_total {self.rows}"]
-            lines += ["# TYPE edgebert_queued_rows gauge", f"edgebert_queued_rows {queued_rows}"]
-        return "\n".join(lines) + "\n"
+        self.queued.set(queued_rows)
+        return generate_latest(self.registry).decode("utf-8")
