@@ -172,16 +172,11 @@ def run_export(args) -> int:
         long_text=long_text_from_args(args),
         openvino_precision=args.openvino_precision,
     )
-    eval_data, calibration = _eval_and_calibration(args)
     report = export_artifact(
         args.checkpoint,
         args.out,
         config,
-        eval_data=eval_data,
-        calibration_data=calibration,
-        coverage_data=_coverage(args),
-        test_data=_test_data(args),
-        agreement_data=_agreement(args),
+        **_data(args),
         force=args.force,
         progress=not args.quiet,
     )
@@ -210,17 +205,12 @@ def run_tune(args) -> int:
         **({"max_drop_points": args.max_drop} if args.max_drop is not None else {}),
         **({"long_text": long_text} if (long_text := long_text_from_args(args)) else {}),
     )
-    eval_data, calibration = _eval_and_calibration(args)
     tuning = tune_artifact(
         args.checkpoint,
         args.student,
         args.out,
         config,
-        eval_data=eval_data,
-        calibration_data=calibration,
-        coverage_data=_coverage(args),
-        test_data=_test_data(args),
-        agreement_data=_agreement(args),
+        **_data(args),
         force=args.force,
         progress=not args.quiet,
     )
@@ -229,48 +219,27 @@ def run_tune(args) -> int:
     return 0
 
 
-def _coverage(args) -> list:
-    """--trim-vocab data, read as the checkpoint's task reads it (labels, if any, are not used)."""
-    if not args.trim_vocab:
-        return []
-    from ..modeling.checkpoint import read_checkpoint_meta
-    from ..tasks import task_class
-
-    task = task_class(read_checkpoint_meta(args.checkpoint).task)
-    return [task.load_unlabelled(source, text_column=args.text_column) for source in args.trim_vocab]
-
-
-def _agreement(args):
-    """--agreement DATA: unlabelled texts, read as the checkpoint's task reads them."""
-    if not args.agreement:
-        return None
-    from ..modeling.checkpoint import read_checkpoint_meta
-    from ..tasks import task_class
-
-    return task_class(read_checkpoint_meta(args.checkpoint).task).load_unlabelled(
-        args.agreement, text_column=args.text_column
-    )
-
-
-def _test_data(args):
-    """--test DATA, read as the checkpoint's task reads labelled data (split 'test' unless DATA names one)."""
-    if not args.test:
-        return None
-    from ..modeling.checkpoint import read_checkpoint_meta
-    from ..tasks import task_class
-
-    return task_class(read_checkpoint_meta(args.checkpoint).task).load_data(args.test, "test", **columns(args))
-
-
-def _eval_and_calibration(args):
-    """--eval (labelled texts, or labelled words for a token checkpoint) and --calib (texts), as datasets."""
+def _data(args) -> dict:
+    """--eval, --calib, --trim-vocab, --test and --agreement as datasets, each read as the checkpoint's task reads data
+    (the checkpoint's meta read once; labels of --calib, --trim-vocab and --agreement, if any, are not read)."""
     from ..data.load import load_dataset
     from ..modeling.checkpoint import read_checkpoint_meta
     from ..tasks import task_class
 
-    eval_data = calibration = None
-    if args.eval:
-        eval_data = task_class(read_checkpoint_meta(args.checkpoint).task).load_data(args.eval, "dev", **columns(args))
+    task = None
+    if args.eval or args.test or args.trim_vocab or args.agreement:
+        task = task_class(read_checkpoint_meta(args.checkpoint).task)
+
+    def unlabelled(source: str):
+        return task.load_unlabelled(source, text_column=args.text_column)
+
+    calibration = None
     if args.calib:
         calibration = load_dataset(args.calib, split="train", text_column=args.text_column, label_column=None)
-    return eval_data, calibration
+    return {
+        "eval_data": task.load_data(args.eval, "dev", **columns(args)) if args.eval else None,
+        "calibration_data": calibration,
+        "coverage_data": [unlabelled(source) for source in args.trim_vocab],
+        "test_data": task.load_data(args.test, "test", **columns(args)) if args.test else None,
+        "agreement_data": unlabelled(args.agreement) if args.agreement else None,
+    }
