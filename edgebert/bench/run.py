@@ -54,7 +54,7 @@ def accuracy_drift(
     intervals of the score and of the paired drop. And the reference's own metrics (None without labels)."""
     if data.labels is None:
         return {name: _changes(task, reference_logits, logits) for name, logits in variant_logits.items()}, None
-    truth = Encoded([], [], task.targets(data))
+    truth = Encoded([], [], task.targets(data))  # the evaluation reads targets only: logits are given
 
     def evaluation(logits: np.ndarray, reference: np.ndarray | None):
         return task.artifact_evaluation(
