@@ -71,7 +71,8 @@ def accuracy_drift(
     for name, logits in variant_logits.items():
         e = evaluation(logits, reference_logits)
         drifts[name] = {
-            **_changes(task, reference_logits, logits),
+            "n": e.n,
+            **asdict(e.drift),  # agreement, changed answers, logit distances, as the export records them
             "metric": e.metric,
             "reference_score": e.reference_score,
             "candidate_score": e.score,
